@@ -1,0 +1,101 @@
+"""Top-level ``rayops`` commands. Each sub-command group lives in its own module."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rayops._version import __version__
+from rayops.cli._output import JSON_OPTION, console, emit, handle_errors, table
+
+app = typer.Typer(
+    name="rayops",
+    help=(
+        "rayops: the MLOps loop for tabular models on Ray.\n\n"
+        "Storage is chosen by RAYOPS_STORAGE (a path or s3://bucket/prefix); "
+        "see `rayops config`.\n\n"
+        "Example: rayops quickstart"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+storage_app = typer.Typer(help="Inspect the storage root.\n\nExample: rayops storage check")
+app.add_typer(storage_app, name="storage")
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option("--storage", help="Storage URI; overrides RAYOPS_STORAGE for this command."),
+]
+
+
+@app.command()
+def version(as_json: bool = JSON_OPTION) -> None:
+    """Print the rayops version.
+
+    Example: rayops version --json
+    """
+    emit({"version": __version__}, as_json, lambda d: console.print(d["version"]))
+
+
+@app.command()
+def config(as_json: bool = JSON_OPTION) -> None:
+    """Show every setting, its environment variable and its current value.
+
+    Example: RAYOPS_STORAGE=s3://bucket/rayops rayops config
+    """
+    from rayops.config import Settings
+
+    with handle_errors(as_json):
+        rows = Settings().describe()
+    emit(
+        [dict(zip(("setting", "env", "value", "description"), r, strict=True)) for r in rows],
+        as_json,
+        lambda _: console.print(
+            table("rayops settings", ["setting", "env", "value", "description"], rows)
+        ),
+    )
+
+
+@storage_app.command("check")
+def storage_check(storage: StorageOption = None, as_json: bool = JSON_OPTION) -> None:
+    """Check that the storage root is reachable and writable.
+
+    Example: AWS_ENDPOINT_URL=http://127.0.0.1:9000 rayops storage check --storage s3://bkt/rayops
+    """
+    from rayops.storage import open_storage
+
+    with handle_errors(as_json):
+        s = open_storage(storage)
+        s.check()
+    emit({"uri": s.uri, "ok": True}, as_json, lambda d: console.print(f"[green]ok[/] {d['uri']}"))
+
+
+@app.command()
+def quickstart(
+    storage: StorageOption = None,
+    rows: Annotated[
+        int, typer.Option(min=100, help="Rows of synthetic data to generate.")
+    ] = 20_000,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run the rayops loop end to end on local defaults.
+
+    Today it runs what exists: storage checks, synthetic data with drift, a
+    Parquet round trip, a version claim and an alias swap. Later steps (tune,
+    train, serve, monitor, retrain) join as they land.
+
+    Example: rayops quickstart --storage /tmp/rayops-demo
+    """
+    from rayops.quickstart import run_quickstart
+
+    with handle_errors(as_json):
+        report = run_quickstart(storage=storage, rows=rows, echo=None if as_json else console.print)
+    emit(
+        report,
+        as_json,
+        lambda d: console.print(
+            f"[bold green]done[/] in {d['seconds']:.1f}s; artifacts in {d['storage']}"
+        ),
+    )

@@ -1,0 +1,84 @@
+"""Shared output and error handling for every ``rayops`` command.
+
+Exit codes scripts can trust:
+
+====  ==========================================================
+0     success
+1     an unexpected failure (a bug: please report it)
+2     invalid input or usage (the message says what to fix)
+3     not found
+4     conflict with a concurrent writer (safe to retry)
+5     storage unreachable, missing bucket or permission denied
+====  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rayops.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RayopsError,
+    StorageError,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_OK, EXIT_BUG, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_STORAGE = range(6)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+
+
+def exit_code_for(error: RayopsError) -> int:
+    for kind, code in (
+        (InvalidInputError, EXIT_INVALID),
+        (NotFoundError, EXIT_NOT_FOUND),
+        (ConflictError, EXIT_CONFLICT),
+        (StorageError, EXIT_STORAGE),
+    ):
+        if isinstance(error, kind):
+            return code
+    return EXIT_BUG
+
+
+@contextmanager
+def handle_errors(as_json: bool = False) -> Iterator[None]:
+    """Turn rayops errors into one clear line on stderr and a stable exit code."""
+    try:
+        yield
+    except RayopsError as e:
+        code = exit_code_for(e)
+        if as_json:
+            print(json.dumps({"error": type(e).__name__, "message": str(e)}))
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code) from None
+
+
+def emit(data: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
+    """Print ``data`` as JSON (``--json``) or through ``render`` for people."""
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=True) + "\n")
+    elif render is not None:
+        render(data)
+    else:
+        console.print(data)
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*("" if v is None else str(v) for v in r))
+    return t

@@ -1,0 +1,105 @@
+"""Every error rayops raises on purpose.
+
+The hierarchy, and when to catch each::
+
+    RayopsError                      anything rayops raised on purpose
+    ├── InvalidInputError            the caller passed something wrong (ValueError): fix the call
+    │   └── InvalidNameError         a name that would become a storage path is unsafe
+    ├── NotFoundError                a feature set, model, version or key does not exist (KeyError)
+    ├── ConflictError                someone else wrote first: re-read and try again
+    │   └── AlreadyExistsError       put-if-absent lost: the key exists
+    ├── StorageError                 the storage root misbehaved
+    │   ├── StorageUnavailableError  the endpoint cannot be reached or the bucket is missing
+    │   └── StoragePermissionError   credentials are missing, wrong or not allowed
+    └── UnsafeArtifactError          a stored artifact failed its integrity or format check
+
+Each message is a sentence that says what went wrong and what to do. Every class
+carries ``http_status`` so the HTTP layer can turn it into the right 4xx/5xx
+without a lookup table of its own.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "ConflictError",
+    "InvalidInputError",
+    "InvalidNameError",
+    "NotFoundError",
+    "RayopsError",
+    "StorageError",
+    "StoragePermissionError",
+    "StorageUnavailableError",
+    "UnsafeArtifactError",
+]
+
+
+class RayopsError(Exception):
+    """Root of every error rayops raises on purpose.
+
+    Catch this to handle any rayops failure; catch a subclass to handle one kind.
+    """
+
+    http_status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInputError(RayopsError, ValueError):
+    """The caller passed a value rayops cannot use. Fix the input and call again."""
+
+    http_status = 400
+
+
+class InvalidNameError(InvalidInputError):
+    """A name that becomes part of a storage path is empty, too long or unsafe."""
+
+
+class NotFoundError(RayopsError, KeyError):
+    """The thing asked for does not exist."""
+
+    http_status = 404
+
+    # KeyError quotes its argument in str(); keep the plain sentence instead.
+    __str__ = RayopsError.__str__
+
+
+class ConflictError(RayopsError):
+    """A concurrent writer changed the object first. Re-read it and try again."""
+
+    http_status = 409
+
+
+class AlreadyExistsError(ConflictError):
+    """Put-if-absent lost: the key was already there."""
+
+
+class StorageError(RayopsError):
+    """The storage root failed in a way that is not the caller's fault."""
+
+    http_status = 503
+
+    def __init__(self, message: str, *, uri: str | None = None) -> None:
+        super().__init__(message)
+        self.uri = uri
+
+
+class StorageUnavailableError(StorageError):
+    """The storage endpoint cannot be reached, or the bucket does not exist."""
+
+
+class StoragePermissionError(StorageError):
+    """The credentials are missing, invalid, or not allowed to do this."""
+
+    http_status = 503
+
+
+class UnsafeArtifactError(RayopsError):
+    """A stored artifact is corrupt, tampered with, or not in an allowed format."""
+
+    http_status = 422

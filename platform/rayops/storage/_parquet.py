@@ -1,0 +1,47 @@
+"""Parquet writing shared by the storage backends (streams batches, bounded memory)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rayops.errors import InvalidInputError
+
+
+def write_stream(
+    sink: Any,
+    data: pa.Table | Iterable[pa.RecordBatch],
+    *,
+    schema: pa.Schema | None = None,
+    compression: str = "zstd",
+    row_group_size: int | None = None,
+) -> int:
+    """Write a table or a stream of record batches to ``sink``; returns rows written.
+
+    An empty stream needs ``schema`` so that the file still has one.
+    """
+    if isinstance(data, pa.Table):
+        pq.write_table(data, sink, compression=compression, row_group_size=row_group_size)
+        return int(data.num_rows)
+    writer: pq.ParquetWriter | None = None
+    rows = 0
+    try:
+        for batch in data:
+            if writer is None:
+                writer = pq.ParquetWriter(sink, schema or batch.schema, compression=compression)
+            table = pa.Table.from_batches([batch])
+            if schema is not None and table.schema != schema:
+                table = table.cast(schema)
+            writer.write_table(table, row_group_size=row_group_size)
+            rows += batch.num_rows
+        if writer is None:
+            if schema is None:
+                raise InvalidInputError("Cannot write an empty stream of batches without a schema.")
+            writer = pq.ParquetWriter(sink, schema, compression=compression)
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows

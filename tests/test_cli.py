@@ -1,0 +1,66 @@
+"""The `rayops` command: JSON output scripts can parse and exit codes they can trust."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import free_port
+from typer.testing import CliRunner
+
+from rayops.cli import app
+
+runner = CliRunner()
+
+
+def test_config_json_lists_every_setting(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["config", "--json"], env={"RAYOPS_STORAGE": str(tmp_path)})
+    assert res.exit_code == 0, res.output
+    rows = {r["setting"]: r for r in json.loads(res.stdout)}
+    assert rows["storage"]["value"] == str(tmp_path)
+    assert rows["storage"]["env"] == "RAYOPS_STORAGE"
+    assert "AWS_ENDPOINT_URL" in rows["s3_endpoint_url"]["env"]
+    assert all(r["description"] for r in rows.values())
+
+
+def test_api_token_is_never_printed(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["config", "--json"], env={"RAYOPS_API_TOKEN": "hunter2"})
+    assert res.exit_code == 0
+    assert "hunter2" not in res.stdout
+    assert {r["setting"]: r["value"] for r in json.loads(res.stdout)}["api_token"] == "***"
+
+
+def test_storage_check_ok_and_unreachable(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["storage", "check", "--json", "--storage", str(tmp_path)])
+    assert res.exit_code == 0
+    assert json.loads(res.stdout) == {"ok": True, "uri": str(tmp_path)}
+    res = runner.invoke(
+        app,
+        ["storage", "check", "--json", "--storage", "s3://bucket/x"],
+        env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"},
+    )
+    assert res.exit_code == 5
+    assert json.loads(res.stdout)["error"] == "StorageUnavailableError"
+
+
+def test_bad_storage_uri_exits_2(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["storage", "check", "--storage", "gs://nope"])
+    assert res.exit_code == 2
+    assert "Unsupported storage URI" in res.output
+
+
+def test_quickstart_console_script(tmp_path: Path) -> None:
+    """The installed console script, exactly as a user runs it."""
+    exe = Path(sys.executable).with_name("rayops")
+    out = subprocess.run(
+        [str(exe), "quickstart", "--json", "--rows", "2000", "--storage", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["rows"] == 2000 and report["version"] == 1 and report["stale_swap_rejected"]
+    assert any(p.name == "data.parquet" for p in tmp_path.rglob("*"))

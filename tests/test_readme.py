@@ -1,0 +1,27 @@
+"""The README's two commands stay true: CI runs the very same test command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", text, re.S)]
+
+
+def test_ci_runs_the_readme_test_command(repo_root: Path) -> None:
+    blocks = _bash_blocks((repo_root / "README.md").read_text())
+    quickstart, tests = blocks[0], blocks[1]
+    assert quickstart.endswith("rayops quickstart")
+    assert tests.endswith("pytest")
+    ci_lines = (repo_root / ".ci" / "run").read_text().splitlines()
+    assert tests in ci_lines
+
+
+def test_readme_configuration_table_lists_every_setting(repo_root: Path) -> None:
+    from rayops.config import Settings
+
+    readme = (repo_root / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"| `{name}` |" in readme, f"setting {name} is missing from the README table"
