@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         description="Re-reads allowed when a compare-and-swap or version claim loses a race.",
     )
 
+    # --- feature store (rayops.features) ---------------------------------------
+
+    # --- model registry (rayops.registry) ---------------------------------------
+
+    # --- tuning and cross-validation (rayops.training.tune) ---------------------
+
     # --- security ------------------------------------------------------------
     api_token: SecretStr | None = Field(
         default=None,
