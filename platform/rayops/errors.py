@@ -21,6 +21,7 @@ without a lookup table of its own.
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_CODES",
     "AlreadyExistsError",
     "ConflictError",
     "InvalidInputError",
@@ -31,6 +32,7 @@ __all__ = [
     "StoragePermissionError",
     "StorageUnavailableError",
     "UnsafeArtifactError",
+    "exit_code",
 ]
 
 
@@ -103,3 +105,20 @@ class UnsafeArtifactError(RayopsError):
     """A stored artifact is corrupt, tampered with, or not in an allowed format."""
 
     http_status = 422
+
+
+#: Process exit codes for the CLI and job entry points (0 is success, 1 a bug).
+EXIT_CODES: dict[type[RayopsError], int] = {
+    InvalidInputError: 2,
+    NotFoundError: 3,
+    ConflictError: 4,
+    StorageError: 5,
+}
+
+
+def exit_code(error: RayopsError) -> int:
+    """The exit code for ``error``: 2 invalid, 3 not found, 4 conflict, 5 storage, 1 other."""
+    for kind, code in EXIT_CODES.items():
+        if isinstance(error, kind):
+            return code
+    return 1

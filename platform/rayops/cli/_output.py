@@ -24,13 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rayops.errors import (
-    ConflictError,
-    InvalidInputError,
-    NotFoundError,
-    RayopsError,
-    StorageError,
-)
+from rayops.errors import RayopsError, exit_code
 
 console = Console()
 err_console = Console(stderr=True)
@@ -41,15 +35,7 @@ JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on
 
 
 def exit_code_for(error: RayopsError) -> int:
-    for kind, code in (
-        (InvalidInputError, EXIT_INVALID),
-        (NotFoundError, EXIT_NOT_FOUND),
-        (ConflictError, EXIT_CONFLICT),
-        (StorageError, EXIT_STORAGE),
-    ):
-        if isinstance(error, kind):
-            return code
-    return EXIT_BUG
+    return exit_code(error)
 
 
 @contextmanager
@@ -82,3 +68,22 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     for r in rows:
         t.add_row(*("" if v is None else str(v) for v in r))
     return t
+
+
+@contextmanager
+def ray_session(address: str | None) -> Iterator[None]:
+    """Start (or join) Ray for one command; reuse a session the process already has.
+
+    The CLI is an entry point, so it may start Ray; in a notebook or a test that
+    already has a session, that session is used and left running.
+    """
+    import ray
+
+    owns = not ray.is_initialized()
+    if owns:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    try:
+        yield
+    finally:
+        if owns:
+            ray.shutdown()
