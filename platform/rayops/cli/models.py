@@ -1,9 +1,358 @@
-"""`rayops models` commands (placeholder: the capability is being built)."""
+"""`rayops models`: the model registry from the command line.
+
+Thin over :class:`rayops.registry.Registry`. The registry (and XGBoost, pandas,
+pyarrow) is imported inside each command, so `rayops --help` stays instant.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from rayops.cli._output import JSON_OPTION, console, emit, handle_errors, table
+
+# Light (enum only): Typer needs the choices to build --help.
+from rayops.registry.lifecycle import Stage
+
+if TYPE_CHECKING:
+    from rayops.registry import Registry
+
+models_app = typer.Typer(
+    help=(
+        "Registered models: versions, lifecycle stages, aliases, history, comparisons.\n\n"
+        "Example: rayops models versions churn"
+    ),
+    no_args_is_help=True,
+)
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option("--storage", help="Storage URI; overrides RAYOPS_STORAGE for this command."),
+]
+ActorOption = Annotated[
+    str | None,
+    typer.Option("--actor", help="Who is doing this (recorded in history). Default: $USER."),
+]
 
 
 def register(app: typer.Typer) -> None:
     """Add this capability's commands to the top-level `rayops` app."""
+    app.add_typer(models_app, name="models")
+
+
+def _registry(storage: str | None) -> Registry:
+    from rayops.registry import Registry
+    from rayops.storage import open_storage
+
+    return Registry(open_storage(storage))
+
+
+def _actor(actor: str | None) -> str | None:
+    if actor:
+        return actor
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in containers without /etc/passwd entry
+        return None
+
+
+@models_app.command("list")
+def list_models(storage: StorageOption = None, as_json: bool = JSON_OPTION) -> None:
+    """List registered models with their latest version and aliases.
+
+    Example: rayops models list --json
+    """
+    with handle_errors(as_json):
+        reg = _registry(storage)
+        rows = []
+        for name in reg.list():
+            versions = reg.versions(name)
+            aliases = reg.aliases(name)
+            rows.append(
+                {
+                    "name": name,
+                    "latest": versions[-1].version if versions else None,
+                    "versions": len(versions),
+                    "aliases": {a: s.version for a, s in sorted(aliases.items())},
+                }
+            )
+    emit(
+        rows,
+        as_json,
+        lambda d: console.print(
+            table(
+                "models",
+                ["name", "latest", "versions", "aliases"],
+                [
+                    (
+                        r["name"],
+                        r["latest"],
+                        r["versions"],
+                        ", ".join(f"{a}={v}" for a, v in r["aliases"].items()),
+                    )
+                    for r in d
+                ],
+            )
+        ),
+    )
+
+
+def _version_row(mv: Any) -> dict[str, Any]:
+    card = mv.card
+    return {
+        "ref": mv.ref,
+        "version": mv.version,
+        "stage": mv.stage.value,
+        "aliases": mv.aliases,
+        "kind": card.kind,
+        "created_at": card.created_at.isoformat(),
+        "author": card.author,
+        "run_id": card.run_id,
+        "parent": card.parent,
+        "metrics": card.metrics,
+        "sha256": card.artifact.sha256,
+        "size": card.artifact.size,
+    }
+
+
+@models_app.command("versions")
+def versions(name: str, storage: StorageOption = None, as_json: bool = JSON_OPTION) -> None:
+    """List every version of a model with its stage, aliases and creation time.
+
+    Example: rayops models versions churn --json
+    """
+    with handle_errors(as_json):
+        rows = [_version_row(mv) for mv in _registry(storage).versions(name)]
+    emit(
+        rows,
+        as_json,
+        lambda d: console.print(
+            table(
+                f"versions of {name}",
+                ["version", "stage", "aliases", "created", "author", "run"],
+                [
+                    (
+                        r["version"],
+                        r["stage"],
+                        ", ".join(r["aliases"]),
+                        r["created_at"],
+                        r["author"],
+                        r["run_id"],
+                    )
+                    for r in d
+                ],
+            )
+        ),
+    )
+
+
+@models_app.command("show")
+def show(ref: str, storage: StorageOption = None, as_json: bool = JSON_OPTION) -> None:
+    """Show one version's model card: params, metrics, features, lineage, artifact.
+
+    REF is NAME, NAME@VERSION or NAME@ALIAS.
+
+    Example: rayops models show churn@production --json
+    """
+    with handle_errors(as_json):
+        mv = _registry(storage).get(ref)
+        data = {"ref": mv.ref, **mv.model_dump(mode="json")}
+    emit(data, as_json, lambda d: console.print_json(data=d))
+
+
+@models_app.command("stage")
+def stage(
+    ref: str,
+    target: Annotated[Stage, typer.Argument(metavar="STAGE", help="Stage to move to.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in history).")] = "",
+    actor: ActorOption = None,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Move a version to another lifecycle stage (only allowed moves succeed).
+
+    Stages: draft -> trained -> staging -> production, production -> staging
+    (roll back), staging -> trained, any -> archived, archived -> trained.
+
+    Example: rayops models stage churn@1.2.0 staging --reason "passed CV"
+    """
+    with handle_errors(as_json):
+        mv = _registry(storage).transition(
+            ref, target.value, reason=reason or None, actor=_actor(actor)
+        )
+        data = {"ref": mv.ref, "stage": mv.stage.value, "reason": reason or None}
+    emit(data, as_json, lambda d: console.print(f"[green]{d['ref']}[/] is now {d['stage']}"))
+
+
+@models_app.command("alias")
+def alias(
+    name: str,
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. production.")],
+    version: Annotated[str, typer.Argument(help="Version (or another alias) to point at.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in history).")] = "",
+    actor: ActorOption = None,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Point an alias (production, champion, ...) at a version; every move is kept.
+
+    Example: rayops models alias churn production 1.2.0 --reason "canary passed"
+    """
+    with handle_errors(as_json):
+        state = _registry(storage).set_alias(
+            name, alias_name, version, reason=reason or None, actor=_actor(actor)
+        )
+        data = {"model": name, **state.model_dump(mode="json")}
+    emit(
+        data,
+        as_json,
+        lambda d: console.print(
+            f"[green]{d['model']}@{d['alias']}[/] -> {d['version']} "
+            f"(was {d['previous'] or 'unset'}, revision {d['revision']})"
+        ),
+    )
+
+
+@models_app.command("rollback")
+def rollback(
+    name: str,
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. production.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in history).")] = "",
+    actor: ActorOption = None,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Point an alias back at the version it held before its last move.
+
+    Example: rayops models rollback churn production --reason "error rate up"
+    """
+    with handle_errors(as_json):
+        state = _registry(storage).rollback_alias(
+            name, alias_name, reason=reason or None, actor=_actor(actor)
+        )
+        data = {"model": name, **state.model_dump(mode="json")}
+    emit(
+        data,
+        as_json,
+        lambda d: console.print(f"[green]{d['model']}@{d['alias']}[/] -> {d['version']}"),
+    )
+
+
+@models_app.command("history")
+def history(name: str, storage: StorageOption = None, as_json: bool = JSON_OPTION) -> None:
+    """Show a model's timeline: registrations, stage moves, alias moves, deletions.
+
+    Example: rayops models history churn --json
+    """
+    with handle_errors(as_json):
+        events = [e.model_dump(mode="json") for e in _registry(storage).history(name)]
+
+    def describe(e: dict[str, Any]) -> str:
+        if e["kind"] == "stage":
+            return f"{e['from_stage']} -> {e['to_stage']}"
+        if e["kind"] == "alias":
+            return f"{e['alias']}: {e['previous_version'] or 'unset'} -> {e['version']}"
+        return str(e.get("to_stage") or "")
+
+    emit(
+        events,
+        as_json,
+        lambda d: console.print(
+            table(
+                f"history of {name}",
+                ["time", "event", "version", "change", "actor", "reason"],
+                [
+                    (e["time"], e["kind"], e["version"], describe(e), e["actor"], e["reason"])
+                    for e in d
+                ],
+            )
+        ),
+    )
+
+
+def _comparison_frame(
+    storage: str | None, features: str | None, data: str | None
+) -> tuple[Any, str]:
+    """The rows to compare on (a feature set version or a local Parquet file) and a label."""
+    from rayops.errors import InvalidInputError
+
+    if data is not None and features is None:
+        from pathlib import Path
+
+        import pandas as pd
+
+        path = Path(data).expanduser()
+        if not path.is_file():
+            raise InvalidInputError(f"--data {data}: no such file.")
+        return pd.read_parquet(path), str(path)
+    if features is None or data is not None:
+        raise InvalidInputError("Give exactly one of --features FS[@V] or --data PATH.parquet.")
+    try:
+        from rayops.features import FeatureStore
+    except ImportError:
+        raise InvalidInputError(
+            "The feature store is not available in this installation; pass --data PATH.parquet."
+        ) from None
+    from rayops.storage import open_storage
+
+    store = FeatureStore(open_storage(storage))
+    version = store.get(features)  # pins FS (latest) to FS@V, so the label is exact
+    label = f"{version.name}@{version.version} (sha256 {version.sha256[:12]})"
+    return store.read(f"{version.name}@{version.version}"), label
+
+
+@models_app.command("compare")
+def compare(
+    refs: Annotated[list[str], typer.Argument(metavar="NAME@A NAME@B...", help="Versions.")],
+    target: Annotated[str, typer.Option("--target", help="Column holding the true values.")],
+    features: Annotated[
+        str | None, typer.Option("--features", help="Feature set to evaluate on: FS or FS@V.")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Or a local Parquet file to evaluate on.")
+    ] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(help="Accuracy tolerance (default: RAYOPS_REGISTRY_ACCURACY_TOLERANCE)."),
+    ] = None,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Compare versions on the same rows: MAE, RMSE, R², accuracy within ±tolerance, latency.
+
+    The comparison is stored under models/<name>/comparisons/.
+
+    Example: rayops models compare churn@1.1.0 churn@1.2.0 --features churn-fs@3 --target y
+    """
+    from rayops.errors import InvalidInputError
+
+    with handle_errors(as_json):
+        if len(refs) < 2:
+            raise InvalidInputError("Give at least two versions to compare.")
+        frame, label = _comparison_frame(storage, features, data)
+        result = _registry(storage).compare(refs, frame, target, dataset=label, tolerance=tolerance)
+        out = result.model_dump(mode="json")
+    emit(
+        out,
+        as_json,
+        lambda d: console.print(
+            table(
+                f"{d['rows']} rows, target {d['target']}, best {d['best']}",
+                ["version", "MAE", "RMSE", "R²", f"within ±{d['tolerance']}", "ms / 1k rows"],
+                [
+                    (
+                        r["ref"],
+                        f"{r['mae']:.4g}",
+                        f"{r['rmse']:.4g}",
+                        f"{r['r2']:.4f}",
+                        f"{r['accuracy_within']:.1%}",
+                        f"{r['latency_ms_per_1k']:.3g}",
+                    )
+                    for r in d["results"]
+                ],
+            )
+        ),
+    )

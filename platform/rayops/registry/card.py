@@ -1,0 +1,188 @@
+"""What the registry stores about a model version, as validated pydantic documents.
+
+* :class:`ModelCard` -- the immutable description written once per version
+  (``models/<name>/<semver>/card.json``, the last object of a registration).
+* :class:`EnsembleSpec` -- the definition of an ensemble registered as a model.
+* :class:`Lineage`, :class:`Artifact` -- parts of the card.
+* :class:`ModelVersion` -- a card together with its current stage and aliases.
+
+Example:
+    >>> spec = EnsembleSpec(kind="weighted", members=["a@1.0.0", "b@1.0.0"], weights=[3, 1])
+    >>> spec.normalized_weights()
+    [0.75, 0.25]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rayops.errors import InvalidInputError
+from rayops.registry.lifecycle import Stage
+
+__all__ = [
+    "Artifact",
+    "EnsembleSpec",
+    "Lineage",
+    "ModelCard",
+    "ModelVersion",
+    "jsonable",
+    "validated",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class Lineage(BaseModel):
+    """The data a model was trained on: a feature set version and its content hash."""
+
+    model_config = _STRICT
+
+    feature_set: str = Field(description="Feature set name.")
+    version: int = Field(ge=0, description="Feature set version.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Content hash of that version.")
+    rows: int = Field(ge=0, description="Rows used for training.")
+
+
+class Artifact(BaseModel):
+    """The stored model file: where it is, its format, size and SHA-256."""
+
+    model_config = _STRICT
+
+    file: Literal["model.ubj", "model.json", "ensemble.json"]
+    format: Literal["xgboost-ubj", "xgboost-json", "ensemble-json"]
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class EnsembleSpec(BaseModel):
+    """An ensemble of registered versions, registered and served like any model.
+
+    * ``weighted``: the weighted mean of the members' predictions (``weights``,
+      equal when omitted).
+    * ``stacked``: ``meta`` is a registered booster trained on the members'
+      out-of-fold predictions, one column per member named by its ``name@version``.
+    * ``dynamic``: per request, the member with the best recent error in the
+      request's ``context`` (columns). The registry's predictor, which has no
+      recent errors, falls back to the weighted mean; serving does the selection.
+
+    Members are ``name@version`` references; aliases are resolved to fixed
+    versions at registration so an ensemble never changes under its users.
+    """
+
+    model_config = _STRICT
+
+    kind: Literal["stacked", "dynamic", "weighted"]
+    members: list[str] = Field(min_length=1)
+    weights: list[float] | None = Field(default=None, description="One weight >= 0 per member.")
+    meta: str | None = Field(default=None, description="stacked: name@version of the meta model.")
+    context: list[str] = Field(default_factory=list, description="dynamic: context columns.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Free-form settings for serving (e.g. window sizes)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EnsembleSpec:
+        if len(set(self.members)) != len(self.members):
+            raise ValueError("ensemble members must be distinct")
+        if self.weights is not None:
+            if len(self.weights) != len(self.members):
+                raise ValueError(
+                    f"{len(self.weights)} weights for {len(self.members)} members; give one each"
+                )
+            if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
+                raise ValueError("weights must be >= 0 and not all zero")
+        if self.kind == "stacked" and not self.meta:
+            raise ValueError("a stacked ensemble needs meta='name@version' of its meta model")
+        if self.kind != "stacked" and self.meta:
+            raise ValueError(f"meta is only used by stacked ensembles, not {self.kind}")
+        return self
+
+    def normalized_weights(self) -> list[float]:
+        """Weights that sum to 1 (equal when none were given)."""
+        raw = self.weights or [1.0] * len(self.members)
+        total = float(sum(raw))
+        return [w / total for w in raw]
+
+
+class ModelCard(BaseModel):
+    """Everything known about one registered version; written once, never edited.
+
+    The current stage lives beside it (it changes); ``stage`` here is the stage
+    the version was registered in.
+    """
+
+    model_config = _STRICT
+
+    name: str
+    version: str
+    kind: Literal["booster", "ensemble"]
+    params: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float | dict[str, float]] = Field(
+        default_factory=dict,
+        description="Flat ({'rmse': 1.2}) or per split ({'cv': {'rmse': 1.2}, 'holdout': ...}).",
+    )
+    features: list[str] = Field(default_factory=list)
+    feature_types: list[str] | None = None
+    lineage: Lineage | None = None
+    baseline: dict[str, Any] | None = Field(
+        default=None, description="Training statistics per feature (baseline_from_frame)."
+    )
+    run_id: str | None = None
+    parent: str | None = Field(default=None, description="name@version this one derives from.")
+    bump: Literal["major", "minor", "patch"]
+    stage: Stage = Field(description="Stage at registration.")
+    created_at: datetime
+    author: str | None = None
+    description: str = ""
+    artifact: Artifact
+    ensemble: EnsembleSpec | None = None
+    library_versions: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class ModelVersion(BaseModel):
+    """A registered version as callers see it: its card, current stage and aliases."""
+
+    model_config = _STRICT
+
+    name: str
+    version: str
+    stage: Stage
+    aliases: list[str] = Field(default_factory=list)
+    card: ModelCard
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, the string every registry call accepts."""
+        return f"{self.name}@{self.version}"
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values from numpy scalars/arrays and nested containers."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return jsonable(value.tolist())
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def validated(model: type[M], data: Any, what: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or what
+        raise InvalidInputError(f"Invalid {what}: {where}: {first['msg']}.") from None
