@@ -1,0 +1,105 @@
+"""``rayops train``: train, evaluate, compare with production and register one model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from rayops.cli._output import JSON_OPTION, console, emit, err_console, handle_errors, ray_session
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option("--storage", help="Storage URI; overrides RAYOPS_STORAGE for this command."),
+]
+
+
+def train(
+    features: Annotated[
+        str | None, typer.Option("--features", help="Feature set NAME or NAME@VERSION.")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="A local Parquet file instead of a feature set.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="Column to predict (default: the target role).")
+    ] = None,
+    params: Annotated[
+        str | None, typer.Option("--params", help="YAML/JSON file of XGBoost parameters.")
+    ] = None,
+    from_run: Annotated[
+        str | None, typer.Option("--from-run", help="Use the best parameters of a tune run.")
+    ] = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Boosting rounds.")] = 100,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Ray Train workers (default: automatic)."),
+    ] = None,
+    register: Annotated[
+        str | None, typer.Option("--register", help="Register the model under this name.")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster address (default: local).")
+    ] = None,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Train an XGBoost model on a feature set version and register it.
+
+    Small data trains in one Ray task; large data (or --workers 2+) on Ray Train
+    with checkpoints under the storage root. The latest 20% of rows (by event
+    time, when the feature set has one) are held out and scored; if the model
+    name has a production version it is scored on the same rows and compared.
+
+    Example: rayops train --features sales@3 --target y --from-run RUN_ID --register sales-xgb
+    """
+    from rayops.config import Settings
+    from rayops.storage import open_storage
+    from rayops.training.pipeline import load_params, run_training
+
+    with handle_errors(as_json):
+        settings = Settings(storage=storage) if storage else Settings()
+        store = open_storage(settings.storage, settings)
+        loaded = load_params(store, params_file=params, from_run=from_run)
+        if not as_json:
+            err_console.print("[bold]training[/] ...")
+        with ray_session(address):
+            record = run_training(
+                store,
+                target=target,
+                features=features,
+                data=data,
+                params=loaded,
+                num_boost_round=rounds,
+                workers=workers,
+                register=register,
+                settings=settings,
+            )
+    emit(record, as_json, _render)
+
+
+def _render(r: dict[str, Any]) -> None:
+    t, h = r["training"], r["holdout"]
+    console.print(
+        f"trained on [bold]{r['rows']['train']}[/] rows via [bold]{t['path']}[/] "
+        f"({t['workers']} worker(s), {t['rounds']} rounds, {t['seconds']:.1f}s)"
+    )
+    console.print(
+        f"holdout ({r['rows']['holdout']} rows): rmse {h['rmse']:.4f}  mae {h['mae']:.4f}  "
+        f"r2 {h['r2']:.4f}  accuracy {h['accuracy']:.1%}"
+    )
+    prod = r.get("production")
+    if prod:
+        verdict = "[green]better[/]" if prod["candidate_better"] else "[red]not better[/]"
+        console.print(
+            f"production {prod['version']} on the same rows: rmse {prod['holdout']['rmse']:.4f} "
+            f"-> candidate is {verdict}"
+        )
+    if r.get("model"):
+        console.print(f"registered [bold]{r['model']['ref']}[/]")
+    console.print(f"run {r['run_id']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``rayops train`` to the top-level app."""
+    app.command("train")(train)
