@@ -9,7 +9,11 @@ from pathlib import Path
 
 import rayops
 
-HELP_ARGS = [["--help"], ["storage", "--help"], ["quickstart", "--help"], ["config", "--help"]]
+HELP_ARGS = [
+    ["--help"], ["storage", "--help"], ["quickstart", "--help"], ["config", "--help"],
+    ["features", "--help"], ["models", "--help"], ["train", "--help"], ["tune", "--help"],
+    ["runs", "--help"],
+]  # fmt: skip
 HEAVY = ("ray", "xgboost", "pyarrow", "pandas", "sklearn", "boto3")
 
 
@@ -64,6 +68,21 @@ def test_public_api_is_exactly_all() -> None:
         "load_diabetes",
         "make_regression",
         "open_storage",
+        "EnsembleSpec",
+        "ModelCard",
+        "ModelVersion",
+        "Registry",
+        "Stage",
+        "baseline_from_frame",
+        "TrainPath",
+        "TrainResult",
+        "train_model",
+        "FineTuneMode",
+        "FineTuneResult",
+        "fine_tune",
+        "FeatureStore",
+        "FeatureSetVersion",
+        "Expectations",
     }
     assert set(rayops.__all__) == documented
     assert rayops.__all__ == sorted(rayops.__all__)

@@ -18,8 +18,15 @@ from typing import TYPE_CHECKING, Any
 from rayops._version import __version__
 
 if TYPE_CHECKING:
-    from rayops.config import Settings
-    from rayops.datasets import ConceptDrift, CovariateDrift, load_diabetes, make_regression
+    from rayops.config import (
+        Settings,
+    )
+    from rayops.datasets import (
+        ConceptDrift,
+        CovariateDrift,
+        load_diabetes,
+        make_regression,
+    )
     from rayops.errors import (
         AlreadyExistsError,
         ConflictError,
@@ -32,28 +39,70 @@ if TYPE_CHECKING:
         StorageUnavailableError,
         UnsafeArtifactError,
     )
-    from rayops.storage import Storage, Versioned, open_storage
+    from rayops.features import (
+        Expectations,
+        FeatureSetVersion,
+        FeatureStore,
+    )
+    from rayops.registry import (
+        EnsembleSpec,
+        ModelCard,
+        ModelVersion,
+        Registry,
+        Stage,
+        baseline_from_frame,
+    )
+    from rayops.storage import (
+        Storage,
+        Versioned,
+        open_storage,
+    )
+    from rayops.training.finetune import (
+        FineTuneMode,
+        FineTuneResult,
+        fine_tune,
+    )
+    from rayops.training.fit import (
+        TrainPath,
+        TrainResult,
+        train_model,
+    )
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "baseline_from_frame": "rayops.registry",
+    "fine_tune": "rayops.training.finetune",
+    "load_diabetes": "rayops.datasets",
+    "make_regression": "rayops.datasets",
+    "open_storage": "rayops.storage",
+    "train_model": "rayops.training.fit",
     "AlreadyExistsError": "rayops.errors",
     "ConceptDrift": "rayops.datasets",
     "ConflictError": "rayops.errors",
     "CovariateDrift": "rayops.datasets",
+    "EnsembleSpec": "rayops.registry",
+    "Expectations": "rayops.features",
+    "FeatureSetVersion": "rayops.features",
+    "FeatureStore": "rayops.features",
+    "FineTuneMode": "rayops.training.finetune",
+    "FineTuneResult": "rayops.training.finetune",
     "InvalidInputError": "rayops.errors",
     "InvalidNameError": "rayops.errors",
+    "ModelCard": "rayops.registry",
+    "ModelVersion": "rayops.registry",
     "NotFoundError": "rayops.errors",
     "RayopsError": "rayops.errors",
+    "Registry": "rayops.registry",
     "Settings": "rayops.config",
+    "Stage": "rayops.registry",
     "Storage": "rayops.storage",
     "StorageError": "rayops.errors",
     "StoragePermissionError": "rayops.errors",
     "StorageUnavailableError": "rayops.errors",
+    "TrainPath": "rayops.training.fit",
+    "TrainResult": "rayops.training.fit",
     "UnsafeArtifactError": "rayops.errors",
     "Versioned": "rayops.storage",
-    "load_diabetes": "rayops.datasets",
-    "make_regression": "rayops.datasets",
-    "open_storage": "rayops.storage",
 }
 
 __all__ = [
@@ -61,21 +110,36 @@ __all__ = [
     "ConceptDrift",
     "ConflictError",
     "CovariateDrift",
+    "EnsembleSpec",
+    "Expectations",
+    "FeatureSetVersion",
+    "FeatureStore",
+    "FineTuneMode",
+    "FineTuneResult",
     "InvalidInputError",
     "InvalidNameError",
+    "ModelCard",
+    "ModelVersion",
     "NotFoundError",
     "RayopsError",
+    "Registry",
     "Settings",
+    "Stage",
     "Storage",
     "StorageError",
     "StoragePermissionError",
     "StorageUnavailableError",
+    "TrainPath",
+    "TrainResult",
     "UnsafeArtifactError",
     "Versioned",
     "__version__",
+    "baseline_from_frame",
+    "fine_tune",
     "load_diabetes",
     "make_regression",
     "open_storage",
+    "train_model",
 ]
 
 
