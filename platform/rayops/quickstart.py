@@ -67,7 +67,7 @@ def run_quickstart(
     say(f"2. generated {rows} rows; covariate and concept drift start at row {drift_at}")
 
     fs = FeatureStore(store)
-    roles = {"entity": "entity_id", "event_time": "event_time", "target": "target"}
+    roles: dict[str, Any] = {"entity": "entity_id", "event_time": "event_time", "target": "target"}
     v1 = fs.write(FEATURES, before, description="quickstart: before the drift", **roles)
     say(f"3. feature set {v1.ref}: {v1.row_count} rows, sha256 {v1.sha256[:12]}…")
 

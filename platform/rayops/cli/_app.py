@@ -11,7 +11,7 @@ from rayops.cli import features as features_cli
 from rayops.cli import models as models_cli
 from rayops.cli import train as train_cli
 from rayops.cli import tune as tune_cli
-from rayops.cli._output import JSON_OPTION, console, emit, handle_errors, table
+from rayops.cli._output import JSON_OPTION, StorageOption, console, emit, handle_errors, table
 
 app = typer.Typer(
     name="rayops",
@@ -30,11 +30,6 @@ app.add_typer(storage_app, name="storage")
 # Each capability's commands live in their own module.
 for _module in (features_cli, models_cli, tune_cli, train_cli):
     _module.register(app)
-
-StorageOption = Annotated[
-    str | None,
-    typer.Option("--storage", help="Storage URI; overrides RAYOPS_STORAGE for this command."),
-]
 
 
 @app.command()

@@ -18,7 +18,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -32,6 +32,11 @@ err_console = Console(stderr=True)
 EXIT_OK, EXIT_BUG, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_STORAGE = range(6)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option("--storage", help="Storage URI; overrides RAYOPS_STORAGE for this command."),
+]
 
 
 def exit_code_for(error: RayopsError) -> int:

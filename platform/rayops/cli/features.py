@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rayops.cli._output import JSON_OPTION, console, emit, handle_errors, table
+from rayops.cli._output import JSON_OPTION, StorageOption, console, emit, handle_errors, table
 from rayops.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -26,10 +26,6 @@ features_app = typer.Typer(
 )
 
 # Defined here rather than imported from _app, which imports this module first.
-StorageOption = Annotated[
-    str | None,
-    typer.Option("--storage", help="Storage URI; overrides RAYOPS_STORAGE for this command."),
-]
 MetaOption = Annotated[
     list[str] | None,
     typer.Option("--meta", help="Metadata as key=value; repeat for several.", show_default=False),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rayops.cli._output import JSON_OPTION, console, emit, handle_errors, table
+from rayops.cli._output import JSON_OPTION, StorageOption, console, emit, handle_errors, table
 
 # Light (enum only): Typer needs the choices to build --help.
 from rayops.registry.lifecycle import Stage
@@ -26,10 +26,6 @@ models_app = typer.Typer(
     no_args_is_help=True,
 )
 
-StorageOption = Annotated[
-    str | None,
-    typer.Option("--storage", help="Storage URI; overrides RAYOPS_STORAGE for this command."),
-]
 ActorOption = Annotated[
     str | None,
     typer.Option("--actor", help="Who is doing this (recorded in history). Default: $USER."),

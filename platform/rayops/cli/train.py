@@ -6,12 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from rayops.cli._output import JSON_OPTION, console, emit, err_console, handle_errors, ray_session
-
-StorageOption = Annotated[
-    str | None,
-    typer.Option("--storage", help="Storage URI; overrides RAYOPS_STORAGE for this command."),
-]
+from rayops.cli._output import (
+    JSON_OPTION,
+    StorageOption,
+    console,
+    emit,
+    err_console,
+    handle_errors,
+    ray_session,
+)
 
 
 def train(

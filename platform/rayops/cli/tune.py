@@ -6,12 +6,16 @@ from typing import Annotated, Any
 
 import typer
 
-from rayops.cli._output import JSON_OPTION, console, emit, err_console, handle_errors, table
-
-StorageOption = Annotated[
-    str | None,
-    typer.Option("--storage", help="Storage URI; overrides RAYOPS_STORAGE for this command."),
-]
+from rayops.cli._output import (
+    JSON_OPTION,
+    StorageOption,
+    console,
+    emit,
+    err_console,
+    handle_errors,
+    ray_session,
+    table,
+)
 
 runs_app = typer.Typer(
     help="Tuning runs stored under runs/<run_id>/.\n\nExample: rayops runs list --json",
@@ -91,17 +95,11 @@ def tune(
 
 
 def _run_with_progress(args: Any, address: str | None, *, show: bool) -> dict[str, Any]:
-    import ray
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from rayops.jobs.tune import run
 
-    # An entry point starts Ray; inside a process that already has a session
-    # (a notebook, a test) it uses that one and leaves it running.
-    owns = not ray.is_initialized()
-    if owns:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-    try:
+    with ray_session(address):
         with Progress(
             TextColumn("[bold]tuning"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[best]}"), TimeElapsedColumn(),
@@ -114,9 +112,6 @@ def _run_with_progress(args: Any, address: str | None, *, show: bool) -> dict[st
                 bar.update(task, completed=done, total=total, best=shown)
 
             summary: dict[str, Any] = run(args, progress=progress)
-    finally:
-        if owns:
-            ray.shutdown()
     return summary
 
 

@@ -14,12 +14,9 @@ exits with the CLI's codes (2 invalid input, 3 not found, 5 storage, 1 bug).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
-
-from rayops.errors import RayopsError
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -69,21 +66,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the process exit code."""
-    from rayops.errors import exit_code
+    from rayops.jobs import run_job
 
-    args = build_parser().parse_args(argv)
-    import ray
-
-    ray.init(address=args.address, log_to_driver=False, configure_logging=False)
-    try:
-        record = run(args)
-    except RayopsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return exit_code(e)
-    finally:
-        ray.shutdown()
-    print(json.dumps(record, sort_keys=True, default=str))
-    return 0
+    return run_job(build_parser().parse_args(argv), run)
 
 
 if __name__ == "__main__":

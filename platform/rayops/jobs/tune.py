@@ -8,18 +8,17 @@ Submit it to a running cluster from the directory that holds your configs
         --features sales@3 --target y --storage s3://bucket/rayops --register sales-xgb
 
 It prints one JSON document (the run summary) as its last line of stdout, and
-exits 2 on invalid input, 3 when something is not found, 1 on a bug.
+exits with the CLI's codes (2 invalid input, 3 not found, 5 storage, 1 bug).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from rayops.errors import InvalidInputError, NotFoundError, RayopsError
+from rayops.errors import InvalidInputError
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -89,21 +88,9 @@ def run(args: argparse.Namespace, progress: Any = None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the process exit code."""
-    args = build_parser().parse_args(argv)
-    import ray
+    from rayops.jobs import run_job
 
-    ray.init(address=args.address, log_to_driver=False, configure_logging=False)
-    try:
-        summary = run(args)
-    except RayopsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        if isinstance(e, InvalidInputError):
-            return 2
-        return 3 if isinstance(e, NotFoundError) else 1
-    finally:
-        ray.shutdown()
-    print(json.dumps(summary, sort_keys=True, default=str))
-    return 0
+    return run_job(build_parser().parse_args(argv), run)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def run_training(
     with lineage and drift baseline. Returns the run record.
     """
     from rayops.training.fit import evaluate, split_holdout, train_model
-    from rayops.training.sources import from_feature_set, from_parquet
+    from rayops.training.sources import from_feature_set, from_parquet, registry_lineage
     from rayops.training.tune import infer_features
 
     settings = settings or Settings()
@@ -133,7 +133,6 @@ def run_training(
                     "holdout": prod_metrics,
                     "candidate_better": holdout["rmse"] < prod_metrics["rmse"],
                 }
-        lineage = source.lineage if source.lineage.get("source") != "parquet" else None
         mv = registry.register(
             register,
             result.booster,
@@ -141,7 +140,7 @@ def run_training(
             metrics={"holdout": holdout},
             features=cols,
             feature_types=result.feature_types,
-            lineage=_registry_lineage(lineage),
+            lineage=registry_lineage(source.lineage),
             baseline=baseline_from_frame(train, cols),
             run_id=run_id,
             bump="minor",
@@ -150,10 +149,3 @@ def run_training(
         record["model"] = {"name": mv.name, "version": mv.version, "ref": mv.ref}
     storage.put_json_if_absent(f"training/runs/{run_id}.json", record)
     return record
-
-
-def _registry_lineage(lineage: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not lineage or "feature_set" not in lineage:
-        return None
-    keys = ("feature_set", "version", "sha256", "rows")
-    return {k: lineage[k] for k in keys if k in lineage}

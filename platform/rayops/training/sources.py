@@ -18,7 +18,7 @@ from rayops.storage import Storage
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TrainingData", "from_feature_set", "from_parquet"]
+__all__ = ["TrainingData", "from_feature_set", "from_parquet", "registry_lineage"]
 
 
 @dataclass(frozen=True)
@@ -75,3 +75,14 @@ def from_parquet(path: str | Path) -> TrainingData:
         frame=frame,
         lineage={"source": "parquet", "path": p.name, "sha256": digest, "rows": len(frame)},
     )
+
+
+def registry_lineage(lineage: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The registry's lineage fields from a source's lineage (feature sets only).
+
+    A Parquet file has no feature-set name and version, so it gives ``None``.
+    """
+    keys = ("feature_set", "version", "sha256", "rows")
+    if lineage and all(k in lineage for k in keys):
+        return {k: lineage[k] for k in keys}
+    return None

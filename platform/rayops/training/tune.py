@@ -50,6 +50,7 @@ from rayops.errors import InvalidInputError, RayopsError
 from rayops.storage import Storage
 from rayops.training.cv import METRICS, FoldPlan, aggregate
 from rayops.training.runs import new_run_id, save_run
+from rayops.training.sources import registry_lineage
 from rayops.training.spaces import SearchSpace
 from rayops.training.trials import trial, trial_rows, trials_frame
 
@@ -138,13 +139,6 @@ def _progress_callback(total: int, rounds: int, metric: str, mode: str, progress
             self._tell()
 
     return _Progress(progress)
-
-
-def _registry_lineage(lineage: dict[str, Any] | None) -> dict[str, Any] | None:
-    keys = ("feature_set", "version", "sha256", "rows")
-    if lineage and all(k in lineage for k in keys):
-        return {k: lineage[k] for k in keys}
-    return None
 
 
 def run_tune(
@@ -367,7 +361,7 @@ def run_tune(
             metrics=best["metrics"],
             features=refit_features,
             feature_types=list(booster.feature_types or []),
-            lineage=_registry_lineage(lineage),
+            lineage=registry_lineage(lineage),
             baseline=baseline_from_frame(X[refit_features], refit_features),
             run_id=run_id,
             bump="minor",
