@@ -266,6 +266,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Loaded model versions a gateway replica keeps in memory (LRU).",
     )
+    serving_batch_max_rows: int = Field(
+        default=256,
+        ge=0,
+        description=(
+            "Concurrent small requests (up to 16 numeric rows each) for one model version are "
+            "predicted together in batches of at most this many rows; 0 disables batching."
+        ),
+    )
 
     # --- security ------------------------------------------------------------
     api_token: SecretStr | None = Field(

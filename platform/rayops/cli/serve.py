@@ -1,0 +1,215 @@
+"""`rayops serve` and `rayops endpoints`: the serving gateway and routing tables.
+
+Thin over :mod:`rayops.serving`. Ray, pandas, pyarrow and XGBoost are imported
+inside the commands, so `rayops --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from rayops.cli._output import JSON_OPTION, console, emit, handle_errors, table
+
+if TYPE_CHECKING:
+    from rayops.serving import Endpoints, RoutingTable
+
+endpoints_app = typer.Typer(
+    help=(
+        "Endpoints: named routing tables (versions and weights) served by the gateway.\n\n"
+        "Example: rayops endpoints set churn --route churn@1.0.0=90 --route churn@1.1.0=10"
+    ),
+    no_args_is_help=True,
+)
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option("--storage", help="Storage URI; overrides RAYOPS_STORAGE for this command."),
+]
+ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why (kept in history).")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `rayops serve` and `rayops endpoints` to the top-level `rayops` app."""
+    app.command("serve")(serve)
+    app.add_typer(endpoints_app, name="endpoints")
+
+
+def _endpoints(storage: str | None) -> Endpoints:
+    from rayops.serving import Endpoints
+    from rayops.storage import open_storage
+
+    return Endpoints(open_storage(storage))
+
+
+def _actor() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def _parse_routes(routes: list[str]) -> dict[str, int]:
+    from rayops.errors import InvalidInputError
+
+    out: dict[str, int] = {}
+    for item in routes:
+        ref, sep, weight = item.rpartition("=")
+        if not sep or not weight.strip().isdigit():
+            raise InvalidInputError(
+                f"--route {item!r}: use NAME@VERSION=WEIGHT, e.g. churn@1.1.0=10."
+            )
+        out[ref.strip()] = int(weight)
+    return out
+
+
+def _doc(t: RoutingTable) -> dict[str, Any]:
+    return t.model_dump(mode="json")
+
+
+def _render(d: dict[str, Any]) -> None:
+    rows = [(r["ref"], f"{r['weight']}%") for r in d["routes"]]
+    if d.get("shadow"):
+        rows.append((d["shadow"]["ref"], f"shadow {d['shadow']['share']:.0%}"))
+    console.print(
+        table(f"endpoint {d['endpoint']} (revision {d['revision']})", ["version", "traffic"], rows)
+    )
+
+
+@endpoints_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    model: Annotated[str, typer.Argument(help="MODEL@VERSION (or MODEL@ALIAS) for all traffic.")],
+    shadow: Annotated[str | None, typer.Option("--shadow", help="MODEL@VERSION to mirror.")] = None,
+    shadow_share: Annotated[float, typer.Option("--shadow-share", help="Mirrored share.")] = 1.0,
+    reason: ReasonOption = None,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create an endpoint sending all traffic to one registered version.
+
+    Example: rayops endpoints create churn churn@1.0.0
+    """
+    with handle_errors(as_json):
+        shadow_doc = {"ref": shadow, "share": shadow_share} if shadow else None
+        t = _endpoints(storage).create(
+            name, model, shadow=shadow_doc, actor=_actor(), reason=reason
+        )
+    emit(_doc(t), as_json, _render)
+
+
+@endpoints_app.command("set")
+def set_routes(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    route: Annotated[
+        list[str], typer.Option("--route", help="MODEL@VERSION=WEIGHT; weights sum to 100.")
+    ],
+    shadow: Annotated[str | None, typer.Option("--shadow", help="MODEL@VERSION to mirror.")] = None,
+    shadow_share: Annotated[float, typer.Option("--shadow-share", help="Mirrored share.")] = 1.0,
+    reason: ReasonOption = None,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Replace an endpoint's routes (compare-and-swap); the gateway applies it within a second.
+
+    Example: rayops endpoints set churn --route churn@1.0.0=90 --route churn@1.1.0=10
+    """
+    with handle_errors(as_json):
+        shadow_doc = {"ref": shadow, "share": shadow_share} if shadow else None
+        t = _endpoints(storage).set_routes(
+            name, _parse_routes(route), shadow=shadow_doc, actor=_actor(), reason=reason
+        )
+    emit(_doc(t), as_json, _render)
+
+
+@endpoints_app.command("list")
+def list_endpoints(storage: StorageOption = None, as_json: bool = JSON_OPTION) -> None:
+    """List endpoints and their routes.
+
+    Example: rayops endpoints list --json
+    """
+    with handle_errors(as_json):
+        eps = _endpoints(storage)
+        docs = [_doc(eps.get(n)) for n in eps.list()]
+    emit(
+        docs,
+        as_json,
+        lambda d: console.print(
+            table(
+                "endpoints",
+                ["endpoint", "revision", "routes", "shadow"],
+                [
+                    (
+                        e["endpoint"],
+                        e["revision"],
+                        ", ".join(f"{r['ref']}={r['weight']}" for r in e["routes"]),
+                        e["shadow"]["ref"] if e.get("shadow") else "",
+                    )
+                    for e in d
+                ],
+            )
+        ),
+    )
+
+
+@endpoints_app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show one endpoint's routing table.
+
+    Example: rayops endpoints show churn --json
+    """
+    with handle_errors(as_json):
+        t = _endpoints(storage).get(name)
+    emit(_doc(t), as_json, _render)
+
+
+def serve(
+    port: Annotated[int, typer.Option("--port", help="HTTP port of the Serve proxy.")] = 8000,
+    host: Annotated[
+        str, typer.Option("--host", help="HTTP host of the Serve proxy.")
+    ] = "127.0.0.1",
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster address; default: start locally.")
+    ] = None,
+    replicas: Annotated[int, typer.Option("--replicas", help="Gateway replicas.")] = 1,
+    num_cpus: Annotated[float, typer.Option("--num-cpus", help="CPUs per replica.")] = 1.0,
+    blocking: Annotated[
+        bool, typer.Option("--blocking/--no-blocking", help="Stay in the foreground until Ctrl-C.")
+    ] = True,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Deploy the gateway (every endpoint, route prefix /) on Ray Serve.
+
+    Example: rayops serve --port 8000 --storage s3://bucket/rayops
+    """
+    from rayops.cli._output import ray_session
+
+    with handle_errors(as_json), ray_session(address):
+        from ray import serve as ray_serve
+
+        from rayops.serving.gateway import APP_NAME, build_app
+
+        ray_serve.start(http_options={"host": host, "port": port})
+        app = build_app({"storage": storage, "num_replicas": replicas, "num_cpus": num_cpus})
+        ray_serve.run(app, name=APP_NAME, route_prefix="/")
+        emit(
+            {"url": f"http://{host}:{port}", "app": APP_NAME},
+            as_json,
+            lambda d: console.print(f"[green]serving[/] {d['url']} (app {d['app']})"),
+        )
+        if blocking:
+            import time
+
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                ray_serve.delete(APP_NAME)

@@ -1,0 +1,228 @@
+"""The Open Inference Protocol v2 (KServe / Triton REST) on top of a feature schema.
+
+Inputs are either one tensor per feature (``name`` = feature, ``shape`` ``[N]``,
+``BYTES`` for categoricals) or one 2-D ``FP32``/``FP64`` tensor named ``input``
+of shape ``[N, F]`` whose columns follow the feature order of the model
+metadata. The binary tensor extension (``Inference-Header-Content-Length``,
+used by ``tritonclient`` by default) is accepted for inputs; outputs are JSON.
+
+Example:
+    >>> from rayops.serving.inputs import FeatureSchema
+    >>> schema = FeatureSchema(["a", "b"])
+    >>> body = {"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64",
+    ...                     "data": [1.0, 2.0]}]}
+    >>> columns_from_request(body, b"", schema)
+    {'a': [1.0], 'b': [2.0]}
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+from rayops.errors import InvalidInputError
+from rayops.serving.errors import InvalidFeatureError
+from rayops.serving.inputs import FeatureSchema
+
+__all__ = [
+    "OUTPUT",
+    "columns_from_request",
+    "infer_response",
+    "model_metadata",
+    "split_binary_body",
+]
+
+#: Name of the output tensor.
+OUTPUT = "prediction"
+
+_NUMERIC = {
+    "BOOL": "?",
+    "UINT8": "B",
+    "UINT16": "H",
+    "UINT32": "I",
+    "UINT64": "Q",
+    "INT8": "b",
+    "INT16": "h",
+    "INT32": "i",
+    "INT64": "q",
+    "FP32": "f",
+    "FP64": "d",
+}
+
+
+def split_binary_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
+    """The JSON part and the binary part of a request body."""
+    if header_length is None:
+        return _json(body), b""
+    try:
+        n = int(header_length)
+    except ValueError:
+        raise InvalidInputError("Inference-Header-Content-Length must be an integer.") from None
+    if n < 0 or n > len(body):
+        raise InvalidInputError(
+            f"Inference-Header-Content-Length is {n} but the body has {len(body)} bytes."
+        )
+    return _json(body[:n]), body[n:]
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidInputError(f"The request body is not valid JSON: {e}.") from None
+
+
+def _flatten(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        return [data]
+    if data and isinstance(data[0], list):
+        return [x for part in data for x in _flatten(part)]
+    return data
+
+
+def _binary_values(datatype: str, raw: bytes, name: str) -> list[Any]:
+    if datatype == "BYTES":
+        out, i = [], 0
+        while i < len(raw):
+            if i + 4 > len(raw):
+                raise InvalidInputError(f"Tensor {name!r}: truncated BYTES element.")
+            (n,) = struct.unpack_from("<I", raw, i)
+            i += 4
+            out.append(raw[i : i + n].decode("utf-8", errors="strict"))
+            i += n
+        return out
+    code = _NUMERIC.get(datatype)
+    if code is None:
+        raise InvalidInputError(f"Tensor {name!r}: unsupported datatype {datatype!r}.")
+    size = struct.calcsize(code)
+    if len(raw) % size:
+        raise InvalidInputError(
+            f"Tensor {name!r}: {len(raw)} bytes is not a whole {datatype} array."
+        )
+    return list(struct.unpack(f"<{len(raw) // size}{code}", raw))
+
+
+def _tensors(body: Any, binary: bytes) -> list[tuple[str, str, list[int], list[Any]]]:
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
+        raise InvalidInputError("An inference request needs a non-empty 'inputs' list of tensors.")
+    out, offset = [], 0
+    for t in body["inputs"]:
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+            raise InvalidInputError(
+                "Each input tensor needs a 'name', 'shape', 'datatype' and 'data'."
+            )
+        name, datatype, shape = t["name"], t.get("datatype"), t.get("shape")
+        if (
+            not isinstance(datatype, str)
+            or not isinstance(shape, list)
+            or not all(isinstance(s, int) and s >= 0 for s in shape)
+        ):
+            raise InvalidInputError(f"Tensor {name!r} needs a 'datatype' and a 'shape' of sizes.")
+        size = (t.get("parameters") or {}).get("binary_data_size")
+        if size is not None:
+            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+                raise InvalidInputError(f"Tensor {name!r}: binary_data_size exceeds the body.")
+            values = _binary_values(datatype, binary[offset : offset + size], name)
+            offset += size
+        elif "data" in t:
+            values = _flatten(t["data"])
+        else:
+            raise InvalidInputError(f"Tensor {name!r} has no 'data'.")
+        expected = 1
+        for s in shape:
+            expected *= s
+        if len(values) != expected:
+            raise InvalidInputError(
+                f"Tensor {name!r} has {len(values)} values but its shape {shape} needs {expected}."
+            )
+        out.append((name, datatype, shape, values))
+    return out
+
+
+def _cast(datatype: str, values: list[Any]) -> list[Any]:
+    if datatype in ("FP32", "FP64"):
+        return [float(v) if type(v) is int else v for v in values]
+    if datatype == "BOOL":
+        raise InvalidFeatureError("BOOL tensors are not accepted; send 0/1 as an integer tensor.")
+    return values
+
+
+def columns_from_request(body: Any, binary: bytes, schema: FeatureSchema) -> dict[str, list[Any]]:
+    """One list of values per feature, from either input layout; raises 4xx errors."""
+    tensors = _tensors(body, binary)
+    if len(tensors) == 1 and tensors[0][0] == "input" and "input" not in schema.features:
+        _, datatype, shape, values = tensors[0]
+        if datatype not in ("FP32", "FP64"):
+            raise InvalidFeatureError(
+                f"The 2-D 'input' tensor must be FP32 or FP64, not {datatype}."
+            )
+        if schema.categorical:
+            raise InvalidInputError(
+                f"This model has categorical features {sorted(schema.categorical)}; send one "
+                "tensor per feature (BYTES for categoricals) instead of a 2-D 'input'."
+            )
+        f = len(schema.features)
+        if len(shape) != 2 or shape[1] != f:
+            raise InvalidInputError(
+                f"The 'input' tensor must have shape [N, {f}] (features {schema.features}); "
+                f"got {shape}."
+            )
+        rows = shape[0]
+        return {name: values[j : rows * f : f] for j, name in enumerate(schema.features)}
+    wanted = set(schema.features)
+    given = {name for name, *_ in tensors}
+    missing = [f for f in schema.features if f not in given]
+    if missing:
+        raise InvalidInputError(
+            f"Input tensor for feature {missing[0]!r} is missing; the model takes "
+            f"{schema.features} (or one 2-D 'input')."
+        )
+    extra = sorted(given - wanted)
+    if extra:
+        raise InvalidInputError(
+            f"Input tensor {extra[0]!r} is not a feature of this model; it takes {schema.features}."
+        )
+    lengths = set()
+    columns: dict[str, list[Any]] = {}
+    for name, datatype, shape, values in tensors:
+        if len(shape) != 1 and not (len(shape) == 2 and shape[1] == 1):
+            raise InvalidInputError(f"Tensor {name!r} must have shape [N]; got {shape}.")
+        if schema.is_categorical(name) and datatype != "BYTES":
+            raise InvalidFeatureError(f"Feature {name!r} is categorical: send it as BYTES.")
+        if not schema.is_categorical(name) and datatype == "BYTES":
+            raise InvalidFeatureError(f"Feature {name!r} is numeric: send it as FP32/FP64/INT.")
+        columns[name] = _cast(datatype, values)
+        lengths.add(len(values))
+    if len(lengths) != 1:
+        raise InvalidInputError("Every input tensor must have the same number of rows.")
+    return columns
+
+
+def infer_response(
+    endpoint: str, version: str, request_id: str, predictions: list[float], model: str
+) -> dict[str, Any]:
+    """An OIP inference response with one FP64 output tensor."""
+    return {
+        "model_name": endpoint,
+        "model_version": version,
+        "id": request_id,
+        "parameters": {"model": model, "request_id": request_id},
+        "outputs": [
+            {"name": OUTPUT, "shape": [len(predictions)], "datatype": "FP64", "data": predictions}
+        ],
+    }
+
+
+def model_metadata(endpoint: str, versions: list[str], schema: FeatureSchema) -> dict[str, Any]:
+    """OIP model metadata: inputs in feature order (the layout of a 2-D ``input``)."""
+    return {
+        "name": endpoint,
+        "versions": versions,
+        "platform": "xgboost",
+        "inputs": [
+            {"name": f, "datatype": "BYTES" if schema.is_categorical(f) else "FP64", "shape": [-1]}
+            for f in schema.features
+        ],
+        "outputs": [{"name": OUTPUT, "datatype": "FP64", "shape": [-1]}],
+    }

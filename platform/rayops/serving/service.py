@@ -1,0 +1,324 @@
+"""What one gateway replica does, without the HTTP: route, predict, log, watch.
+
+:class:`GatewayService` keeps a snapshot of every endpoint's :class:`Router`.
+A watcher thread polls the routing tables every ``serving_poll_interval_s``;
+when a table's storage token changes it loads the versions the new table needs
+*first*, then swaps the snapshot in one assignment. A request reads the snapshot
+once, so it sees the old table or the new one, and never a version that is
+still loading: a routing change fails no request.
+
+Example:
+    >>> import tempfile
+    >>> from rayops.config import Settings
+    >>> service = GatewayService(Settings(storage=tempfile.mkdtemp()))
+    >>> service.refresh()
+    >>> service.endpoint_names()
+    []
+    >>> service.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rayops.config import Settings
+from rayops.errors import NotFoundError, RayopsError
+from rayops.serving.batching import RowBatcher
+from rayops.serving.endpoints import Endpoints
+from rayops.serving.errors import NotReadyError
+from rayops.serving.inputs import FeatureSchema
+from rayops.serving.log import FeedbackLog, PredictionLog
+from rayops.serving.models import LoadedModel, ModelCache, evaluate
+from rayops.serving.routing import Route, Router, RoutingTable
+from rayops.storage.base import Storage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["GatewayService", "Prediction"]
+
+logger = logging.getLogger(__name__)
+
+#: Requests with at most this many rows are batched with concurrent ones.
+_BATCHABLE_ROWS = 16
+
+#: Shadow predictions allowed to wait; more are skipped (counted in shadow_dropped).
+_SHADOW_QUEUE = 256
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The answer to one predict request."""
+
+    request_id: str
+    endpoint: str
+    route: Route
+    predictions: list[float]
+    latency_ms: float
+
+
+class _ModelBatcher(RowBatcher):
+    """A RowBatcher bound to one loaded model."""
+
+    def __init__(self, model: LoadedModel, max_rows: int) -> None:
+        super().__init__(lambda frame: evaluate(model.predictor, frame), max_rows=max_rows)
+        self.model = model
+
+
+@dataclass(frozen=True)
+class _Live:
+    router: Router
+    token: str
+
+
+class GatewayService:
+    """Routing snapshot, model cache and logs of one gateway replica.
+
+    Args:
+        settings: tunables and the storage root.
+        storage: the storage root (default: opened from ``settings``).
+        metrics: a :class:`~rayops.serving.metrics.GatewayMetrics` (None: no metrics).
+    """
+
+    def __init__(
+        self, settings: Settings, storage: Storage | None = None, metrics: Any = None
+    ) -> None:
+        from rayops.registry import Registry
+        from rayops.storage import open_storage
+
+        self.settings = settings
+        self.metrics = metrics
+        self.storage = storage or open_storage(settings.storage, settings)
+        self.registry = Registry(self.storage, settings=settings)
+        self.endpoints = Endpoints(self.storage, registry=False, settings=settings)
+        self.models = ModelCache(
+            self.registry.load,
+            capacity=settings.serving_model_cache,
+            reject_missing=settings.serving_reject_missing,
+        )
+        self.log = PredictionLog(
+            self.storage,
+            flush_s=settings.serving_log_flush_s,
+            max_rows=settings.serving_log_max_rows,
+        )
+        self._feedback: FeedbackLog | None = None
+        self._live: dict[str, _Live] = {}
+        self._errors: dict[str, str] = {}
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._refresh_lock = threading.Lock()
+        self._shadow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rayops-shadow")
+        self._watcher: threading.Thread | None = None
+        self._shadow_pending = 0
+        self._batchers: dict[str, _ModelBatcher] = {}
+        self._batchers_lock = threading.Lock()
+        self.shadow_dropped = 0
+
+    # --- lifecycle -----------------------------------------------------------------
+    def start(self) -> None:
+        """Load every endpoint once, then watch the routing tables in the background."""
+        try:
+            self.refresh()
+        except RayopsError:
+            logger.exception("First load of the routing tables failed; the watcher retries.")
+        self._watcher = threading.Thread(target=self._watch, name="rayops-routing", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.settings.serving_poll_interval_s):
+            try:
+                self.refresh()
+            except Exception:
+                logger.exception("Reading the routing tables failed; keeping the current ones.")
+
+    def close(self) -> None:
+        """Stop watching and flush the prediction log."""
+        self._stop.set()
+        self._shadow.shutdown(wait=True)
+        self.log.close()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the routing tables were loaded at least once."""
+        return self._ready.is_set()
+
+    def healthy(self) -> bool:
+        return self._watcher is None or self._watcher.is_alive()
+
+    # --- routing snapshot --------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read every routing table; swap in the ones whose token changed."""
+        with self._refresh_lock:
+            names = self.endpoints.list()
+            live = dict(self._live)
+            for name in list(live):
+                if name not in names:
+                    del live[name]
+            for name in names:
+                self._refresh_one(name, live)
+            self._live = live  # one assignment: requests see the old or the new snapshot
+            needed = {ref for e in live.values() for ref in e.router.table.refs()}
+            self.models.retain(needed)
+            with self._batchers_lock:
+                self._batchers = {r: b for r, b in self._batchers.items() if r in needed}
+            self._ready.set()
+
+    def _refresh_one(self, name: str, live: dict[str, _Live]) -> None:
+        try:
+            table, token = self.endpoints.read_versioned(name)
+        except NotFoundError:
+            live.pop(name, None)
+            return
+        current = live.get(name)
+        if current is not None and current.token == token:
+            return
+        try:
+            for ref in table.refs():
+                self.models.get(ref)  # load before the table goes live
+        except RayopsError as e:
+            self._errors[name] = str(e)
+            logger.error("Endpoint %s revision %s cannot load: %s", name, table.revision, e)
+            return
+        self._errors.pop(name, None)
+        live[name] = _Live(Router(table), token)
+
+    def live_router(self, endpoint: str) -> Router | None:
+        """The live router from the snapshot, without any I/O (None if not loaded)."""
+        live = self._live.get(endpoint)
+        return live.router if live is not None else None
+
+    def router(self, endpoint: str) -> Router:
+        """The live router of ``endpoint``; an endpoint created a moment ago is read now."""
+        live = self._live.get(endpoint)
+        if live is None:
+            with self._refresh_lock:
+                snapshot = dict(self._live)
+                self._refresh_one(endpoint, snapshot)
+                self._live = snapshot
+            live = self._live.get(endpoint)
+        if live is None:
+            if endpoint in self._errors:
+                raise NotReadyError(f"Endpoint {endpoint!r} is not ready: {self._errors[endpoint]}")
+            self.endpoints.get(endpoint)  # raises NotFoundError naming the known endpoints
+            raise NotReadyError(f"Endpoint {endpoint!r} is not loaded yet; retry shortly.")
+        return live.router
+
+    def endpoint_names(self) -> list[str]:
+        return sorted(self._live)
+
+    def table(self, endpoint: str) -> RoutingTable:
+        return self.router(endpoint).table
+
+    def error(self, endpoint: str) -> str | None:
+        return self._errors.get(endpoint)
+
+    def model(self, ref: str) -> LoadedModel:
+        return self.models.get(ref)
+
+    def schema(self, endpoint: str, version: str | None = None) -> FeatureSchema:
+        """Input schema of a pinned version, else of the route with the most traffic."""
+        router = self.router(endpoint)
+        route = (
+            router.choose_version(version)
+            if version
+            else max(router.table.routes, key=lambda r: r.weight)
+        )
+        return self.models.get(route.ref).schema
+
+    # --- predict -------------------------------------------------------------------------
+    def predict(
+        self,
+        endpoint: str,
+        make_frame: Any,
+        *,
+        key: str | None = None,
+        version: str | None = None,
+        protocol: str = "json",
+    ) -> Prediction:
+        """Route one request, predict, log it and mirror it to the shadow if drawn.
+
+        ``make_frame(schema)`` builds the input frame for the chosen model; it raises
+        a 4xx error for bad input.
+        """
+        start = time.perf_counter()
+        router = self.router(endpoint)
+        route = router.choose_version(version) if version else router.choose(key)
+        model = self.models.get(route.ref)
+        frame = make_frame(model.schema)
+        values = self._evaluate(model, frame)
+        predictions = [float(v) for v in values]
+        latency_ms = (time.perf_counter() - start) * 1000
+        request_id = uuid.uuid4().hex
+        self.log.record(
+            request_id=request_id,
+            endpoint=endpoint,
+            ref=route.ref,
+            frame=frame,
+            predictions=predictions,
+            latency_ms=latency_ms,
+            key=key,
+        )
+        if self.metrics is not None:
+            self.metrics.answered(endpoint, route.version, protocol, len(predictions), latency_ms)
+        if version is None and router.mirror():
+            assert router.table.shadow is not None
+            self._mirror(endpoint, router.table.shadow.ref, request_id, key, frame)
+        return Prediction(request_id, endpoint, route, predictions, latency_ms)
+
+    def _evaluate(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
+        limit = self.settings.serving_batch_max_rows
+        if not limit or len(frame) > _BATCHABLE_ROWS or model.schema.categorical:
+            return evaluate(model.predictor, frame)
+        with self._batchers_lock:
+            batcher = self._batchers.get(model.ref)
+            if batcher is None or batcher.model is not model:
+                batcher = _ModelBatcher(model, limit)
+                self._batchers[model.ref] = batcher
+        return batcher.predict(frame)
+
+    def _mirror(
+        self, endpoint: str, ref: str, request_id: str, key: str | None, frame: pd.DataFrame
+    ) -> None:
+        # A slow shadow must never slow live traffic: beyond a small queue, skip it.
+        if self._shadow_pending >= _SHADOW_QUEUE:
+            self.shadow_dropped += 1
+            return
+        self._shadow_pending += 1
+
+        def run() -> None:
+            try:
+                start = time.perf_counter()
+                values = evaluate(self.models.get(ref).predictor, frame)
+                self.log.record(
+                    request_id=request_id,
+                    endpoint=endpoint,
+                    ref=ref,
+                    frame=frame,
+                    predictions=[float(v) for v in values],
+                    latency_ms=(time.perf_counter() - start) * 1000,
+                    key=key,
+                    shadow=True,
+                )
+            except Exception:
+                logger.exception("Shadow %s failed on request %s.", ref, request_id)
+            finally:
+                self._shadow_pending -= 1
+
+        try:
+            self._shadow.submit(run)
+        except RuntimeError:  # shutting down
+            pass
+
+    # --- feedback ------------------------------------------------------------------------
+    async def feedback(self, endpoint: str, request_id: str, actuals: list[float]) -> None:
+        """Store actual values durably; returns after the write (group commit)."""
+        self.router(endpoint)  # 404 for an unknown endpoint
+        if self._feedback is None:
+            self._feedback = FeedbackLog(self.storage)
+        await self._feedback.write(endpoint, request_id, actuals)

@@ -1,0 +1,72 @@
+"""`rayops endpoints ...` and `rayops serve --help` through Typer (the lead wires register())."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from serving_support import FEATURES, make_frame, train
+from typer.testing import CliRunner
+
+from rayops.cli.serve import register
+from rayops.registry import Registry
+from rayops.storage import open_storage
+
+
+def cli() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """rayops (test shell)."""
+
+    register(app)
+    return app
+
+
+def test_endpoint_commands(tmp_path: Path) -> None:
+    root = str(tmp_path / "root")
+    reg = Registry(open_storage(root))
+    booster = train(make_frame(), FEATURES)
+    reg.register("m", booster)
+    reg.register("m", booster)
+    run = CliRunner().invoke
+    app = cli()
+    r = run(app, ["endpoints", "create", "churn", "m@1.0.0", "--storage", root, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["routes"] == [{"ref": "m@1.0.0", "weight": 100}]
+    args = ["endpoints", "set", "churn", "--route", "m@1.0.0=90", "--route", "m@1.1.0=10"]
+    r = run(app, [*args, "--storage", root, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["revision"] == 2
+    r = run(app, ["endpoints", "list", "--storage", root, "--json"])
+    assert [e["endpoint"] for e in json.loads(r.stdout)] == ["churn"]
+    r = run(app, ["endpoints", "show", "churn", "--storage", root])
+    assert r.exit_code == 0 and "m@1.1.0" in r.stdout and "10%" in r.stdout
+    r = run(app, ["endpoints", "set", "churn", "--route", "m@1.0.0=50", "--storage", root])
+    assert r.exit_code == 2 and "sum to 100" in r.output
+    r = run(app, ["endpoints", "show", "nope", "--storage", root])
+    assert r.exit_code == 3
+
+
+def test_help_has_examples_and_pulls_no_heavy_library() -> None:
+    code = (
+        "import sys, typer\n"
+        "from typer.testing import CliRunner\n"
+        "from rayops.cli.serve import register\n"
+        "app = typer.Typer()\n"
+        "@app.callback()\n"
+        "def main() -> None:\n"
+        "    'shell'\n"
+        "register(app)\n"
+        "cases = (['serve', '--help'], ['endpoints', '--help'], ['endpoints', 'set', '--help'])\n"
+        "for args in cases:\n"
+        "    r = CliRunner().invoke(app, args)\n"
+        "    assert r.exit_code == 0 and 'Example' in r.output, (args, r.output)\n"
+        "print([m for m in ('ray', 'xgboost', 'pyarrow', 'pandas') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
