@@ -12,7 +12,7 @@ import rayops
 HELP_ARGS = [
     ["--help"], ["storage", "--help"], ["quickstart", "--help"], ["config", "--help"],
     ["features", "--help"], ["models", "--help"], ["train", "--help"], ["tune", "--help"],
-    ["runs", "--help"],
+    ["runs", "--help"], ["serve", "--help"], ["endpoints", "--help"],
 ]  # fmt: skip
 HEAVY = ("ray", "xgboost", "pyarrow", "pandas", "sklearn", "boto3")
 
@@ -83,6 +83,10 @@ def test_public_api_is_exactly_all() -> None:
         "FeatureStore",
         "FeatureSetVersion",
         "Expectations",
+        "Endpoints",
+        "RoutingTable",
+        "Route",
+        "Shadow",
     }
     assert set(rayops.__all__) == documented
     assert rayops.__all__ == sorted(rayops.__all__)

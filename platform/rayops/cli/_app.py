@@ -9,6 +9,7 @@ import typer
 from rayops._version import __version__
 from rayops.cli import features as features_cli
 from rayops.cli import models as models_cli
+from rayops.cli import serve as serve_cli
 from rayops.cli import train as train_cli
 from rayops.cli import tune as tune_cli
 from rayops.cli._output import JSON_OPTION, StorageOption, console, emit, handle_errors, table
@@ -28,7 +29,7 @@ app = typer.Typer(
 storage_app = typer.Typer(help="Inspect the storage root.\n\nExample: rayops storage check")
 app.add_typer(storage_app, name="storage")
 # Each capability's commands live in their own module.
-for _module in (features_cli, models_cli, tune_cli, train_cli):
+for _module in (features_cli, models_cli, tune_cli, train_cli, serve_cli):
     _module.register(app)
 
 
