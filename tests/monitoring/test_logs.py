@@ -1,0 +1,72 @@
+"""The log reader returns exactly the window's rows, joined with their feedback."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from rayops.errors import InvalidInputError, InvalidNameError
+from rayops.monitoring.logs import joined, read_feedback, read_predictions
+from rayops.serving.log import FeedbackLog, PredictionLog
+from rayops.storage import Storage
+
+T0 = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)  # windows cross a day partition
+
+
+def _write_logs(storage: Storage) -> None:
+    log = PredictionLog(storage, flush_s=3600)
+    for i in range(6):  # one request of 2 rows every 30 minutes, from 23:00 to 01:30
+        when = T0 + timedelta(minutes=30 * i)
+        log.record(
+            request_id=f"r{i}", endpoint="shop", ref="m@1.0.0" if i % 2 else "m@1.1.0",
+            frame=pd.DataFrame({"x": [float(i), float(i) + 0.5]}), predictions=[10.0 * i, 1.0],
+            latency_ms=5.0 + i, time=when,
+        )  # fmt: skip
+    log.record(
+        request_id="s0", endpoint="shop", ref="m@2.0.0", frame=pd.DataFrame({"x": [1.0]}),
+        predictions=[99.0], latency_ms=1.0, shadow=True, time=T0,
+    )  # fmt: skip
+    log.flush()
+    log.close()
+
+    async def feedback() -> None:
+        fb = FeedbackLog(storage, now=lambda: T0 + timedelta(hours=3))
+        await fb.write("shop", "r1", [11.0, 2.0])
+        await fb.write("shop", "r4", [40.0, 0.0])
+        fb2 = FeedbackLog(storage, now=lambda: T0 + timedelta(hours=4))
+        await fb2.write("shop", "r4", [41.0, 0.0])  # a correction: the latest counts
+
+    asyncio.run(feedback())
+
+
+def test_window_crossing_midnight_and_join(storage: Storage) -> None:
+    _write_logs(storage)
+    preds = read_predictions(storage, "shop", T0 + timedelta(minutes=30), T0 + timedelta(hours=2))
+    assert sorted(preds["request_id"].unique()) == ["r1", "r2", "r3"]
+    assert len(preds) == 6 and not preds["shadow"].any()
+    with_shadow = read_predictions(
+        storage, "shop", T0, T0 + timedelta(hours=3), include_shadow=True
+    )
+    assert "s0" in set(with_shadow["request_id"])
+
+    j = joined(storage, "shop", T0, T0 + timedelta(hours=3))
+    assert len(j) == 12
+    got = j.set_index(["request_id", "row"])
+    assert got.loc[("r1", 0), "actual"] == 11.0 and got.loc[("r1", 0), "error"] == 10.0 - 11.0
+    assert got.loc[("r4", 0), "actual"] == 41.0  # corrected feedback wins
+    assert got.loc[("r4", 0), "error"] == pytest.approx(40.0 - 41.0)
+    assert got["actual"].notna().sum() == 4
+    assert set(got.loc[got["actual"].isna()].index.get_level_values(0)) == {"r0", "r2", "r3", "r5"}
+    assert len(read_feedback(storage, "shop", T0, T0 + timedelta(hours=5))) == 6
+
+
+def test_empty_and_bad_windows(storage: Storage) -> None:
+    assert read_predictions(storage, "none", T0, T0 + timedelta(hours=1)).empty
+    assert joined(storage, "none", T0, T0 + timedelta(hours=1)).empty
+    with pytest.raises(InvalidInputError, match="before it starts"):
+        read_predictions(storage, "shop", T0, T0 - timedelta(hours=1))
+    with pytest.raises(InvalidNameError):
+        read_predictions(storage, "../x", T0, T0 + timedelta(hours=1))
