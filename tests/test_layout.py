@@ -87,6 +87,8 @@ def test_public_api_is_exactly_all() -> None:
         "RoutingTable",
         "Route",
         "Shadow",
+        "Client",
+        "Prediction",
     }
     assert set(rayops.__all__) == documented
     assert rayops.__all__ == sorted(rayops.__all__)

@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Any
 from rayops._version import __version__
 
 if TYPE_CHECKING:
+    from rayops.client import (
+        Client,
+        Prediction,
+    )
     from rayops.config import (
         Settings,
     )
@@ -83,6 +87,7 @@ _EXPORTS: dict[str, str] = {
     "open_storage": "rayops.storage",
     "train_model": "rayops.training.fit",
     "AlreadyExistsError": "rayops.errors",
+    "Client": "rayops.client",
     "ConceptDrift": "rayops.datasets",
     "ConflictError": "rayops.errors",
     "CovariateDrift": "rayops.datasets",
@@ -98,6 +103,7 @@ _EXPORTS: dict[str, str] = {
     "ModelCard": "rayops.registry",
     "ModelVersion": "rayops.registry",
     "NotFoundError": "rayops.errors",
+    "Prediction": "rayops.client",
     "RayopsError": "rayops.errors",
     "Registry": "rayops.registry",
     "Route": "rayops.serving",
@@ -117,6 +123,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "AlreadyExistsError",
+    "Client",
     "ConceptDrift",
     "ConflictError",
     "CovariateDrift",
@@ -132,6 +139,7 @@ __all__ = [
     "ModelCard",
     "ModelVersion",
     "NotFoundError",
+    "Prediction",
     "RayopsError",
     "Registry",
     "Route",
