@@ -55,7 +55,17 @@ def test_quickstart_console_script(tmp_path: Path) -> None:
     """The installed console script, exactly as a user runs it (its own local Ray)."""
     exe = Path(sys.executable).with_name("rayops")
     out = subprocess.run(
-        [str(exe), "quickstart", "--json", "--rows", "4000", "--storage", str(tmp_path)],
+        [
+            str(exe),
+            "quickstart",
+            "--json",
+            "--rows",
+            "4000",
+            "--storage",
+            str(tmp_path),
+            "--port",
+            str(free_port()),
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         timeout=600,
@@ -68,3 +78,6 @@ def test_quickstart_console_script(tmp_path: Path) -> None:
     assert report["mae_after_drift"] > 1.5 * report["mae_before_drift"]
     assert report["finetune"]["accepted"] and report["promoted"] == "quickstart-demand@1.0.1"
     assert report["finetune"]["after"] < report["finetune"]["before"]
+    live = report["live_mae"]  # read back from the served endpoint's logs
+    assert live["after_drift"] > 1.5 * live["before_drift"]
+    assert live["adapted"] < 0.5 * live["after_drift"]

@@ -1,11 +1,12 @@
 """The quickstart: the rayops loop on embedded defaults (local storage, local Ray).
 
-Every step uses the same SDK a user would. Today it covers the loop up to the
-registry: data with a drift point → a versioned feature set → tuning with
-k-fold CV on Ray Tune → a registered, promoted model → new data after the drift
-point → the error rises → fine-tuning behind the validation gate → promotion of
-the adapted version. Serving, monitoring and automated retraining join the loop
-as they land.
+Every step uses the same SDK a user would: data with a drift point → a
+versioned feature set → tuning with k-fold CV on Ray Tune → a registered,
+promoted model → served by the gateway on Ray Serve → traffic and feedback
+before and after the drift point (error read back from the logs) → fine-tuning
+behind the validation gate → the endpoint switched to the adapted version
+without a restart → its error on the same traffic. Drift detection, canaries and
+automated retraining join the loop as they land.
 
 Library code: the caller (``rayops quickstart``) starts Ray.
 """
@@ -31,7 +32,12 @@ cv: {folds: 3}
 
 
 def run_quickstart(
-    storage: str | None = None, rows: int = 8_000, echo: Callable[[str], Any] | None = print
+    storage: str | None = None,
+    rows: int = 8_000,
+    echo: Callable[[str], Any] | None = print,
+    *,
+    port: int = 8000,
+    keep_serving: bool = False,
 ) -> dict[str, Any]:
     """Run the loop and return a summary dict (needs a Ray session).
 
@@ -99,26 +105,46 @@ def run_quickstart(
     registry.set_alias(MODEL, "production", first.version, reason="first model")
     say(f"5. registered {first.ref} and promoted it to production")
 
+    from rayops.client import Client
+    from rayops.serving.gateway import APP_NAME, deploy_gateway
+
+    url = deploy_gateway(store.uri, port=port, num_cpus=0.5, settings={"serving_log_flush_s": 0.5})
+    client = Client(store, url=url)
+    client.endpoints.create(MODEL, f"{MODEL}@{first.version}")
+    live_before = _traffic(client, store, before.iloc[-400:])
+    live_after = _traffic(client, store, after.iloc[:400])
+    say(
+        f"6. serving {MODEL} at {url}/endpoints/{MODEL}/predict: live MAE from the logs "
+        f"{live_before:.2f} before the drift point, {live_after:.2f} after it"
+    )
+
     v2 = fs.write(FEATURES, data, description="quickstart: with post-drift rows", **roles)
     booster = registry.load(f"{MODEL}@production").booster  # type: ignore[union-attr]
     err_before = evaluate(booster, before.iloc[-1000:], "target")["mae"]
     err_after = evaluate(booster, after, "target")["mae"]
-    say(
-        f"6. new rows arrive ({v2.ref}); production MAE {err_before:.2f} on recent pre-drift "
-        f"rows vs {err_after:.2f} after the drift point"
-    )
+    say(f"7. the new rows become {v2.ref}; offline MAE {err_before:.2f} -> {err_after:.2f}")
 
     result = fine_tune(store, f"{MODEL}@production", after, "target", rounds=80,
                        time_column="event_time")  # fmt: skip
-    say(f"7. fine-tuned on post-drift rows: {result.reason}")
-    promoted = None
+    say(f"8. fine-tuned on post-drift rows: {result.reason}")
+    promoted, live_adapted = None, None
     if result.accepted and result.version:
         ref = f"{MODEL}@{result.version}"
         registry.transition(ref, Stage.STAGING, reason="fine-tune passed the gate")
         registry.transition(ref, Stage.PRODUCTION, reason="quickstart: adapted to drift")
         registry.set_alias(MODEL, "production", result.version, reason="adapted to drift")
+        client.endpoints.set_routes(MODEL, {ref: 100})
+        time.sleep(1.5)  # replicas pick up the routing table within ~0.5 s
+        live_adapted = _traffic(client, store, after.iloc[400:800])
         promoted = ref
-        say(f"8. promoted {ref}; the previous version stays ready for rollback")
+        say(
+            f"9. promoted {ref} and switched the endpoint to it without a restart: live MAE "
+            f"{live_adapted:.2f} on post-drift traffic"
+        )
+    if not keep_serving:
+        from ray import serve
+
+        serve.delete(APP_NAME)
 
     return {
         "storage": store.uri,
@@ -132,6 +158,31 @@ def run_quickstart(
         "finetune": {"accepted": result.accepted, "before": result.before["mae"],
                      "after": result.after["mae"], "version": result.version},
         "promoted": promoted,
+        "url": url if keep_serving else None,
+        "live_mae": {"before_drift": live_before, "after_drift": live_after,
+                     "adapted": live_adapted},
         "history_events": len(registry.history(MODEL)),
         "seconds": round(time.perf_counter() - started, 1),
     }  # fmt: skip
+
+
+def _traffic(client: Any, store: Any, rows: Any, batch: int = 20) -> float:
+    """Send ``rows`` to the endpoint with their feedback; the MAE the logs then show."""
+    from datetime import UTC, datetime, timedelta
+
+    from rayops.monitoring.logs import joined
+
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    features = rows.drop(columns=["target", "entity_id", "event_time"])
+    ids = []
+    for i in range(0, len(rows), batch):
+        answer = client.predict(MODEL, features.iloc[i : i + batch])
+        client.feedback(MODEL, answer.request_id, rows["target"].iloc[i : i + batch].tolist())
+        ids.append(answer.request_id)
+    deadline = time.monotonic() + 15
+    while True:  # the prediction log is flushed off the request path
+        log = joined(store, MODEL, started, datetime.now(UTC) + timedelta(seconds=1))
+        log = log[log["request_id"].isin(ids)]
+        if log["actual"].notna().sum() >= len(rows) or time.monotonic() > deadline:
+            return float(log["error"].abs().mean())
+        time.sleep(0.3)

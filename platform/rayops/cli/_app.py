@@ -82,15 +82,21 @@ def quickstart(
     address: Annotated[
         str | None, typer.Option("--address", help="Ray cluster address (default: local).")
     ] = None,
+    port: Annotated[int, typer.Option("--port", help="HTTP port of the gateway.")] = 8000,
+    keep_serving: Annotated[
+        bool,
+        typer.Option("--keep-serving", help="Leave the endpoint up until Ctrl-C."),
+    ] = False,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run the rayops loop end to end on local defaults (about a minute).
 
     Synthetic data with a drift point becomes a versioned feature set; Ray Tune
     searches a small XGBoost grid with 3-fold CV against a linear baseline; the
-    best model is registered and promoted; post-drift rows raise its error; a
-    fine-tune passes the validation gate and is promoted. Serving, monitoring and
-    automated retraining join as they land.
+    best model is registered, promoted and served by the gateway on Ray Serve;
+    traffic and feedback after the drift point show its error rising; a fine-tune
+    passes the validation gate and the endpoint switches to it without a restart.
+    Drift detection, canaries and automated retraining join as they land.
 
     Example: rayops quickstart --storage /tmp/rayops-demo
     """
@@ -98,11 +104,26 @@ def quickstart(
     from rayops.quickstart import run_quickstart
 
     with handle_errors(as_json), ray_session(address):
-        report = run_quickstart(storage=storage, rows=rows, echo=None if as_json else console.print)
-    emit(
-        report,
-        as_json,
-        lambda d: console.print(
-            f"[bold green]done[/] in {d['seconds']:.1f}s; artifacts in {d['storage']}"
-        ),
-    )
+        report = run_quickstart(
+            storage=storage,
+            rows=rows,
+            echo=None if as_json else console.print,
+            port=port,
+            keep_serving=keep_serving,
+        )
+        emit(
+            report,
+            as_json,
+            lambda d: console.print(
+                f"[bold green]done[/] in {d['seconds']:.1f}s; artifacts in {d['storage']}"
+            ),
+        )
+        if keep_serving:
+            import time
+
+            console.print(f"serving at {report['url']}; Ctrl-C to stop", highlight=False)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass

@@ -195,13 +195,11 @@ def serve(
     with handle_errors(as_json), ray_session(address):
         from ray import serve as ray_serve
 
-        from rayops.serving.gateway import APP_NAME, build_app
+        from rayops.serving.gateway import APP_NAME, deploy_gateway
 
-        ray_serve.start(http_options={"host": host, "port": port})
-        app = build_app({"storage": storage, "num_replicas": replicas, "num_cpus": num_cpus})
-        ray_serve.run(app, name=APP_NAME, route_prefix="/")
+        url = deploy_gateway(storage, host=host, port=port, replicas=replicas, num_cpus=num_cpus)
         emit(
-            {"url": f"http://{host}:{port}", "app": APP_NAME},
+            {"url": url, "app": APP_NAME},
             as_json,
             lambda d: console.print(f"[green]serving[/] {d['url']} (app {d['app']})"),
         )

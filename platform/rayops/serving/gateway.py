@@ -21,7 +21,7 @@ from ray.serve import Application
 
 from rayops.config import Settings
 
-__all__ = ["APP_NAME", "Gateway", "GatewayArgs", "build_app"]
+__all__ = ["APP_NAME", "Gateway", "GatewayArgs", "build_app", "deploy_gateway"]
 
 #: The Serve application name rayops deploys under.
 APP_NAME = "rayops"
@@ -90,3 +90,25 @@ def build_app(args: dict[str, Any] | GatewayArgs | None = None) -> Application:
         ray_actor_options={"num_cpus": parsed.num_cpus},
     ).bind(settings)
     return app
+
+
+def deploy_gateway(
+    storage: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    replicas: int = 1,
+    num_cpus: float = 1.0,
+    settings: dict[str, Any] | None = None,
+) -> str:
+    """Start Serve's HTTP proxy on ``host:port`` and deploy the gateway; returns its URL.
+
+    Needs a Ray session (the caller starts it). Redeploying replaces the running app.
+    """
+    serve.start(http_options={"host": host, "port": port})
+    app = build_app(
+        {"storage": storage, "num_replicas": replicas, "num_cpus": num_cpus,
+         "settings": settings or {}}
+    )  # fmt: skip
+    serve.run(app, name=APP_NAME, route_prefix="/")
+    return f"http://{host}:{port}"
