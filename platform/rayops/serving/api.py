@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rayops._version import __version__
 from rayops.errors import InvalidInputError, RayopsError
@@ -72,6 +73,20 @@ def create_api(service: GatewayService) -> FastAPI:
             {"error": str(exc), "type": type(exc).__name__},
             status_code=exc.http_status,
             headers=headers,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _routing_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Paths and methods no route matches: the same error shape as every other answer.
+        sentence = {
+            404: f"No route {request.method} {request.url.path}: see GET /endpoints and the "
+            "README's HTTP reference.",
+            405: f"{request.method} is not allowed on {request.url.path}.",
+        }.get(exc.status_code, str(exc.detail))
+        return JSONResponse(
+            {"error": sentence, "type": "NotFoundError" if exc.status_code == 404 else "HTTPError"},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
     def authorize(request: Request) -> None:
