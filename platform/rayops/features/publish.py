@@ -12,15 +12,20 @@ The steps, in order (see :mod:`rayops.features.layout` for the keys):
    version exists; then record the version in the hash index.
 
 A write that fails undoes steps 1 and 3 (**abandon**); its claim stays, marked
-abandoned, so version numbers never go back. A reservation whose writer died is
-taken over with compare-and-swap once older than
+abandoned, so version numbers never go back. If the undo itself fails (storage
+went away mid-write), the reservation stays behind: a later write from the same
+process sees that it belongs to a writer of this process that is no longer
+running and takes it over at once; a reservation of a writer in another process
+that died is taken over with compare-and-swap once older than
 ``Settings.features_stale_reservation_s``.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from datetime import datetime
@@ -37,7 +42,33 @@ if TYPE_CHECKING:
     from rayops.features.source import Source
     from rayops.storage import Storage
 
-__all__ = ["VersionPublisher", "json_or_none"]
+__all__ = ["VersionPublisher", "json_or_none", "new_writer"]
+
+#: Identifies this process in writer ids, so it can recognise its own dead writers.
+_PROCESS = uuid.uuid4().hex[:12]
+#: Writers of this process that are still running.
+_RUNNING: set[str] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def new_writer() -> str:
+    """A fresh writer id, registered as running until :func:`writer_done`."""
+    writer = f"{_PROCESS}-{uuid.uuid4().hex}"
+    with _RUNNING_LOCK:
+        _RUNNING.add(writer)
+    return writer
+
+
+def writer_done(writer: str) -> None:
+    with _RUNNING_LOCK:
+        _RUNNING.discard(writer)
+
+
+def _dead_writer_of_this_process(writer: object) -> bool:
+    if not isinstance(writer, str) or not writer.startswith(f"{_PROCESS}-"):
+        return False
+    with _RUNNING_LOCK:
+        return writer not in _RUNNING
 
 
 def json_or_none(data: bytes) -> Any:
@@ -95,8 +126,16 @@ class VersionPublisher:
                     age = (self._now() - reserved_at).total_seconds()
                 except InvalidInputError:
                     age = float("inf")
-                stale = age > s.features_stale_reservation_s
+                stale = age > s.features_stale_reservation_s or _dead_writer_of_this_process(
+                    doc.get("writer")
+                )
             if stale:
+                # The dead writer may have published its manifest and died before
+                # updating this index: then that version is the answer.
+                published = self._published_by(name, doc.get("writer"), sha)
+                if published is not None:
+                    self.record(name, sha, published.version, str(doc.get("writer")))
+                    return published
                 try:
                     self.storage.compare_and_swap(key, mine, current.token)
                     return None
@@ -109,6 +148,23 @@ class VersionPublisher:
                 )
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
+
+    def _published_by(self, name: str, writer: object, sha: str) -> FeatureSetVersion | None:
+        """The version ``writer`` claimed and published for ``sha``, if there is one."""
+        if not isinstance(writer, str):
+            return None
+        claims = self.storage.list_children(layout.claims_dir(name))
+        names = [c.removesuffix(".json") for c in claims]
+        numbers = sorted((int(c) for c in names if c.isdigit()), reverse=True)
+        for n in numbers:
+            try:
+                claim = json_or_none(self.storage.read_bytes(layout.claim_key(name, n))) or {}
+            except NotFoundError:
+                continue
+            if claim.get("writer") == writer:
+                found = self._load(name, n)
+                return found if found is not None and found.sha256 == sha else None
+        return None
 
     def claim(self, name: str, sha: str, writer: str) -> int:
         taken = [

@@ -26,7 +26,6 @@ import builtins
 import fnmatch
 import json
 import os
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
@@ -39,7 +38,7 @@ from rayops.errors import InvalidInputError, NotFoundError, UnsafeArtifactError
 from rayops.features import layout
 from rayops.features.inputs import check_metadata, parse_expectations, roles_for, to_utc
 from rayops.features.manifest import Column, Expectations, FeatureSetVersion, Quality, parse_ref
-from rayops.features.publish import VersionPublisher
+from rayops.features.publish import VersionPublisher, new_writer, writer_done
 from rayops.names import validate_name
 from rayops.storage.base import dumps
 
@@ -128,9 +127,14 @@ class FeatureStore:
                     f"Feature set {name!r} was not written: {len(result.violations)} "
                     f"expectation(s) violated: {listed}."
                 )
-            writer = uuid.uuid4().hex
-            existing = self._publisher.reserve(name, result.sha256, writer)
+            writer = new_writer()
+            try:
+                existing = self._publisher.reserve(name, result.sha256, writer)
+            except BaseException:
+                writer_done(writer)
+                raise
             if existing is not None:
+                writer_done(writer)
                 existing._reused = True
                 return existing
             version: int | None = None
@@ -163,8 +167,12 @@ class FeatureStore:
                 )
             except BaseException:
                 self._publisher.abandon(name, version, result.sha256, writer)
+                writer_done(writer)
                 raise
-        self._publisher.record(name, result.sha256, version, writer)
+        try:
+            self._publisher.record(name, result.sha256, version, writer)
+        finally:
+            writer_done(writer)
         return manifest
 
     # --- read ------------------------------------------------------------------
