@@ -78,6 +78,8 @@ def test_quickstart_console_script(tmp_path: Path) -> None:
     assert report["mae_after_drift"] > 1.5 * report["mae_before_drift"]
     assert report["finetune"]["accepted"] and report["promoted"] == "quickstart-demand@1.0.1"
     assert report["finetune"]["after"] < report["finetune"]["before"]
+    assert report["stack"]["ensemble"] == "quickstart-stack@1.0.0"
+    assert report["stack"]["live_mae"] < 1.5 * report["live_mae"]["before_drift"]
     live = report["live_mae"]  # read back from the served endpoint's logs
     assert live["after_drift"] > 1.5 * live["before_drift"]
     assert live["adapted"] < 0.5 * live["after_drift"]

@@ -20,6 +20,7 @@ from typing import Any
 __all__ = ["run_quickstart"]
 
 MODEL = "quickstart-demand"
+STACK = "quickstart-stack"
 FEATURES = "quickstart-demand"
 
 _GRID = """
@@ -107,15 +108,32 @@ def run_quickstart(
 
     from rayops.client import Client
     from rayops.serving.gateway import APP_NAME, deploy_gateway
+    from rayops.training.stacking import train_stacked
+
+    shallow = {"max_depth": 2, "learning_rate": 0.3, "n_estimators": 60}
+    stack = train_stacked(
+        store, training, "target", name=STACK, members=[dict(best["params"]), shallow],
+        features=[c for c in training.columns if c not in ("target", "entity_id", "event_time")],
+        folds=3, lineage={"feature_set": v1.name, "version": v1.version, "sha256": v1.sha256,
+                          "rows": v1.row_count},
+    )  # fmt: skip
+    member_rmse = ", ".join(f"{m['rmse']:.3f}" for m in stack.member_cv.values())
+    say(
+        f"5b. stacked ensemble {stack.ensemble}: out-of-fold RMSE {stack.stack_cv['rmse']:.3f} "
+        f"(members {member_rmse})"
+    )
 
     url = deploy_gateway(store.uri, port=port, num_cpus=0.5, settings={"serving_log_flush_s": 0.5})
     client = Client(store, url=url)
     client.endpoints.create(MODEL, f"{MODEL}@{first.version}")
+    client.endpoints.create(STACK, stack.ensemble)
+    live_stack = _traffic(client, store, before.iloc[-400:], endpoint=STACK)
     live_before = _traffic(client, store, before.iloc[-400:])
     live_after = _traffic(client, store, after.iloc[:400])
     say(
-        f"6. serving {MODEL} at {url}/endpoints/{MODEL}/predict: live MAE from the logs "
-        f"{live_before:.2f} before the drift point, {live_after:.2f} after it"
+        f"6. serving {MODEL} and the stack at {url}/endpoints/<name>/predict: live MAE from the "
+        f"logs {live_before:.2f} (stack {live_stack:.2f}) before the drift point, "
+        f"{live_after:.2f} after it"
     )
 
     v2 = fs.write(FEATURES, data, description="quickstart: with post-drift rows", **roles)
@@ -158,6 +176,8 @@ def run_quickstart(
         "finetune": {"accepted": result.accepted, "before": result.before["mae"],
                      "after": result.after["mae"], "version": result.version},
         "promoted": promoted,
+        "stack": {"ensemble": stack.ensemble, "cv_rmse": stack.stack_cv["rmse"],
+                  "live_mae": live_stack},
         "url": url if keep_serving else None,
         "live_mae": {"before_drift": live_before, "after_drift": live_after,
                      "adapted": live_adapted},
@@ -166,7 +186,7 @@ def run_quickstart(
     }  # fmt: skip
 
 
-def _traffic(client: Any, store: Any, rows: Any, batch: int = 20) -> float:
+def _traffic(client: Any, store: Any, rows: Any, batch: int = 20, endpoint: str = MODEL) -> float:
     """Send ``rows`` to the endpoint with their feedback; the MAE the logs then show."""
     from datetime import UTC, datetime, timedelta
 
@@ -176,12 +196,12 @@ def _traffic(client: Any, store: Any, rows: Any, batch: int = 20) -> float:
     features = rows.drop(columns=["target", "entity_id", "event_time"])
     ids = []
     for i in range(0, len(rows), batch):
-        answer = client.predict(MODEL, features.iloc[i : i + batch])
-        client.feedback(MODEL, answer.request_id, rows["target"].iloc[i : i + batch].tolist())
+        answer = client.predict(endpoint, features.iloc[i : i + batch])
+        client.feedback(endpoint, answer.request_id, rows["target"].iloc[i : i + batch].tolist())
         ids.append(answer.request_id)
     deadline = time.monotonic() + 15
     while True:  # the prediction log is flushed off the request path
-        log = joined(store, MODEL, started, datetime.now(UTC) + timedelta(seconds=1))
+        log = joined(store, endpoint, started, datetime.now(UTC) + timedelta(seconds=1))
         log = log[log["request_id"].isin(ids)]
         if log["actual"].notna().sum() >= len(rows) or time.monotonic() > deadline:
             return float(log["error"].abs().mean())

@@ -50,6 +50,10 @@ def test_stacked_ensemble_registers_and_predicts_as_computed(storage: Storage) -
     by_hand = meta.predict(xgb.DMatrix(pd.DataFrame(cols)))
     served = reg.load(result.ensemble).predict(hold)
     np.testing.assert_allclose(served, by_hand, rtol=1e-6)
+    # The gateway's evaluation path (inplace_predict where it can) gives the same numbers.
+    from rayops.serving.models import evaluate
+
+    np.testing.assert_allclose(evaluate(reg.load(result.ensemble), hold), served, rtol=1e-5)
     bias = served - np.column_stack(list(cols.values())) @ np.asarray(result.meta_weights)
     assert np.ptp(bias) < 1e-3  # a linear meta-learner: the same bias on every row
     assert len(X) == len(served)
@@ -57,6 +61,23 @@ def test_stacked_ensemble_registers_and_predicts_as_computed(storage: Storage) -
     # The stack's out-of-fold score is no worse than its best member's (linear blend of both).
     best_member = min(m["rmse"] for m in result.member_cv.values())
     assert result.stack_cv["rmse"] <= best_member * 1.02
+    assert all(w >= 0 for w in result.meta_weights)
+
+
+def test_meta_learner_is_exact_non_negative_least_squares() -> None:
+    from scipy.optimize import nnls
+
+    from rayops.training.stacking import fit_meta
+
+    rng = np.random.default_rng(0)
+    preds = pd.DataFrame({"a@1.0.0": rng.normal(50, 5, 500), "b@1.0.0": rng.normal(50, 5, 500)})
+    y = 0.7 * preds["a@1.0.0"] + 0.3 * preds["b@1.0.0"] + 2.0 + rng.normal(0, 0.1, 500)
+    meta = fit_meta(preds, y.to_numpy())
+    X = preds.to_numpy()
+    w, _ = nnls(X - X.mean(0), y.to_numpy() - y.mean())
+    expected = X @ w + (y.mean() - X.mean(0) @ w)
+    np.testing.assert_allclose(meta.predict(xgb.DMatrix(preds)), expected, rtol=1e-5)
+    assert w == pytest.approx([0.7, 0.3], abs=0.01)
 
 
 def test_stacking_needs_two_members(storage: Storage) -> None:

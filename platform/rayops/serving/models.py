@@ -35,6 +35,7 @@ def evaluate(predictor: Any, frame: Any) -> Any:
     a single-row request); ensembles combine their members as their spec says.
     """
     import numpy as np
+    import xgboost as xgb
 
     if hasattr(predictor, "members"):
         spec = predictor.spec
@@ -53,7 +54,11 @@ def evaluate(predictor: Any, frame: Any) -> Any:
         # All numeric: a float32 matrix in the booster's feature order is what XGBoost
         # uses internally anyway, and skips pandas handling per call.
         x = x.to_numpy(dtype=np.float32)
-    out = predictor.booster.inplace_predict(x)
+    try:
+        out = predictor.booster.inplace_predict(x)
+    except xgb.core.XGBoostError:
+        # Linear boosters (gblinear, e.g. a stacking meta-learner) have no inplace path.
+        return np.asarray(predictor.predict(frame), dtype=np.float64)
     return np.asarray(out, dtype=np.float64).reshape(len(frame), -1)[:, 0]
 
 

@@ -3,10 +3,10 @@
 1. Every member configuration is scored on the same k folds; each row's
    prediction comes from the fold model that did not see it (out-of-fold).
 2. Each member is refit on all rows and registered (``<name>-m<i>``).
-3. The meta-learner — XGBoost's linear booster (``gblinear``), so it is stored
-   and loaded like every rayops model, never pickled — learns the target from the
-   out-of-fold predictions, one column per member named by its ``name@version``.
-   It is registered as ``<name>-meta``.
+3. The meta-learner — non-negative least squares over the out-of-fold
+   predictions (one column per member, named by its ``name@version``), written as
+   an XGBoost linear booster (``gblinear``) so it is stored and loaded like every
+   rayops model, never pickled — is registered as ``<name>-meta``.
 4. The ensemble is registered as ``<name>``: an
    :class:`~rayops.registry.EnsembleSpec` of kind ``stacked``. Serving evaluates
    the small members in one process.
@@ -36,9 +36,6 @@ if TYPE_CHECKING:
     import xgboost as xgb
 
 __all__ = ["StackedResult", "fit_meta", "out_of_fold", "train_stacked"]
-
-#: Rounds of coordinate descent for the linear meta-learner; it converges fast.
-META_ROUNDS = 200
 
 
 @dataclass(frozen=True)
@@ -70,19 +67,37 @@ def out_of_fold(
 
 
 def fit_meta(preds: pd.DataFrame, y: np.ndarray, *, seed: int = 0) -> xgb.Booster:
-    """The linear meta-learner over member predictions (columns keep their names)."""
-    import xgboost as xgb
+    """The meta-learner: non-negative least squares over the member predictions.
 
-    params = {
-        "booster": "gblinear",
-        "objective": "reg:squarederror",
-        "updater": "coord_descent",
-        "lambda": 1e-3,
-        "eta": 0.5,
-        "seed": seed,
-        "nthread": 1,
-    }
-    return xgb.train(params, xgb.DMatrix(preds, y), num_boost_round=META_ROUNDS)
+    Solved exactly (``scipy.optimize.nnls`` on centred data, then the intercept),
+    and returned as an XGBoost linear booster (``gblinear``) with those weights,
+    so it is stored, verified and served like every other rayops model. Columns
+    keep their names (the members' ``name@version``). Non-negative weights are
+    the classic choice for stacking: they cannot cancel members against each other.
+    """
+    import json
+
+    import numpy as np
+    import xgboost as xgb
+    from scipy.optimize import nnls
+
+    X = preds.to_numpy(dtype=np.float64)
+    x_mean, y_mean = X.mean(axis=0), float(np.mean(y))
+    weights, _ = nnls(X - x_mean, np.asarray(y, dtype=np.float64) - y_mean)
+    intercept = y_mean - float(x_mean @ weights)
+
+    params = {"booster": "gblinear", "objective": "reg:squarederror", "nthread": 1, "seed": seed}
+    skeleton = xgb.train(params, xgb.DMatrix(preds, y), num_boost_round=1)
+    doc = json.loads(skeleton.save_raw("json").decode())
+    base = float(doc["learner"]["learner_model_param"]["base_score"].strip("[]"))
+    # gblinear predicts sum(w_i * x_i) + bias + base_score.
+    doc["learner"]["gradient_booster"]["model"]["weights"] = [
+        *map(float, weights),
+        intercept - base,
+    ]
+    meta = xgb.Booster()
+    meta.load_model(bytearray(json.dumps(doc).encode()))
+    return meta
 
 
 def train_stacked(
