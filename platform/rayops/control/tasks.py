@@ -1,0 +1,51 @@
+"""The tasks the control loop runs, by name.
+
+Each capability that acts on its own (rollout analysis, monitoring, online
+learning, retrain triggers) registers its :class:`~rayops.control.loop.ControlTask`
+here as ``"name": "module:Class"``. Classes are imported only when a loop is
+built, so importing this module stays cheap.
+
+Example:
+    >>> import tempfile
+    >>> from rayops.storage import open_storage
+    >>> [t.name for t in default_tasks(open_storage(tempfile.mkdtemp()), names=["rollout"])]
+    ['rollout']
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from rayops.config import Settings
+from rayops.control.loop import ControlTask
+from rayops.errors import InvalidInputError
+from rayops.storage.base import Storage
+
+__all__ = ["TASKS", "default_tasks"]
+
+#: Task name -> "module:Class". The order is the order of a pass: rollouts first
+#: (they move traffic), then monitoring, online learning and retraining.
+TASKS: dict[str, str] = {
+    "rollout": "rayops.rollout.controller:RolloutTask",
+    "monitor": "rayops.monitoring.task:MonitorTask",
+    "ensembles": "rayops.serving.ensemble_stats:EnsembleStatsTask",
+    "online": "rayops.online.task:OnlineTask",
+    "retrain": "rayops.automation.task:RetrainTask",
+}
+
+
+def default_tasks(
+    storage: Storage, settings: Settings | None = None, *, names: list[str] | None = None
+) -> list[ControlTask]:
+    """Instances of the tasks in ``names`` (default: every task in :data:`TASKS`)."""
+    settings = settings or Settings()
+    chosen = list(TASKS) if names is None else names
+    unknown = sorted(set(chosen) - set(TASKS))
+    if unknown:
+        raise InvalidInputError(f"Unknown control tasks {unknown}; known: {sorted(TASKS)}.")
+    out = []
+    for name in chosen:
+        module, _, cls = TASKS[name].partition(":")
+        task_cls = getattr(importlib.import_module(module), cls)
+        out.append(task_cls(storage, settings))
+    return out

@@ -1,0 +1,221 @@
+"""The rollout controller: analyze every running rollout when its interval ends and
+advance, hold, promote or roll it back.
+
+:class:`RolloutTask` is the control loop's share (see :mod:`rayops.control.loop`).
+Each tick it reads every unfinished rollout document; for each one whose
+``next_analysis_at`` has passed it measures both arms on the **same window of
+traffic** (:func:`rayops.monitoring.metrics.version_metrics` over
+``[step_started_at, now)``), judges them, and writes the decision with
+compare-and-swap. The decision is taken only if the document is still the one
+that was analyzed, so an operator's promote or rollback in the meantime wins.
+
+Decisions, by strategy (the pure rule is :func:`decide`):
+
+======== ==================== ==========================================================
+strategy verdict              what happens
+======== ==================== ==========================================================
+canary   breach               roll back at once (traffic and ``production`` alias)
+canary   hold                 stay on the step; the window keeps growing
+canary   healthy              next step (a new window); after the last step, promote
+ab       breach (guardrails)  roll back
+ab       winner               with ``auto_promote``: promote the candidate (or roll back
+                              if the stable arm won); otherwise hold for ``rayops promote``
+ab       no winner / hold     keep the split; the window keeps growing
+shadow   breach               stop mirroring (rolled back)
+shadow   healthy              with ``auto_promote``: promote; otherwise keep mirroring
+======== ==================== ==========================================================
+
+An A/B test looks at its data again at every interval, and testing repeatedly at a
+fixed alpha would declare false winners far more often than alpha. The k-th look
+therefore uses ``alpha * 6 / (pi^2 k^2)``, whose sum over all looks is alpha
+(an alpha-spending rule), so the chance of ever declaring a winner between
+identical arms stays below alpha.
+
+Example:
+    >>> import tempfile
+    >>> from datetime import UTC, datetime
+    >>> from rayops.storage import open_storage
+    >>> RolloutTask(open_storage(tempfile.mkdtemp())).tick(datetime(2026, 1, 1, tzinfo=UTC))
+    {'analyzed': []}
+    >>> round(spent_alpha(0.05, 1), 4), round(spent_alpha(0.05, 2), 4)
+    (0.0304, 0.0076)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from rayops.control.loop import ControlTask
+from rayops.errors import NotFoundError, RayopsError
+from rayops.rollout.analysis import Analysis, judge, judge_ab
+from rayops.rollout.state import EventKind, Rollout, RolloutStatus, Strategy, Verdict
+
+__all__ = ["Decision", "RolloutTask", "analyze", "decide", "spent_alpha"]
+
+logger = logging.getLogger(__name__)
+
+
+def spent_alpha(alpha: float, look: int) -> float:
+    """The significance level of the ``look``-th A/B analysis (1-based); sums to ``alpha``."""
+    return alpha * 6.0 / (math.pi**2 * max(1, look) ** 2)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a rollout after one analysis."""
+
+    doc: Rollout  # the document to write
+    kind: EventKind  # the event to record
+
+
+def analyze(storage: Any, doc: Rollout, now: datetime) -> Analysis:
+    """Judge ``doc``'s candidate against its stable version on ``[step_started_at, now)``."""
+    from rayops.monitoring.metrics import version_metrics
+
+    shadow = doc.strategy is Strategy.SHADOW
+    found = version_metrics(
+        storage,
+        doc.endpoint,
+        doc.step_started_at,
+        now,
+        tolerance=doc.thresholds.tolerance,
+        include_shadow=shadow,
+    )
+    stable, candidate = found.get(doc.stable), found.get(doc.candidate)
+    if doc.strategy is Strategy.AB:
+        limits = doc.thresholds.model_copy(
+            update={"alpha": spent_alpha(doc.thresholds.alpha, doc.analyses + 1)}
+        )
+        result = judge_ab(stable, candidate, limits)
+    else:
+        result = judge(stable, candidate, doc.thresholds)
+    return result.model_copy(update={"window_start": doc.step_started_at, "window_end": now})
+
+
+def decide(doc: Rollout, analysis: Analysis, now: datetime) -> Decision:
+    """The next document for ``doc`` given ``analysis`` (see the module docstring's table)."""
+    wait = timedelta(seconds=doc.interval_s)
+    base: dict[str, Any] = {
+        "updated_at": now,
+        "verdict": analysis.verdict,
+        "analysis": analysis.model_dump(mode="json"),
+        "analyses": doc.analyses + 1,
+        "next_analysis_at": now + wait,
+        "actor": "controller",
+    }
+    verdict, why = analysis.verdict, analysis.reason
+
+    def finish(status: RolloutStatus, kind: EventKind, reason: str, **extra: Any) -> Decision:
+        return Decision(
+            doc.model_copy(update={**base, "status": status, "reason": reason, **extra}), kind
+        )
+
+    if verdict is Verdict.BREACH:
+        return finish(RolloutStatus.ROLLED_BACK, EventKind.ROLLED_BACK, f"automatic: {why}")
+    if verdict is Verdict.HOLD:
+        return finish(RolloutStatus.HOLDING, EventKind.HOLD, why)
+    if doc.strategy is Strategy.CANARY:  # healthy
+        if doc.step + 1 >= len(doc.steps) or doc.steps[doc.step + 1] >= 100:
+            return finish(
+                RolloutStatus.PROMOTED,
+                EventKind.PROMOTED,
+                f"canary healthy at every step ({why})",
+                step=len(doc.steps) - 1,
+            )
+        return finish(
+            RolloutStatus.RUNNING,
+            EventKind.STEP,
+            f"healthy at {doc.weight}%: {why}; advancing to {doc.steps[doc.step + 1]}%",
+            step=doc.step + 1,
+            step_started_at=now,
+        )
+    if doc.strategy is Strategy.AB:
+        if verdict is Verdict.WINNER:
+            test = analysis.test
+            winner = (
+                doc.candidate if test is not None and test.winner == "candidate" else doc.stable
+            )
+            if not doc.auto_promote:
+                return finish(
+                    RolloutStatus.HOLDING,
+                    EventKind.WINNER,
+                    f"{winner} wins ({why}); waiting for `rayops promote` or `rayops rollback`",
+                    winner=winner,
+                )
+            if winner == doc.candidate:
+                return finish(
+                    RolloutStatus.PROMOTED, EventKind.PROMOTED, f"A/B winner: {why}", winner=winner
+                )
+            return finish(
+                RolloutStatus.ROLLED_BACK,
+                EventKind.ROLLED_BACK,
+                f"A/B: the stable version wins ({why})",
+                winner=winner,
+            )
+        return finish(RolloutStatus.RUNNING, EventKind.ANALYSIS, why)
+    # shadow, healthy
+    if doc.auto_promote:
+        return finish(RolloutStatus.PROMOTED, EventKind.PROMOTED, f"shadow healthy: {why}")
+    return finish(RolloutStatus.RUNNING, EventKind.ANALYSIS, f"shadow healthy: {why}")
+
+
+class RolloutTask(ControlTask):
+    """Analyze and move every due rollout (the ``rollout`` task of the control loop)."""
+
+    name = "rollout"
+
+    def __init__(self, storage: Any, settings: Any = None) -> None:
+        super().__init__(storage, settings)
+        from rayops.rollout.rollouts import Rollouts
+
+        self.rollouts = Rollouts(storage, settings=self.settings)
+
+    def tick(self, now: datetime) -> dict[str, Any]:
+        analyzed = []
+        for endpoint in self.rollouts.list():
+            try:
+                outcome = self.step(endpoint, now)
+            except RayopsError as e:  # one endpoint's trouble must not stall the others
+                logger.warning("Rollout analysis of %s failed: %s", endpoint, e)
+                outcome = {"endpoint": endpoint, "error": str(e)}
+            if outcome is not None:
+                analyzed.append(outcome)
+        return {"analyzed": analyzed}
+
+    def step(self, endpoint: str, now: datetime) -> dict[str, Any] | None:
+        """Analyze ``endpoint``'s rollout if it is due; returns what was decided (or None)."""
+        try:
+            doc = self.rollouts.get(endpoint)
+        except NotFoundError:
+            return None
+        if doc.finished or doc.strategy is Strategy.FULL or now < doc.next_analysis_at:
+            return None
+        analysis = analyze(self.storage, doc, now)
+        decision = decide(doc, analysis, now)
+        metrics = analysis.model_dump(mode="json")
+
+        def change(current: Rollout) -> Rollout | None:
+            # Someone (an operator, another loop) moved the rollout since we read it.
+            if current.revision != doc.revision:
+                return None
+            return decision.doc
+
+        # A rollout waiting for feedback is re-analyzed every interval; history keeps
+        # the first hold (and the first "no winner yet"), the document the latest.
+        quiet = decision.kind in (EventKind.HOLD, EventKind.ANALYSIS) and doc.verdict == (
+            analysis.verdict
+        )
+        written = self.rollouts.finish(
+            endpoint, change, decision.kind, actor="controller", metrics=metrics, record=not quiet
+        )
+        return {
+            "endpoint": endpoint,
+            "verdict": analysis.verdict.value,
+            "status": written.status.value,
+            "weight": written.weight,
+            "reason": written.reason,
+        }

@@ -1,0 +1,271 @@
+"""The rollout document and its events, as kept in storage.
+
+Keys under the storage root::
+
+    endpoints/<name>/rollout.json                   the current rollout (compare-and-swap)
+    endpoints/<name>/rollout/events/<ts>-<id>.json  one event per decision (append-only)
+
+Routing changes themselves stay in the endpoint's own history
+(``endpoints/<name>/history/``, written by :class:`~rayops.serving.Endpoints`);
+rollout events add what the routing history cannot hold: the step, the verdict
+and the metrics that decided it.
+
+Example:
+    >>> Strategy("canary") is Strategy.CANARY
+    True
+    >>> RolloutStatus.PROMOTED.finished
+    True
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rayops.errors import ConflictError, NotFoundError
+from rayops.names import validate_name
+from rayops.storage.base import Storage, dumps
+
+__all__ = [
+    "EventKind",
+    "Rollout",
+    "RolloutEvent",
+    "RolloutStatus",
+    "RolloutStore",
+    "Strategy",
+    "Thresholds",
+    "Verdict",
+    "events_prefix",
+    "rollout_key",
+]
+
+
+class Strategy(StrEnum):
+    """How a candidate version gets traffic."""
+
+    FULL = "full"  # 100% at once
+    CANARY = "canary"  # ramp through steps, analyzing each
+    AB = "ab"  # fixed split until a statistical decision
+    SHADOW = "shadow"  # mirrored only; callers never see its answers
+
+
+class RolloutStatus(StrEnum):
+    """Where a rollout is in its life."""
+
+    RUNNING = "running"
+    HOLDING = "holding"  # waiting for samples or for an operator's promote
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RolloutStatus.PROMOTED, RolloutStatus.ROLLED_BACK, RolloutStatus.ABORTED)
+
+
+class Verdict(StrEnum):
+    """What one analysis concluded."""
+
+    HOLD = "hold"  # too few samples: wait
+    HEALTHY = "healthy"  # advance
+    BREACH = "breach"  # roll back
+    WINNER = "winner"  # A/B: one arm is significantly better
+    NO_WINNER = "no_winner"  # A/B: enough samples, no significant difference
+
+
+class EventKind(StrEnum):
+    """Kinds of rollout event."""
+
+    DEPLOYED = "deployed"
+    STEP = "step"
+    HOLD = "hold"
+    ANALYSIS = "analysis"
+    WINNER = "winner"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+
+
+class Thresholds(BaseModel):
+    """Limits a candidate must stay within; defaults come from :class:`~rayops.config.Settings`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_latency_p95_ms: float = Field(gt=0)
+    max_error_rate: float = Field(ge=0, le=1)
+    min_accuracy: float = Field(ge=0, le=1)
+    max_degradation: float = Field(ge=0, description="Relative, vs stable (0.1 = 10%).")
+    min_samples: int = Field(ge=1, description="Labeled rows per arm before judging quality.")
+    tolerance: float = Field(gt=0, description="T of accuracy within ±T.")
+    alpha: float = Field(gt=0, lt=1)
+    test: str = Field(pattern=r"^(welch|mannwhitney)$")
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> Thresholds:
+        """Thresholds from ``settings``, with ``overrides`` (None values ignored)."""
+        base = {
+            "max_latency_p95_ms": settings.rollout_max_latency_p95_ms,
+            "max_error_rate": settings.rollout_max_error_rate,
+            "min_accuracy": settings.rollout_min_accuracy,
+            "max_degradation": settings.rollout_max_degradation,
+            "min_samples": settings.rollout_min_samples,
+            "tolerance": settings.accuracy_tolerance,
+            "alpha": settings.rollout_alpha,
+            "test": settings.rollout_ab_test,
+        }
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)
+
+
+class Rollout(BaseModel):
+    """One rollout of ``candidate`` over ``stable`` on ``endpoint``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    endpoint: str
+    strategy: Strategy
+    stable: str = Field(description="The version serving before the rollout, name@version.")
+    candidate: str = Field(description="The version being rolled out, name@version.")
+    steps: list[int] = Field(min_length=1, description="Candidate traffic per step, percent.")
+    step: int = Field(default=0, ge=0, description="Index into steps of the current step.")
+    interval_s: float = Field(gt=0)
+    thresholds: Thresholds
+    auto_promote: bool = False
+    status: RolloutStatus = RolloutStatus.RUNNING
+    started_at: datetime
+    updated_at: datetime
+    step_started_at: datetime = Field(description="Start of the window the next analysis reads.")
+    next_analysis_at: datetime
+    verdict: Verdict | None = None
+    reason: str | None = None
+    analysis: dict[str, Any] | None = Field(default=None, description="The last analysis.")
+    winner: str | None = Field(default=None, description="A/B: the ref that won, if any.")
+    analyses: int = Field(default=0, ge=0, description="Analyses run so far (A/B: looks).")
+    target: str | None = Field(
+        default=None, description="After a rollback to a version other than stable: that version."
+    )
+    actor: str | None = None
+    revision: int = Field(default=1, ge=1)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        return validate_name(v, "endpoint name")
+
+    @property
+    def weight(self) -> int:
+        """Candidate traffic share of the current step, percent."""
+        return self.steps[min(self.step, len(self.steps) - 1)]
+
+    @property
+    def finished(self) -> bool:
+        return self.status.finished
+
+
+class RolloutEvent(BaseModel):
+    """One decision of a rollout, with the reason and the metrics behind it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str
+    rollout_id: str
+    kind: EventKind
+    time: datetime
+    step: int
+    weight: int = Field(description="Candidate traffic share after the event, percent.")
+    status: RolloutStatus
+    stable: str
+    candidate: str
+    reason: str | None = None
+    metrics: dict[str, Any] | None = None
+    actor: str | None = None
+    revision: int = Field(default=1, ge=1, description="The rollout document's revision.")
+
+
+def rollout_key(endpoint: str) -> str:
+    return f"endpoints/{validate_name(endpoint, 'endpoint name')}/rollout.json"
+
+
+def events_prefix(endpoint: str) -> str:
+    return f"endpoints/{validate_name(endpoint, 'endpoint name')}/rollout/events/"
+
+
+class RolloutStore:
+    """Read, compare-and-swap and record rollouts in one storage root."""
+
+    def __init__(self, storage: Storage, *, max_retries: int = 64) -> None:
+        self.storage = storage
+        self.max_retries = max_retries
+
+    def read(self, endpoint: str) -> tuple[Rollout, str]:
+        """The rollout of ``endpoint`` and its storage token; NotFoundError if none."""
+        try:
+            v = self.storage.read_versioned(rollout_key(endpoint))
+        except NotFoundError:
+            raise NotFoundError(
+                f"Endpoint {endpoint!r} has no rollout; start one with "
+                f"`rayops deploy {endpoint} MODEL@VERSION`."
+            ) from None
+        return Rollout.model_validate(v.json()), v.token
+
+    def get(self, endpoint: str) -> Rollout | None:
+        try:
+            return self.read(endpoint)[0]
+        except NotFoundError:
+            return None
+
+    def write(self, rollout: Rollout, token: str | None) -> str:
+        """Compare-and-swap ``rollout``; ConflictError if it changed since ``token``."""
+        return self.storage.compare_and_swap(
+            rollout_key(rollout.endpoint), dumps(rollout.model_dump(mode="json")), token
+        )
+
+    def update(self, endpoint: str, change: Callable[[Rollout], Rollout | None]) -> Rollout | None:
+        """Read-modify-write with retries; ``change`` returns None to leave it as is."""
+        for _ in range(self.max_retries):
+            current, token = self.read(endpoint)
+            new = change(current)
+            if new is None:
+                return None
+            new = new.model_copy(update={"revision": current.revision + 1})
+            try:
+                self.write(new, token)
+            except ConflictError:
+                continue
+            return new
+        raise ConflictError(
+            f"Gave up changing the rollout of {endpoint!r} after {self.max_retries} "
+            "conflicting writes; try again."
+        )
+
+    def record(self, event: RolloutEvent) -> None:
+        # Events written in the same microsecond (a full rollout's deploy and promotion,
+        # or a test's fixed clock) keep their order: revision, then this process's clock.
+        stamp = event.time.strftime("%Y%m%dT%H%M%S%fZ")
+        tie = f"{event.revision:06d}-{time.monotonic_ns():020d}-{uuid.uuid4().hex[:6]}"
+        key = f"{events_prefix(event.endpoint)}{stamp}-{tie}.json"
+        self.storage.put_if_absent(key, dumps(event.model_dump(mode="json")))
+
+    def events(self, endpoint: str) -> list[RolloutEvent]:
+        """Every rollout event of ``endpoint``, oldest first."""
+        keys = self.storage.list_keys(events_prefix(endpoint))
+        return [RolloutEvent.model_validate(self.storage.read_json(k)) for k in sorted(keys)]
+
+    def endpoints(self) -> list[str]:
+        """Endpoints that have a rollout document, sorted."""
+        out = []
+        for child in self.storage.list_children("endpoints"):
+            try:
+                validate_name(child)
+            except ValueError:
+                continue
+            if self.storage.exists(f"endpoints/{child}/rollout.json"):
+                out.append(child)
+        return out
