@@ -70,3 +70,18 @@ def test_empty_and_bad_windows(storage: Storage) -> None:
         read_predictions(storage, "shop", T0, T0 - timedelta(hours=1))
     with pytest.raises(InvalidNameError):
         read_predictions(storage, "../x", T0, T0 + timedelta(hours=1))
+
+
+def test_feature_frame_parses_the_logged_json_and_keeps_the_row_index() -> None:
+    from rayops.monitoring.logs import feature_frame
+
+    rows = pd.DataFrame(
+        {"features": ['{"x": 1, "c": "a"}', '{"x": 2.5, "c": null}', '{"x": 3}']},
+        index=[7, 8, 9],
+    )
+    out = feature_frame(rows)
+    assert list(out.index) == [7, 8, 9] and list(out["x"]) == [1.0, 2.5, 3.0]
+    assert out["c"].isna().tolist() == [False, True, True]
+    mixed = feature_frame(pd.DataFrame({"features": ['{"x": 1}', '{"x": "one"}']}))
+    assert list(mixed["x"]) == [1, "one"]  # Arrow refuses mixed types; the fallback does not
+    assert feature_frame(rows.iloc[:0]).empty

@@ -4,6 +4,8 @@ The gateway writes (see :mod:`rayops.serving.log`)::
 
     logs/<endpoint>/predictions/date=YYYY-MM-DD/*.parquet   one row per predicted row
     logs/<endpoint>/feedback/date=YYYY-MM-DD/*.parquet      one row per actual value
+    logs/<endpoint>/requests/date=YYYY-MM-DD/*.parquet      one row per predict request
+                                                            (outcome: HTTP status)
 
 Only the day partitions that overlap the window are listed and read, and the
 time filter is pushed into the Parquet reader. Monitoring, rollout analysis,
@@ -31,13 +33,21 @@ from rayops.storage import Storage
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["joined", "read_feedback", "read_predictions"]
+__all__ = [
+    "feature_frame",
+    "joined",
+    "read_feedback",
+    "read_partitioned",
+    "read_predictions",
+    "read_requests",
+]
 
 PREDICTION_COLUMNS = (
     "request_id", "row", "endpoint", "model", "version", "shadow", "key", "features",
     "prediction", "latency_ms", "time",
 )  # fmt: skip
 FEEDBACK_COLUMNS = ("request_id", "row", "endpoint", "actual", "time")
+REQUEST_COLUMNS = ("request_id", "endpoint", "model", "version", "status", "time")
 
 
 def _utc(t: datetime) -> datetime:
@@ -46,9 +56,12 @@ def _utc(t: datetime) -> datetime:
 
 def _keys(storage: Storage, endpoint: str, kind: str, start: datetime, end: datetime) -> list[str]:
     validate_name(endpoint, "endpoint name")
+    return _partition_keys(storage, f"logs/{endpoint}/{kind}/", start, end)
+
+
+def _partition_keys(storage: Storage, prefix: str, start: datetime, end: datetime) -> list[str]:
     if end <= start:
         raise InvalidInputError(f"The window ends ({end}) before it starts ({start}).")
-    prefix = f"logs/{endpoint}/{kind}/"
     wanted = set()
     day = start.date()
     while day <= end.date():
@@ -103,6 +116,24 @@ def read_feedback(storage: Storage, endpoint: str, start: datetime, end: datetim
     return _read(storage, keys, FEEDBACK_COLUMNS, start, end)
 
 
+def read_requests(storage: Storage, endpoint: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Outcomes (HTTP status) of the predict requests ``endpoint`` answered in the window.
+
+    ``model`` and ``version`` are null for requests that failed before a version was chosen.
+    """
+    start, end = _utc(start), _utc(end)
+    keys = _keys(storage, endpoint, "requests", start, end)
+    return _read(storage, keys, REQUEST_COLUMNS, start, end)
+
+
+def read_partitioned(
+    storage: Storage, prefix: str, columns: tuple[str, ...], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """Rows with ``start <= time < end`` of any ``<prefix>date=YYYY-MM-DD/*.parquet`` series."""
+    start, end = _utc(start), _utc(end)
+    return _read(storage, _partition_keys(storage, prefix, start, end), columns, start, end)
+
+
 def joined(
     storage: Storage,
     endpoint: str,
@@ -137,4 +168,38 @@ def joined(
     out = preds.merge(fb, on=["request_id", "row"], how="left")
     out["actual"] = out["actual"].astype("float64")
     out["error"] = out["prediction"].astype("float64") - out["actual"]
+    return out
+
+
+def feature_frame(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The logged feature values of prediction rows as a frame (one column per feature,
+    same row order), parsed from the ``features`` JSON column by Arrow's JSON reader.
+
+    Example:
+        >>> import pandas as pd
+        >>> rows = pd.DataFrame({"features": ['{"x": 1, "c": "a"}', '{"x": 2.5, "c": null}']})
+        >>> feature_frame(rows)
+             x    c
+        0  1.0    a
+        1  2.5  NaN
+    """
+    import io
+
+    import pandas as pd
+    import pyarrow.json as pj
+
+    if not len(predictions):
+        return pd.DataFrame(index=predictions.index)
+    import pyarrow as pa
+
+    texts = predictions["features"].astype(str)
+    data = "\n".join(texts).encode()
+    try:  # one block, so types are inferred from every row
+        options = pj.ReadOptions(block_size=len(data) + 1)
+        out = pj.read_json(io.BytesIO(data), read_options=options).to_pandas()
+    except pa.ArrowInvalid:  # a column mixing types (numbers and strings): slower, lenient
+        import json
+
+        out = pd.DataFrame.from_records([json.loads(t) for t in texts])
+    out.index = predictions.index
     return out

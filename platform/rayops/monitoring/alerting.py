@@ -1,0 +1,245 @@
+"""Evaluate alert rules with de-duplication and cool-down, deliver, and act.
+
+For each rule and target (the endpoint, or each version with ``per_version``),
+the rule's metric over its window is compared with its threshold. An alert
+fires when a breach starts, **once per breach**: while it lasts, no new alert
+(de-duplication). After an alert, the same rule and target stay silent for the
+rule's **cool-down**, even if the breach ends and starts again (flapping); a
+breach still on when the cool-down ends fires then. A metric without data
+changes nothing. The state (``monitoring/<endpoint>/alert_state.json``) is
+updated with compare-and-swap *before* anything is delivered, so after a
+restart, or with two loops, an alert is never sent twice.
+
+Then, in order:
+
+1. **actions**: ``rollback`` rolls back the endpoint's running rollout (only if
+   the alert is about the endpoint or the rollout's candidate); ``retrain`` files a
+   retrain request (:func:`rayops.automation.requests.request_retrain`) for the
+   alert's model (the main version's for an endpoint-wide alert);
+2. **sinks**: the log (``rayops.monitoring.alerting`` logger), the webhook (HTTP POST
+   of the alert as JSON, with ``monitoring_webhook_timeout_s``; a failure is logged
+   and recorded, never raised) and storage (the alert record with every action's and
+   delivery's outcome, read back by :func:`~rayops.monitoring.alerts.read_alerts`).
+
+Example:
+    >>> import tempfile
+    >>> from datetime import UTC, datetime
+    >>> from rayops.monitoring.view import EndpointView
+    >>> from rayops.storage import open_storage
+    >>> s = open_storage(tempfile.mkdtemp())
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> Alerter(s).evaluate(EndpointView(s, "shop", t), [])
+    []
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rayops.config import Settings
+from rayops.errors import ConflictError, NotFoundError, RayopsError
+from rayops.monitoring.alerts import Alert, AlertRule, Severity, alerts_prefix
+from rayops.monitoring.records import write_record
+from rayops.names import validate_name
+from rayops.storage.base import Storage, dumps
+
+if TYPE_CHECKING:
+    from rayops.monitoring.view import EndpointView
+
+__all__ = ["Alerter", "alert_state_key", "post_json"]
+
+logger = logging.getLogger(__name__)
+
+_LEVELS = {Severity.INFO: logging.INFO, Severity.WARNING: logging.WARNING}
+#: Metrics that exist only for the endpoint as a whole.
+_ENDPOINT_ONLY = ("drift_share", "drift_score", "prediction_drift", "target_drift")
+
+
+def alert_state_key(endpoint: str) -> str:
+    return f"monitoring/{validate_name(endpoint, 'endpoint name')}/alert_state.json"
+
+
+def post_json(url: str, payload: dict[str, Any], timeout_s: float) -> int:
+    """POST ``payload`` as JSON; returns the HTTP status (raises on a transport error)."""
+    import requests
+
+    response = requests.post(url, json=payload, timeout=timeout_s)
+    return int(response.status_code)
+
+
+class Alerter:
+    """Evaluates rules against an :class:`~rayops.monitoring.view.EndpointView` and
+    delivers what fires (see the module docstring).
+
+    Args:
+        storage: the storage root.
+        settings: tunables (cool-down, webhook URL and timeout).
+        post: the webhook transport, ``post(url, payload, timeout_s) -> status``.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        settings: Settings | None = None,
+        *,
+        post: Callable[[str, dict[str, Any], float], int] = post_json,
+    ) -> None:
+        self.storage = storage
+        self.settings = settings or Settings()
+        self._post = post
+
+    def evaluate(
+        self, view: EndpointView, rules: list[AlertRule], now: datetime | None = None
+    ) -> list[Alert]:
+        """Evaluate ``rules`` on ``view``; deliver and return the alerts that fire."""
+        now = now or view.end
+        decisions: list[tuple[AlertRule, str, float | None]] = []
+        for rule in rules:
+            if not rule.matches(view.endpoint):
+                continue
+            endpoint_only = rule.metric.partition(":")[0] in _ENDPOINT_ONLY
+            refs = view.refs(rule.window) if rule.per_version and not endpoint_only else ["*"]
+            for ref in refs:
+                decisions.append((rule, ref, view.value(rule.metric, ref, rule.window)))
+        if not decisions:
+            return []
+        firing: list[tuple[AlertRule, str, float]] = []
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any]:
+            state = dict(doc or {})
+            firing.clear()
+            for rule, ref, value in decisions:
+                key = f"{rule.name}|{ref}"
+                entry = dict(state.get(key, {"active": False, "last_fired": None, "suppressed": 0}))
+                if value is None:
+                    continue
+                if not rule.breached(value):
+                    entry["active"] = False
+                elif not entry["active"]:
+                    last = entry["last_fired"]
+                    cool = rule.cooldown_span(self.settings.monitoring_alert_cooldown_s)
+                    if last is not None and now - datetime.fromisoformat(last) < cool:
+                        entry["suppressed"] = int(entry["suppressed"]) + 1
+                    else:
+                        entry.update(active=True, last_fired=now.isoformat())
+                        firing.append((rule, ref, value))
+                state[key] = entry
+            return state
+
+        self._update_state(alert_state_key(view.endpoint), change)
+        return [self._deliver(view, rule, ref, value, now) for rule, ref, value in firing]
+
+    def _update_state(self, key: str, change: Callable[[dict[str, Any] | None], Any]) -> None:
+        """Compare-and-swap ``change`` into the state; no write when nothing changed."""
+        for _ in range(self.settings.cas_max_retries):
+            try:
+                current = self.storage.read_versioned(key)
+                doc, token = current.json(), current.token
+            except NotFoundError:
+                doc, token = None, None
+            new = change(doc)
+            if new == doc:
+                return
+            try:
+                self.storage.compare_and_swap(key, dumps(new), token)
+                return
+            except ConflictError:
+                continue
+        raise ConflictError(f"Gave up updating {key!r}: too many concurrent writers; retry.")
+
+    # --- delivery ------------------------------------------------------------------------
+    def _deliver(
+        self, view: EndpointView, rule: AlertRule, ref: str, value: float, now: datetime
+    ) -> Alert:
+        window = rule.window or self.settings.monitoring_window
+        target = view.endpoint if ref == "*" else f"{view.endpoint} {ref}"
+        alert = Alert(
+            id=uuid.uuid4().hex[:12],
+            rule=rule.name,
+            endpoint=view.endpoint,
+            ref=None if ref == "*" else ref,
+            metric=rule.metric,
+            value=value,
+            threshold=rule.threshold,
+            comparator=rule.comparator,
+            severity=rule.severity,
+            window=window,
+            time=now,
+            message=(
+                f"{rule.metric} of {target} is {value:.4g} ({rule.comparator} {rule.threshold:g}) "
+                f"over the last {window}: rule {rule.name!r}."
+            ),
+        )
+        alert.actions = [self._act(action, alert) for action in rule.actions]
+        logger.log(_LEVELS.get(alert.severity, logging.ERROR), "Alert: %s", alert.message)
+        alert.deliveries.append({"sink": "log", "ok": True})
+        url = rule.webhook or self.settings.monitoring_webhook_url
+        if url:
+            alert.deliveries.append(self._webhook(url, alert))
+        write_record(
+            self.storage, alerts_prefix(alert.endpoint), alert.time, alert.id,
+            alert.model_dump(mode="json"),
+        )  # fmt: skip
+        return alert
+
+    def _webhook(self, url: str, alert: Alert) -> dict[str, Any]:
+        out: dict[str, Any] = {"sink": "webhook", "url": url}
+        try:
+            status = self._post(
+                url, alert.model_dump(mode="json"), self.settings.monitoring_webhook_timeout_s
+            )
+        except Exception as e:  # any transport failure: recorded, never raised
+            logger.warning("Webhook %s failed for alert %s: %s", url, alert.id, e)
+            return {**out, "ok": False, "error": f"{type(e).__name__}: {e}"}
+        if status >= 400:
+            logger.warning("Webhook %s answered %s for alert %s.", url, status, alert.id)
+        return {**out, "ok": status < 400, "status": status}
+
+    # --- actions ---------------------------------------------------------------------------
+    def _act(self, action: str, alert: Alert) -> dict[str, Any]:
+        try:
+            if action == "rollback":
+                return self._rollback(alert)
+            return self._retrain(alert)
+        except RayopsError as e:
+            logger.warning("Action %s of alert %s failed: %s", action, alert.id, e)
+            return {"action": action, "ok": False, "detail": f"{type(e).__name__}: {e}"}
+
+    def _rollback(self, alert: Alert) -> dict[str, Any]:
+        from rayops.rollout import Rollouts
+
+        rollouts = Rollouts(self.storage, settings=self.settings)
+        try:
+            doc = rollouts.get(alert.endpoint)
+        except NotFoundError:
+            return {"action": "rollback", "ok": False, "detail": "no rollout on this endpoint"}
+        if doc.finished:
+            detail = f"the rollout of {doc.candidate} is already {doc.status.value}"
+            return {"action": "rollback", "ok": False, "detail": detail}
+        if alert.ref is not None and alert.ref != doc.candidate:
+            detail = f"the alert is about {alert.ref}, not the candidate {doc.candidate}"
+            return {"action": "rollback", "ok": False, "detail": detail}
+        rollouts.rollback(alert.endpoint, reason=alert.message, actor="monitor")
+        return {"action": "rollback", "ok": True, "detail": f"rolled back {doc.candidate}"}
+
+    def _retrain(self, alert: Alert) -> dict[str, Any]:
+        from rayops.automation.requests import request_retrain
+        from rayops.monitoring.checks import main_ref
+        from rayops.serving import Endpoints
+
+        ref = alert.ref or main_ref(Endpoints(self.storage, registry=False).get(alert.endpoint))
+        model = ref.partition("@")[0]
+        req = request_retrain(
+            self.storage,
+            model,
+            reason=alert.message,
+            source="alert",
+            endpoint=alert.endpoint,
+            details={"alert": alert.id, "rule": alert.rule, "ref": ref, "value": alert.value},
+            now=lambda: alert.time,
+        )
+        return {"action": "retrain", "ok": True, "detail": f"retrain request {req.id} for {model}"}

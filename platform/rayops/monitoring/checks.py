@@ -1,0 +1,262 @@
+"""One endpoint's drift check over a window, stored for analytics.
+
+* **Features** of the window's (non-shadow) predicted rows, parsed from the
+  prediction log, against the baseline in the model card of the endpoint's
+  **main version** (the route with the most traffic).
+* **Predictions** of the main version and **actuals** (target drift, when
+  feedback exists) against *references*: the card holds no prediction or target
+  sample, so the first window in which the main version served at least
+  ``monitoring_reference_rows`` predictions (labeled rows) is frozen as its
+  reference, as a baseline of the same shape (histogram and quantiles), under
+  ``monitoring/<endpoint>/reference/<model>/<version>.json``. Later windows are
+  compared with it exactly as features are compared with the training baseline.
+
+Reports are stored as JSON records (see :mod:`~rayops.monitoring.records`) under
+``monitoring/<endpoint>/drift/`` and read back by :func:`read_drift_reports`.
+
+Example:
+    >>> import tempfile
+    >>> from datetime import UTC, datetime
+    >>> from rayops.storage import open_storage
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> read_drift_reports(open_storage(tempfile.mkdtemp()), "shop", t, t.replace(day=2))
+    []
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rayops.config import Settings
+from rayops.errors import NotFoundError
+from rayops.monitoring.drift import DriftKind, DriftReport, feature_drift
+from rayops.monitoring.records import read_records, write_record
+from rayops.names import validate_name
+from rayops.storage.base import Storage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rayops.serving.routing import RoutingTable
+
+__all__ = [
+    "DriftCheck",
+    "check_drift",
+    "drift_prefix",
+    "main_ref",
+    "read_drift_reports",
+    "store_drift",
+]
+
+PREDICTION = "prediction"
+ACTUAL = "actual"
+
+
+def drift_prefix(endpoint: str) -> str:
+    return f"monitoring/{validate_name(endpoint, 'endpoint name')}/drift/"
+
+
+def reference_key(endpoint: str, ref: str) -> str:
+    model, _, version = ref.partition("@")
+    return (
+        f"monitoring/{validate_name(endpoint, 'endpoint name')}/reference/"
+        f"{validate_name(model, 'model name')}/{validate_name(version, 'model version')}.json"
+    )
+
+
+def main_ref(table: RoutingTable) -> str:
+    """The version with the most traffic (the first of equals): whose baseline counts."""
+    return max(table.routes, key=lambda r: r.weight).ref
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """Feature, prediction and target drift of one endpoint over ``[start, end)``.
+
+    A part is None when it could not be computed; ``notes`` says why (no
+    baseline, reference frozen in this window, no feedback...).
+    """
+
+    endpoint: str
+    ref: str
+    start: datetime
+    end: datetime
+    rows: int
+    features: DriftReport | None
+    prediction: DriftReport | None
+    target: DriftReport | None
+    notes: list[str]
+
+    @property
+    def share(self) -> float | None:
+        """Share of drifted features (None without a feature report)."""
+        return self.features.share if self.features is not None else None
+
+    def score(self, part: str, feature: str | None = None) -> float | None:
+        """The flag statistic of ``feature`` in ``part`` (features/prediction/target)."""
+        report: DriftReport | None = getattr(self, part)
+        if report is None:
+            return None
+        name = feature or next(iter(report.features), None)
+        found = report.features.get(name) if name else None
+        return found.score if found is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "ref": self.ref,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "rows": self.rows,
+            "features": self.features.to_dict() if self.features else None,
+            "prediction": self.prediction.to_dict() if self.prediction else None,
+            "target": self.target.to_dict() if self.target else None,
+            "drifted_features": self.features.drifted_features if self.features else [],
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> DriftCheck:
+        def part(name: str) -> DriftReport | None:
+            return DriftReport.from_dict(doc[name]) if doc.get(name) else None
+
+        return cls(
+            doc["endpoint"],
+            doc["ref"],
+            datetime.fromisoformat(doc["start"]),
+            datetime.fromisoformat(doc["end"]),
+            int(doc["rows"]),
+            part("features"),
+            part("prediction"),
+            part("target"),
+            list(doc.get("notes", [])),
+        )
+
+
+def _card_baseline(storage: Storage, ref: str) -> dict[str, Any] | None:
+    from rayops.registry import Registry
+
+    try:
+        card = Registry(storage).get(ref).card
+    except NotFoundError:
+        return None
+    return card.baseline or None
+
+
+def _reference_part(
+    storage: Storage,
+    endpoint: str,
+    ref: str,
+    part: str,
+    values: pd.Series,
+    settings: Settings,
+    freeze: bool,
+    when: datetime,
+) -> tuple[dict[str, Any] | None, bool]:
+    """The frozen reference entry of ``part``; freezes it from ``values`` when there is
+    none yet and enough rows. Returns (entry, frozen_now)."""
+    from rayops.registry.baseline import baseline_from_frame
+
+    key = reference_key(endpoint, ref)
+    try:
+        doc: dict[str, Any] = storage.read_json(key)
+    except NotFoundError:
+        doc = {}
+    if part in doc:
+        return doc[part], False
+    if not freeze or len(values) < settings.monitoring_reference_rows:
+        return None, False
+    import pandas as pd
+
+    entry = baseline_from_frame(pd.DataFrame({part: values.to_numpy()}), [part])[part]
+    entry = {**entry, "frozen_at": when.isoformat(), "rows": len(values)}
+
+    def add(current: dict[str, Any] | None) -> dict[str, Any]:
+        current = dict(current or {"ref": ref})
+        current.setdefault(part, entry)  # a concurrent freeze wins; keep its entry
+        return current
+
+    stored = storage.update_json(key, add, max_retries=settings.cas_max_retries)
+    return stored[part], stored[part] is entry
+
+
+def check_drift(
+    storage: Storage,
+    endpoint: str,
+    start: datetime,
+    end: datetime,
+    *,
+    settings: Settings | None = None,
+    freeze: bool = True,
+    frame: pd.DataFrame | None = None,
+) -> DriftCheck:
+    """Drift of ``endpoint`` in ``[start, end)`` (see the module docstring).
+
+    ``freeze=False`` never creates a reference (read-only checks, e.g. the CLI).
+    ``frame`` is the window's joined log (:func:`~rayops.monitoring.logs.joined`),
+    when the caller already read it.
+    """
+    import pandas as pd
+
+    from rayops.monitoring.logs import feature_frame, joined
+    from rayops.serving import Endpoints
+
+    settings = settings or Settings()
+    ref = main_ref(Endpoints(storage, registry=False).get(endpoint))
+    rows = joined(storage, endpoint, start, end) if frame is None else frame
+    notes: list[str] = []
+    features = None
+    baseline = _card_baseline(storage, ref)
+    if baseline is None:
+        notes.append(f"{ref} has no baseline in its model card; feature drift is not checked.")
+    elif not len(rows):
+        notes.append("No predictions in the window.")
+    else:
+        values = feature_frame(rows)
+        present = [f for f in baseline if f in values.columns]
+        if present:
+            features = feature_drift(values, baseline, features=present, settings=settings)
+        else:
+            notes.append(f"No logged feature of the window is in {ref}'s baseline.")
+    parts: dict[str, DriftReport | None] = {PREDICTION: None, ACTUAL: None}
+    model, _, version = ref.partition("@")
+    mine = (rows["model"] == model) & (rows["version"] == version)
+    samples = {
+        PREDICTION: rows.loc[mine, "prediction"].astype("float64"),
+        ACTUAL: rows["actual"].dropna().astype("float64"),
+    }
+    for part, kind in ((PREDICTION, DriftKind.PREDICTION), (ACTUAL, DriftKind.TARGET)):
+        sample = samples[part]
+        entry, frozen = _reference_part(storage, endpoint, ref, part, sample, settings, freeze, end)
+        if entry is None:
+            need = settings.monitoring_reference_rows
+            notes.append(f"No {kind.value} reference yet ({len(sample)} of {need} rows).")
+        elif frozen:
+            notes.append(f"The {kind.value} reference of {ref} was frozen from this window.")
+        elif len(sample):
+            one = pd.DataFrame({part: sample.to_numpy()})
+            parts[part] = feature_drift(one, {part: entry}, settings=settings, kind=kind)
+    return DriftCheck(
+        endpoint, ref, start, end, len(rows), features, parts[PREDICTION], parts[ACTUAL], notes
+    )
+
+
+def store_drift(storage: Storage, check: DriftCheck) -> None:
+    """Append ``check`` to the endpoint's drift history (stamped with its window end)."""
+    key_id = uuid.uuid4().hex[:12]
+    write_record(storage, drift_prefix(check.endpoint), check.end, key_id, check.to_dict())
+
+
+def read_drift_reports(
+    storage: Storage, endpoint: str, start: datetime, end: datetime
+) -> list[DriftCheck]:
+    """Stored drift checks of ``endpoint`` whose window ended in ``[start, end)``, oldest first.
+
+    ``check.to_dict()`` gives the JSON form; ``check.features.features[name].score``
+    one feature's statistic.
+    """
+    docs = read_records(storage, drift_prefix(endpoint), start, end)
+    return [DriftCheck.from_dict(d) for d in docs]

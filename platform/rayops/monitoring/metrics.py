@@ -1,0 +1,319 @@
+"""Quality, latency and error metrics of one endpoint, per version, over a window.
+
+Everything is computed from the gateway's logs (see :mod:`rayops.monitoring.logs`):
+
+* ``requests``, ``rows``, latency percentiles: the prediction log (shadow rows
+  excluded; latency is per request, so each request counts once);
+* ``labeled``, ``mae``, ``rmse``, ``accuracy``: predictions joined with feedback;
+  accuracy is the share of labeled rows with ``|prediction - actual| <= tolerance``
+  (``Settings.accuracy_tolerance`` unless given);
+* ``error_rate``: the request-outcome log (``logs/<endpoint>/requests/``): failed
+  requests (HTTP status >= 400) over all recorded predict requests. Failures that
+  happened before a version was chosen count for the endpoint as a whole (the
+  ``"*"`` entry of :func:`endpoint_metrics`), not for any version.
+
+A metric is ``None`` when the window holds no data for it.
+
+Snapshots (:func:`snapshot`) are appended as Parquet under
+``monitoring/<endpoint>/metrics/date=YYYY-MM-DD/*.parquet`` so analytics can read
+the history (:func:`read_snapshots`).
+
+Example:
+    >>> import tempfile
+    >>> from datetime import UTC, datetime
+    >>> from rayops.storage import open_storage
+    >>> end = datetime(2026, 1, 2, tzinfo=UTC)
+    >>> start, end = parse_window("24h", end=end)
+    >>> version_metrics(open_storage(tempfile.mkdtemp()), "shop", start, end)
+    {}
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from rayops.errors import InvalidInputError
+from rayops.names import validate_name
+from rayops.storage.base import Storage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "ALL_VERSIONS",
+    "VersionMetrics",
+    "endpoint_metrics",
+    "parse_duration",
+    "parse_window",
+    "read_snapshots",
+    "snapshot",
+    "version_metrics",
+]
+
+#: Key of the endpoint-wide entry in :func:`endpoint_metrics`.
+ALL_VERSIONS = "*"
+
+_WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_window(
+    window: str | timedelta | None = None,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> tuple[datetime, datetime]:
+    """``(start, end)`` in UTC from a duration (``"1h"``, ``"24h"``, ``"7d"``, ``"30d"``,
+    ``"90m"``...) ending at ``end`` (default now), or from explicit ``start``/``end``.
+
+    Example:
+        >>> from datetime import datetime, UTC
+        >>> s, e = parse_window("1h", end=datetime(2026, 1, 1, 12, tzinfo=UTC))
+        >>> s.isoformat()
+        '2026-01-01T11:00:00+00:00'
+    """
+    end = _utc(end) if end is not None else (now() if now else datetime.now(UTC))
+    end = _utc(end)
+    if start is not None:
+        if window is not None:
+            raise InvalidInputError("Give either a window duration or a start time, not both.")
+        start = _utc(start)
+    else:
+        if window is None:
+            raise InvalidInputError("Give a window (e.g. '1h', '24h', '7d') or a start time.")
+        start = end - parse_duration(window, what="window")
+    if end <= start:
+        raise InvalidInputError(f"The window ends ({end}) before it starts ({start}).")
+    return start, end
+
+
+def parse_duration(value: str | timedelta, *, what: str = "duration") -> timedelta:
+    """A positive duration from ``"90s"``, ``"15m"``, ``"1h"``, ``"7d"``, ``"2w"`` or a timedelta.
+
+    Example:
+        >>> parse_duration("1.5h")
+        datetime.timedelta(seconds=5400)
+        >>> parse_duration("-1h", what="window")
+        Traceback (most recent call last):
+        ...
+        rayops.errors.InvalidInputError: The window must be positive, got '-1h'.
+    """
+    if isinstance(value, timedelta):
+        span = value
+    else:
+        text = str(value).strip()
+        m = _WINDOW.match(text.lstrip("-"))
+        if m is None:
+            raise InvalidInputError(
+                f"The {what} {value!r} is not a duration; use a number and a unit "
+                "(s, m, h, d, w), e.g. '1h', '24h', '7d' or '30d'."
+            )
+        span = timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+        if text.startswith("-"):
+            span = -span
+    if span <= timedelta(0):
+        raise InvalidInputError(f"The {what} must be positive, got {value!r}.")
+    return span
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+@dataclass
+class VersionMetrics:
+    """Metrics of one version (or the whole endpoint) over one window.
+
+    ``abs_errors`` holds ``|prediction - actual|`` of every labeled row, in log
+    order, for statistical tests (rollout analysis compares two versions' lists).
+    """
+
+    requests: int = 0
+    rows: int = 0
+    labeled: int = 0
+    mae: float | None = None
+    rmse: float | None = None
+    accuracy: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    error_rate: float | None = None
+    failed_requests: int = 0
+    abs_errors: list[float] = field(default_factory=list, repr=False)
+
+    def to_dict(self, *, errors: bool = False) -> dict[str, Any]:
+        """JSON-ready fields; ``abs_errors`` only when asked for."""
+        out = asdict(self)
+        if not errors:
+            out.pop("abs_errors")
+        return out
+
+
+def _quality(frame: pd.DataFrame, tolerance: float, m: VersionMetrics) -> None:
+    import numpy as np
+
+    m.rows = len(frame)
+    if len(frame):
+        per_request = frame.drop_duplicates("request_id")["latency_ms"].to_numpy(np.float64)
+        m.requests = len(per_request)
+        p50, p95, p99 = np.percentile(per_request, [50, 95, 99])
+        m.latency_p50_ms, m.latency_p95_ms, m.latency_p99_ms = float(p50), float(p95), float(p99)
+    err = frame["error"].dropna().to_numpy(np.float64) if len(frame) else np.empty(0)
+    m.labeled = len(err)
+    if len(err):
+        abs_err = np.abs(err)
+        m.mae = float(abs_err.mean())
+        m.rmse = float(math.sqrt(float((err**2).mean())))
+        m.accuracy = float((abs_err <= tolerance).mean())
+        m.abs_errors = [float(e) for e in abs_err]
+
+
+def endpoint_metrics(
+    storage: Storage,
+    endpoint: str,
+    start: datetime,
+    end: datetime,
+    *,
+    tolerance: float | None = None,
+    include_shadow: bool = False,
+    frame: pd.DataFrame | None = None,
+) -> dict[str, VersionMetrics]:
+    """Like :func:`version_metrics`, plus the endpoint-wide entry under ``"*"``
+    (``ALL_VERSIONS``), which also counts requests that failed before routing.
+
+    ``frame`` is the window's joined log (:func:`~rayops.monitoring.logs.joined`)
+    when the caller already read it.
+    """
+    from rayops.monitoring.logs import joined, read_requests
+
+    if tolerance is None:
+        from rayops.config import Settings
+
+        tolerance = Settings().accuracy_tolerance
+    if tolerance <= 0:
+        raise InvalidInputError(f"The accuracy tolerance must be positive, got {tolerance}.")
+    if frame is None:
+        frame = joined(storage, endpoint, start, end, include_shadow=include_shadow)
+    outcomes = read_requests(storage, endpoint, start, end)
+    frame_refs = _refs(frame)
+    outcome_refs = _refs(outcomes)
+    out: dict[str, VersionMetrics] = {}
+    refs = sorted(set(frame_refs.dropna()) | set(outcome_refs.dropna()))
+    for ref in [ALL_VERSIONS, *refs]:
+        m = VersionMetrics()
+        if ref == ALL_VERSIONS:
+            part, oc = frame, outcomes
+        else:
+            part = frame[frame_refs == ref]
+            oc = outcomes[outcome_refs == ref]
+        _quality(part, tolerance, m)
+        if len(oc):
+            failed = int((oc["status"].astype("int64") >= 400).sum())
+            m.failed_requests = failed
+            m.error_rate = failed / len(oc)
+        out[ref] = m
+    if len(out) == 1 and out[ALL_VERSIONS].requests == 0 and not len(outcomes):
+        return {}
+    return out
+
+
+def _refs(frame: pd.DataFrame) -> pd.Series:
+    """``model@version`` per row (null where the version is null)."""
+    if not len(frame):
+        import pandas as pd
+
+        return pd.Series([], dtype=object)
+    refs = frame["model"].astype("string") + "@" + frame["version"].astype("string")
+    return refs.astype(object).where(frame["version"].notna(), None)
+
+
+def version_metrics(
+    storage: Storage,
+    endpoint: str,
+    start: datetime,
+    end: datetime,
+    *,
+    tolerance: float | None = None,
+    include_shadow: bool = False,
+) -> dict[str, VersionMetrics]:
+    """Metrics of every version of ``endpoint`` seen in ``[start, end)``, keyed by
+    ``model@version`` (an endpoint may serve versions of several models, e.g. an
+    ensemble next to a booster).
+
+    ``tolerance`` is the T of accuracy-within-±T (default ``Settings.accuracy_tolerance``).
+    With ``include_shadow`` the shadow version's rows (answers logged, never returned)
+    are measured too, under their own ref (a shadow rollout judges them).
+    Feedback is joined up to 7 days after ``end`` (see :func:`~rayops.monitoring.logs.joined`).
+
+    Example:
+        >>> m = version_metrics(storage, "shop", start, end)  # doctest: +SKIP
+        >>> m["shop@1.2.0"].rmse, m["shop@1.2.0"].latency_p95_ms  # doctest: +SKIP
+        (3.1, 12.5)
+    """
+    found = endpoint_metrics(
+        storage, endpoint, start, end, tolerance=tolerance, include_shadow=include_shadow
+    )
+    found.pop(ALL_VERSIONS, None)
+    return found
+
+
+# --- snapshots ----------------------------------------------------------------------------
+def metrics_prefix(endpoint: str) -> str:
+    return f"monitoring/{validate_name(endpoint, 'endpoint name')}/metrics/"
+
+
+_SNAPSHOT_FIELDS = (
+    "requests", "rows", "labeled", "mae", "rmse", "accuracy", "latency_p50_ms",
+    "latency_p95_ms", "latency_p99_ms", "error_rate", "failed_requests",
+)  # fmt: skip
+
+
+def snapshot(
+    storage: Storage,
+    endpoint: str,
+    start: datetime,
+    end: datetime,
+    *,
+    tolerance: float | None = None,
+) -> dict[str, VersionMetrics]:
+    """Compute :func:`endpoint_metrics` and append them as one Parquet object (one row
+    per ``ref`` = ``model@version``, ``"*"`` for the endpoint) under
+    ``monitoring/<endpoint>/metrics/``."""
+    import pyarrow as pa
+
+    found = endpoint_metrics(storage, endpoint, start, end, tolerance=tolerance)
+    if not found:
+        return found
+    start, end = _utc(start), _utc(end)
+    ints = {"requests", "rows", "labeled", "failed_requests"}
+    cols: dict[str, Any] = {
+        "endpoint": pa.array([endpoint] * len(found), pa.string()),
+        "ref": pa.array(list(found), pa.string()),  # model@version, or "*"
+        "window_start": pa.array([start] * len(found), pa.timestamp("us", tz="UTC")),
+        "time": pa.array([end] * len(found), pa.timestamp("us", tz="UTC")),
+    }
+    for name in _SNAPSHOT_FIELDS:
+        values = [getattr(m, name) for m in found.values()]
+        cols[name] = pa.array(values, pa.int64() if name in ints else pa.float64())
+    key = (
+        f"{metrics_prefix(endpoint)}date={end:%Y-%m-%d}/"
+        f"{end:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}.parquet"
+    )
+    storage.write_parquet(key, pa.table(cols))
+    return found
+
+
+def read_snapshots(storage: Storage, endpoint: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Stored metric snapshots of ``endpoint`` whose window ended in ``[start, end)``."""
+    from rayops.monitoring.logs import read_partitioned
+
+    columns = ("endpoint", "ref", "window_start", "time", *_SNAPSHOT_FIELDS)
+    frame = read_partitioned(storage, metrics_prefix(endpoint), columns, _utc(start), _utc(end))
+    return frame.sort_values(["time", "ref"]).reset_index(drop=True)

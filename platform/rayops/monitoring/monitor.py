@@ -1,0 +1,211 @@
+"""The monitoring SDK: status, drift, health, alerts and alert rules of a storage root.
+
+The ``rayops monitor`` and ``rayops alerts`` commands are thin over :class:`Monitor`.
+
+Example:
+    >>> import tempfile
+    >>> from rayops.storage import open_storage
+    >>> mon = Monitor(open_storage(tempfile.mkdtemp()))
+    >>> mon.add_rule(name="critical", metric="health", comparator=">=", threshold=2,
+    ...              severity="critical").name
+    'critical'
+    >>> [r.name for r in mon.rules()], mon.alerts(since="24h")
+    (['critical'], [])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from rayops.config import Settings
+from rayops.errors import InvalidInputError
+from rayops.storage.base import Storage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rayops.monitoring.alerts import Alert, AlertRule
+    from rayops.monitoring.checks import DriftCheck
+    from rayops.monitoring.health import HealthReport
+    from rayops.monitoring.streaming import Detection
+
+__all__ = ["Monitor", "parse_time"]
+
+
+def parse_time(value: datetime | str | None, now: datetime) -> datetime | None:
+    """A UTC time from a datetime, an ISO time or date, or a duration ago (``"24h"``).
+
+    Example:
+        >>> t = datetime(2026, 1, 2, tzinfo=UTC)
+        >>> parse_time("24h", t).isoformat(), parse_time("2026-01-01", t).isoformat()
+        ('2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')
+    """
+    from rayops.monitoring.metrics import parse_duration
+
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            return now - parse_duration(value, what="time")
+        except InvalidInputError:
+            raise InvalidInputError(
+                f"{value!r} is neither a time (2026-01-31 or 2026-01-31T12:00:00Z) nor a "
+                "duration ago (24h, 7d)."
+            ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+class Monitor:
+    """Monitoring of every endpoint in one storage root.
+
+    Args:
+        storage: the storage root.
+        settings: tunables (``monitoring_*``).
+        now: the clock; inject one in tests.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        settings: Settings | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.storage = storage
+        self.settings = settings or Settings()
+        self._now = now or (lambda: datetime.now(UTC))
+
+    def _view(self, endpoint: str) -> Any:
+        from rayops.monitoring.view import EndpointView
+
+        return EndpointView(self.storage, endpoint, self._now(), self.settings)
+
+    def endpoints(self) -> list[str]:
+        from rayops.serving import Endpoints
+
+        return Endpoints(self.storage, registry=False).list()
+
+    # --- status ----------------------------------------------------------------------
+    def status(
+        self, endpoint: str | None = None, window: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Per endpoint (one, or all): each version's metrics and health over ``window``.
+
+        Example:
+            >>> mon.status("shop", "24h")[0]["health"]["*"]["state"]  # doctest: +SKIP
+            'healthy'
+        """
+        from rayops.serving import Endpoints
+
+        names = [endpoint] if endpoint is not None else self.endpoints()
+        out = []
+        for name in names:
+            Endpoints(self.storage, registry=False).get(name)  # NotFoundError names the known ones
+            view = self._view(name)
+            start, end = view.bounds(window)
+            health = view.health(window)
+            out.append(
+                {
+                    "endpoint": name,
+                    "window": {"start": start.isoformat(), "end": end.isoformat()},
+                    "state": health["*"].state.value,
+                    "versions": {ref: m.to_dict() for ref, m in view.metrics(window).items()},
+                    "health": {ref: r.to_dict() for ref, r in health.items()},
+                }
+            )
+        return out
+
+    def health(self, endpoint: str, window: str | None = None) -> dict[str, HealthReport]:
+        """Health of ``endpoint`` and its versions (see :mod:`rayops.monitoring.health`)."""
+        from rayops.monitoring.health import endpoint_health
+
+        return endpoint_health(
+            self.storage, endpoint, now=self._now, window=window, settings=self.settings
+        )
+
+    def drift(self, endpoint: str, window: str | None = None) -> DriftCheck:
+        """Drift of ``endpoint`` over ``window`` now (never freezes references)."""
+        from rayops.errors import NotFoundError
+
+        check = self._view(endpoint).drift(window or self.settings.monitoring_drift_window)
+        if check is None:
+            raise NotFoundError(f"No endpoint named {endpoint!r}.")
+        result: DriftCheck = check
+        return result
+
+    def drift_history(self, endpoint: str, window: str = "24h") -> list[DriftCheck]:
+        """Drift checks the control loop stored over ``window``."""
+        from rayops.monitoring.checks import read_drift_reports
+
+        return read_drift_reports(self.storage, endpoint, *self._view(endpoint).bounds(window))
+
+    def snapshots(self, endpoint: str, window: str = "24h") -> pd.DataFrame:
+        """Metric snapshots the control loop stored over ``window`` (one row per version)."""
+        from rayops.monitoring.metrics import read_snapshots
+
+        return read_snapshots(self.storage, endpoint, *self._view(endpoint).bounds(window))
+
+    def detections(self, endpoint: str, window: str = "24h") -> list[Detection]:
+        """Streaming detections stored over ``window``."""
+        result: list[Detection] = self._view(endpoint).detections(window)
+        return result
+
+    # --- alerts -----------------------------------------------------------------------
+    def alerts(
+        self,
+        endpoint: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+    ) -> list[Alert]:
+        """Stored alerts; ``since``/``until`` take times, ISO strings or durations ago."""
+        from rayops.monitoring.alerts import read_alerts
+
+        now = self._now()
+        return read_alerts(
+            self.storage,
+            endpoint=endpoint,
+            since=parse_time(since, now),
+            until=parse_time(until, now),
+        )
+
+    def rules(self) -> list[AlertRule]:
+        from rayops.monitoring.alerts import list_rules
+
+        return list_rules(self.storage)
+
+    def add_rule(
+        self,
+        rule: AlertRule | dict[str, Any] | None = None,
+        *,
+        replace: bool = False,
+        **fields: Any,
+    ) -> AlertRule:
+        """Store a rule given as an :class:`AlertRule`, a dict or keyword fields."""
+        from rayops.monitoring.alerts import add_rule
+
+        data = rule if rule is not None else {k: v for k, v in fields.items() if v is not None}
+        return add_rule(self.storage, data, replace=replace)
+
+    def remove_rule(self, name: str) -> None:
+        from rayops.monitoring.alerts import remove_rule
+
+        remove_rule(self.storage, name)
+
+    # --- one pass ---------------------------------------------------------------------
+    def check(self, endpoint: str | None = None) -> dict[str, Any]:
+        """Run one monitoring pass now (what the control loop does every interval)."""
+        from rayops.monitoring.task import MonitorTask
+        from rayops.serving import Endpoints
+
+        if endpoint is not None:
+            Endpoints(self.storage, registry=False).get(endpoint)  # NotFoundError if unknown
+        task = MonitorTask(self.storage, self.settings)
+        now = self._now()
+        if endpoint is None:
+            return task.tick(now)
+        return {"endpoints": {endpoint: task.check(endpoint, now)}}
