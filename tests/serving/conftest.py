@@ -1,8 +1,8 @@
 """Fixtures for serving: tiny registered models, and Serve on 127.0.0.1 for one module.
 
-Serve runs on the shared ``ray_cluster`` session; each module that needs HTTP
-starts it on a free port and shuts it down at the end, so other test
-directories see no Serve at all.
+Serve runs on the shared ``ray_cluster`` session (one proxy for the whole test
+session, see tests/helpers/gateway.py); each module deploys its own gateway and
+deletes its applications at the end.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import free_port, wait_until
+from gateway import serve_http
+from harness import wait_until
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -48,12 +49,8 @@ def models(root: Storage) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def serve_url(ray_cluster: Any) -> Iterator[str]:
     """Serve's HTTP proxy on 127.0.0.1:<free port> for this module only."""
-    from ray import serve
-
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    yield f"http://127.0.0.1:{port}"
-    serve.shutdown()
+    with serve_http() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from gateway import ready  # noqa: F401  (re-exported for the serving tests)
 
 from rayops.storage import Storage
 
@@ -49,15 +49,3 @@ def deploy(root: Storage, **settings: Any) -> None:
     }
     app = build_app({"storage": root.uri, "num_cpus": 0, "settings": overrides})
     serve.run(app, name=APP_NAME, route_prefix="/")
-
-
-def ready(url: str) -> Callable[[], bool]:
-    import requests
-
-    def check() -> bool:
-        try:
-            return requests.get(f"{url}/v2/health/ready", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    return check

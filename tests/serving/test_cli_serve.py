@@ -52,6 +52,37 @@ def test_endpoint_commands(tmp_path: Path) -> None:
     assert r.exit_code == 3
 
 
+def test_show_lists_ensemble_member_performance(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from rayops.registry import EnsembleSpec
+    from rayops.serving import Endpoints
+    from rayops.serving.ensembles import EnsembleStats, MemberStats, stats_key
+
+    root = str(tmp_path / "root")
+    storage = open_storage(root)
+    reg = Registry(storage)
+    a = reg.register("a", train(make_frame(), FEATURES)).ref
+    b = reg.register("b", train(make_frame(seed=1), FEATURES)).ref
+    ens = reg.register("vote", EnsembleSpec(kind="voting", members=[a, b])).ref
+    Endpoints(storage).create("vote", ens)
+    run, app = CliRunner().invoke, cli()
+    r = run(app, ["endpoints", "show", "vote", "--storage", root])
+    assert r.exit_code == 0 and "no member stats yet" in r.stdout
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    member = MemberStats(rows=50, weight=40.0, mse=0.25, mae=0.4, bias=0.0, accuracy=0.9)
+    doc = EnsembleStats(
+        ensemble=ens, kind="voting", updated_at=now, window_start=now, window_end=now,
+        half_life_s=60, min_rows=5, tolerance=1, members=[a, b], rows=50,
+        overall={a: member, b: member.model_copy(update={"mae": 0.7})},
+    )  # fmt: skip
+    storage.write_json(stats_key(ens), doc.model_dump(mode="json"))
+    r = run(app, ["endpoints", "show", "vote", "--storage", root, "--json"])
+    assert json.loads(r.stdout)["ensembles"][ens]["overall"][b]["mae"] == 0.7
+    r = run(app, ["endpoints", "show", "vote", "--storage", root])
+    assert r.exit_code == 0 and "0.7" in r.stdout and "90.0%" in r.stdout
+
+
 def test_help_has_examples_and_pulls_no_heavy_library() -> None:
     code = (
         "import sys, typer\n"

@@ -65,7 +65,10 @@ def test_oip_binary_tensors() -> None:
 
     head = json.dumps(header).encode()
     body, binary = split_binary_body(head + xs + cs, str(len(head)))
-    assert columns_from_request(body, binary, schema) == {"x": [1.5, 2.5], "c": ["red", "blue"]}
+    columns = columns_from_request(body, binary, schema)
+    assert list(columns["x"]) == [1.5, 2.5] and columns["c"] == ["red", "blue"]
+    frame = schema.frame_from_columns(columns)  # binary numbers are checked as one array
+    assert frame["x"].tolist() == [1.5, 2.5] and frame["c"].tolist() == ["red", "blue"]
 
 
 @pytest.mark.parametrize(
@@ -107,3 +110,34 @@ def test_docstring_examples(module: str) -> None:
         importlib.import_module(module), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     )
     assert result.failed == 0
+
+
+def test_binary_tensors_are_checked_as_arrays_and_answers_can_be_binary() -> None:
+    import json
+    import struct
+
+    import numpy as np
+
+    from rayops.serving.errors import InvalidFeatureError
+    from rayops.serving.oip import binary_outputs, binary_response, infer_response
+
+    raw = struct.pack("<3d", 1.0, float("inf"), 2.0)
+    head = {"inputs": [{"name": "x", "shape": [3], "datatype": "FP64",
+                        "parameters": {"binary_data_size": len(raw)}}]}  # fmt: skip
+    strict = FeatureSchema(["x"], reject_missing=True)
+    columns = columns_from_request(head, raw, strict)
+    with pytest.raises(InvalidFeatureError, match="'x' is infinite in row 1"):
+        strict.frame_from_columns(columns)
+    nan = struct.pack("<2d", 1.0, float("nan"))
+    head["inputs"][0].update(shape=[2], parameters={"binary_data_size": 16})
+    with pytest.raises(InvalidFeatureError, match="missing .* in row 1"):
+        strict.frame_from_columns(columns_from_request(head, nan, strict))
+    assert np.isnan(FeatureSchema(["x"]).frame_from_columns({"x": [1.0, None]})["x"][1])
+    # Binary outputs: tritonclient's default request parameter.
+    assert binary_outputs({"parameters": {"binary_data_output": True}}) is True
+    picked = {"outputs": [{"name": "cost", "parameters": {"binary_data": True}}, {"name": "x"}]}
+    assert binary_outputs(picked) == {"cost"}
+    data, n = binary_response(infer_response("e", "1.0.0", "r", [0.5, 1.5], "m"), True)
+    header = json.loads(data[:n])
+    assert header["outputs"][0]["parameters"] == {"binary_data_size": 16}
+    assert np.frombuffer(data[n:], dtype="<f8").tolist() == [0.5, 1.5]

@@ -139,7 +139,17 @@ class PreparedModel:
 
 
 def prepare_ensemble(spec: EnsembleSpec, features: Sequence[str]) -> PreparedModel:
-    """An ensemble definition as the JSON document the registry stores."""
+    """An ensemble definition as the JSON document the registry stores.
+
+    The context columns of a dynamic or voting ensemble must be model inputs:
+    serving reads a row's segment from its features.
+    """
+    unknown = [c for c in spec.context if c not in features]
+    if unknown:
+        raise InvalidInputError(
+            f"Context column {unknown[0]!r} is not an input of the members ({list(features)}); "
+            "segment by one of their features."
+        )
     return PreparedModel(
         data=dumps(spec.model_dump(mode="json")),
         file="ensemble.json",

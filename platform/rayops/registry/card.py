@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -24,6 +25,8 @@ from rayops.errors import InvalidInputError
 from rayops.registry.lifecycle import Stage
 
 __all__ = [
+    "ADAPTIVE_KINDS",
+    "AdaptiveSettings",
     "Artifact",
     "EnsembleSpec",
     "Lineage",
@@ -60,6 +63,35 @@ class Artifact(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+#: Ensemble kinds whose combination follows the members' recent errors.
+ADAPTIVE_KINDS = ("dynamic", "voting")
+
+_TARGET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class AdaptiveSettings(BaseModel):
+    """Per-ensemble overrides of the stats settings of dynamic and voting ensembles.
+
+    Unset fields take the ``serving_ensemble_*`` settings; ``bins`` gives the
+    edges of numeric context columns (default: the quartiles of the members'
+    training baseline, else of the logged rows).
+    """
+
+    model_config = _STRICT
+
+    half_life_s: float | None = Field(default=None, gt=0)
+    window_s: float | None = Field(default=None, gt=0)
+    min_rows: int | None = Field(default=None, ge=1)
+    bins: dict[str, list[float]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sorted(self) -> AdaptiveSettings:
+        for column, edges in self.bins.items():
+            if not edges or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+                raise ValueError(f"bins of {column!r} must be a non-empty increasing list")
+        return self
+
+
 class EnsembleSpec(BaseModel):
     """An ensemble of registered versions, registered and served like any model.
 
@@ -67,9 +99,21 @@ class EnsembleSpec(BaseModel):
       equal when omitted).
     * ``stacked``: ``meta`` is a registered booster trained on the members'
       out-of-fold predictions, one column per member named by its ``name@version``.
-    * ``dynamic``: per request, the member with the best recent error in the
-      request's ``context`` (columns). The registry's predictor, which has no
-      recent errors, falls back to the weighted mean; serving does the selection.
+    * ``dynamic``: per row, the member with the lowest recent error (decayed mean
+      squared error, from feedback) in the row's ``context`` segment. Serving
+      does the selection from the stats :mod:`rayops.serving.ensembles` keeps;
+      without stats (and in the registry's predictor) it is the weighted mean.
+    * ``voting``: confidence-weighted voting: the members' mean weighted by
+      1 / recent mean squared error, per ``context`` segment (one segment when
+      ``context`` is empty); without stats, the weighted mean (``weights``).
+    * ``multi_target``: one member per target (``targets[i]`` is predicted by
+      ``members[i]``); a request gets every target. ``targets[0]`` is the
+      primary target, the one single-valued readers (``predict``, the
+      ``prediction`` log column) see.
+
+    ``settings`` of a dynamic or voting ensemble override the stats defaults:
+    ``half_life_s``, ``window_s``, ``min_rows`` and ``bins`` (``{column: [edges]}``
+    for numeric context columns).
 
     Members are ``name@version`` references; aliases are resolved to fixed
     versions at registration so an ensemble never changes under its users.
@@ -77,13 +121,18 @@ class EnsembleSpec(BaseModel):
 
     model_config = _STRICT
 
-    kind: Literal["stacked", "dynamic", "weighted"]
+    kind: Literal["stacked", "dynamic", "weighted", "voting", "multi_target"]
     members: list[str] = Field(min_length=1)
     weights: list[float] | None = Field(default=None, description="One weight >= 0 per member.")
     meta: str | None = Field(default=None, description="stacked: name@version of the meta model.")
-    context: list[str] = Field(default_factory=list, description="dynamic: context columns.")
+    context: list[str] = Field(
+        default_factory=list, description="dynamic, voting: context columns (segments)."
+    )
+    targets: list[str] | None = Field(
+        default=None, description="multi_target: the target each member predicts, in order."
+    )
     settings: dict[str, Any] = Field(
-        default_factory=dict, description="Free-form settings for serving (e.g. window sizes)."
+        default_factory=dict, description="dynamic, voting: overrides of the stats settings."
     )
 
     @model_validator(mode="after")
@@ -101,7 +150,37 @@ class EnsembleSpec(BaseModel):
             raise ValueError("a stacked ensemble needs meta='name@version' of its meta model")
         if self.kind != "stacked" and self.meta:
             raise ValueError(f"meta is only used by stacked ensembles, not {self.kind}")
+        if self.context and self.kind not in ADAPTIVE_KINDS:
+            raise ValueError(
+                f"context is only used by dynamic and voting ensembles, not {self.kind}"
+            )
+        if len(set(self.context)) != len(self.context):
+            raise ValueError("context columns must be distinct")
+        if self.kind == "multi_target":
+            if self.targets is None or len(self.targets) != len(self.members):
+                raise ValueError("a multi_target ensemble needs one target name per member")
+            if len(set(self.targets)) != len(self.targets):
+                raise ValueError("target names must be distinct")
+            bad = [t for t in self.targets if not _TARGET.fullmatch(t)]
+            if bad:
+                raise ValueError(f"target {bad[0]!r} must be letters, digits, '_', '.' or '-'")
+            if self.weights is not None:
+                raise ValueError("a multi_target ensemble has no weights")
+        elif self.targets is not None:
+            raise ValueError(f"targets are only used by multi_target ensembles, not {self.kind}")
+        if self.settings and self.kind not in ADAPTIVE_KINDS:
+            raise ValueError("settings are only used by dynamic and voting ensembles")
+        AdaptiveSettings.model_validate(self.settings)
         return self
+
+    @property
+    def primary_target(self) -> str | None:
+        """The target single-valued readers see (multi_target), else None."""
+        return self.targets[0] if self.targets else None
+
+    def adaptive_settings(self) -> AdaptiveSettings:
+        """``settings`` parsed (dynamic and voting ensembles)."""
+        return AdaptiveSettings.model_validate(self.settings)
 
     def normalized_weights(self) -> list[float]:
         """Weights that sum to 1 (equal when none were given)."""

@@ -49,6 +49,12 @@ def load_predictor(
     except (ValueError, ValidationError) as e:
         raise UnsafeArtifactError(f"{what} is not a valid ensemble definition: {e}") from None
     members = [load_predictor(storage, get, m, depth + 1) for m in spec.members]
+    nested = [m.ref for m in members if isinstance(m, EnsemblePredictor) and m.targets]
+    if nested:
+        raise InvalidInputError(
+            f"{mv.ref} has the multi-target ensemble {nested[0]} as a member; members "
+            "predict one target each."
+        )
     meta = load_predictor(storage, get, spec.meta, depth + 1) if spec.meta else None
     if meta is not None and not isinstance(meta, Predictor):
         raise InvalidInputError(f"The meta model of {mv.ref} must be a booster, not an ensemble.")

@@ -106,16 +106,32 @@ class EnsemblePredictor:
             index=frame.index,
         )
 
+    @property
+    def targets(self) -> list[str] | None:
+        """The targets of a multi_target ensemble (None for a single target)."""
+        return list(self.spec.targets) if self.spec.targets else None
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Combine the members: meta model (stacked) or weighted mean (weighted, dynamic)."""
+        """Combine the members: meta model (stacked), the primary target's member
+        (multi_target) or the weighted mean (weighted; dynamic and voting, which
+        adapt to recent errors only when served)."""
         import numpy as np
 
+        if self.spec.kind == "multi_target":
+            return self.members[0].predict(frame)
         preds = self.member_predictions(frame)
         if self.spec.kind == "stacked":
             assert self.meta is not None
             return self.meta.predict(preds)
         weights = np.asarray(self.spec.normalized_weights(), dtype=np.float64)
         return np.asarray(preds.to_numpy(dtype=np.float64) @ weights, dtype=np.float64)
+
+    def predict_targets(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Every target's predictions (a single-target ensemble: its one output,
+        named ``prediction``)."""
+        if self.spec.targets is None:
+            return {"prediction": self.predict(frame)}
+        return {t: m.predict(frame) for t, m in zip(self.spec.targets, self.members, strict=True)}
 
     def __repr__(self) -> str:
         return (

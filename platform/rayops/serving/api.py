@@ -26,10 +26,11 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rayops._version import __version__
+from rayops.analytics.web import mount_dashboard
 from rayops.errors import InvalidInputError, RayopsError
 from rayops.serving.errors import (
     NotReadyError,
@@ -38,9 +39,12 @@ from rayops.serving.errors import (
     UnsupportedMediaTypeError,
 )
 from rayops.serving.oip import (
+    binary_outputs,
+    binary_response,
     columns_from_request,
     infer_response,
     model_metadata,
+    requested_outputs,
     split_binary_body,
 )
 
@@ -62,12 +66,31 @@ def create_api(service: GatewayService) -> FastAPI:
     """
     settings = service.settings
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    app = FastAPI(title="rayops gateway", version=__version__, docs_url=None, redoc_url=None)
+    # No /openapi.json either: it answered without the token (issue 14 enumerates app.routes).
+    app = FastAPI(
+        title="rayops gateway",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
 
     @app.exception_handler(RayopsError)
     async def _rayops_error(request: Request, exc: RayopsError) -> JSONResponse:
         if service.metrics is not None:
-            service.metrics.failed(str(request.path_params.get("endpoint", "")), exc.http_status)
+            # Only served endpoints get their own series: a path can name anything, and
+            # one metric series per made-up name would grow without bound.
+            named = str(request.path_params.get("endpoint", ""))
+            known = service.live_router(named) is not None if named else False
+            service.metrics.failed(named if known else "-", exc.http_status)
+        # Predict requests that failed before reaching service.predict (which records
+        # its own outcomes); unauthenticated calls are not logged.
+        predicting = request.method == "POST" and request.url.path.endswith(("/infer", "/predict"))
+        if predicting and not isinstance(exc, UnauthorizedError):
+            if not getattr(request.state, "predicting", False):
+                service.record_rejected(
+                    str(request.path_params.get("endpoint", "")), exc.http_status
+                )
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
         return JSONResponse(
             {"error": str(exc), "type": type(exc).__name__},
@@ -152,6 +175,8 @@ def create_api(service: GatewayService) -> FastAPI:
         doc["status"] = "error" if service.error(name) else "ready"
         doc["error"] = service.error(name)
         doc["features"] = service.schema(name).features
+        doc["targets"] = service.targets(name)
+        doc["ensembles"] = service.performance(name)
         return doc
 
     # --- health and metadata ----------------------------------------------------------
@@ -175,8 +200,9 @@ def create_api(service: GatewayService) -> FastAPI:
         authorize(request)
         router = await find_router(endpoint)
         schema = await asyncio.to_thread(service.schema, endpoint, version)
+        targets = await asyncio.to_thread(service.targets, endpoint, version)
         versions = [r.version for r in router.table.routes]
-        return model_metadata(endpoint, [version] if version else versions, schema)
+        return model_metadata(endpoint, [version] if version else versions, schema, targets)
 
     @app.get("/v2/models/{endpoint}/ready")
     @app.get("/v2/models/{endpoint}/versions/{version}/ready")
@@ -202,19 +228,29 @@ def create_api(service: GatewayService) -> FastAPI:
             rows_ok(len(next(iter(columns.values()), [])))
             return schema.frame_from_columns(columns)
 
+        targets = requested_outputs(body, service.targets(endpoint, version))
+        request.state.predicting = True
         result = await asyncio.to_thread(
-            service.predict, endpoint, frame, version=version, protocol="oip"
+            service.predict, endpoint, frame, version=version, protocol="oip", targets=targets
         )
         out = infer_response(
             endpoint,
             result.route.version,
             result.request_id,
-            result.predictions,
+            result.outputs if result.outputs is not None else result.predictions,
             result.route.model,
         )
         if isinstance(body, dict) and isinstance(body.get("id"), str):
             out["id"] = body["id"]
-        return out
+        binary_out = binary_outputs(body)
+        if binary_out:  # the binary tensor extension: no float-to-text for large answers
+            data, header_length = binary_response(out, binary_out)
+            return Response(
+                data,
+                media_type="application/octet-stream",
+                headers={"Inference-Header-Content-Length": str(header_length)},
+            )
+        return JSONResponse(out)  # already JSON types: skip FastAPI's per-value encoder
 
     @app.post("/endpoints/{endpoint}/predict")
     async def predict(request: Request, endpoint: str) -> Any:
@@ -223,32 +259,41 @@ def create_api(service: GatewayService) -> FastAPI:
         body, _ = await body_of(request)
         if not isinstance(body, dict):
             raise InvalidInputError('The body must be an object: {"instances": [...]}.')
-        unknown = sorted(set(body) - {"instances", "key", "version"})
+        unknown = sorted(set(body) - {"instances", "key", "version", "targets"})
         if unknown:
             raise InvalidInputError(
-                f"Unknown field {unknown[0]!r}; a predict body has 'instances', 'key' and "
-                "'version'."
+                f"Unknown field {unknown[0]!r}; a predict body has 'instances', 'key', "
+                "'version' and 'targets'."
             )
-        key, version = body.get("key"), body.get("version")
+        key, version, targets = body.get("key"), body.get("version"), body.get("targets")
         for name, value in (("key", key), ("version", version)):
             if value is not None and not isinstance(value, str):
                 raise InvalidInputError(f"{name!r} must be a string.")
+        if isinstance(targets, str):
+            targets = [targets]
+        if targets is not None and not (
+            isinstance(targets, list) and all(isinstance(t, str) for t in targets)
+        ):
+            raise InvalidInputError("'targets' must be a list of target names.")
         instances = body.get("instances")
         if isinstance(instances, list):
             rows_ok(len(instances))
+        request.state.predicting = True
         result = await asyncio.to_thread(
             service.predict,
             endpoint,
             lambda schema: schema.frame_from_instances(instances),
             key=key,
             version=version,
+            targets=targets,
         )
-        return {
-            "predictions": result.predictions,
-            "model": result.route.model,
-            "version": result.route.version,
-            "request_id": result.request_id,
-        }
+        answer: dict[str, Any] = {"predictions": result.predictions}
+        if result.outputs is not None:  # multi-target: {target: [one per row]}
+            answer = {"predictions": result.outputs, "targets": list(result.outputs)}
+        answer.update(
+            model=result.route.model, version=result.route.version, request_id=result.request_id
+        )
+        return JSONResponse(answer)  # already JSON types: skip FastAPI's per-value encoder
 
     @app.post("/endpoints/{endpoint}/feedback")
     async def feedback(request: Request, endpoint: str) -> Any:
@@ -257,23 +302,36 @@ def create_api(service: GatewayService) -> FastAPI:
         body, _ = await body_of(request)
         if not isinstance(body, dict) or set(body) != {"request_id", "actuals"}:
             raise InvalidInputError(
-                'A feedback body is {"request_id": "...", "actuals": [one number per row]}.'
+                'A feedback body is {"request_id": "...", "actuals": [one number per row]} '
+                '(a multi-target endpoint also takes {"target": [...]} as actuals).'
             )
         request_id, actuals = body["request_id"], body["actuals"]
         if not isinstance(request_id, str) or not 0 < len(request_id) <= 128:
             raise InvalidInputError("'request_id' must be the request id a prediction returned.")
-        if not isinstance(actuals, list):
-            actuals = [actuals]
-        if not actuals:
-            raise InvalidInputError("'actuals' must hold one number per predicted row.")
-        rows_ok(len(actuals))
-        for i, v in enumerate(actuals):
+        if isinstance(actuals, dict):
+            if not actuals:
+                raise InvalidInputError("'actuals' must name at least one target.")
+            per_target = {str(t): numbers(f"actuals[{t!r}]", v) for t, v in actuals.items()}
+            await service.feedback(endpoint, request_id, per_target)
+            stored = sum(len(v) for v in per_target.values())
+        else:
+            values = numbers("actuals", actuals)
+            await service.feedback(endpoint, request_id, values)
+            stored = len(values)
+        return JSONResponse({"stored": stored, "request_id": request_id}, status_code=201)
+
+    def numbers(name: str, values: Any) -> list[float]:
+        if not isinstance(values, list):
+            values = [values]
+        if not values:
+            raise InvalidInputError(f"'{name}' must hold one number per predicted row.")
+        rows_ok(len(values))
+        for i, v in enumerate(values):
             if type(v) not in (int, float) or not math.isfinite(v):
                 raise InvalidInputError(
-                    f"actuals[{i}] is {v!r}; every actual must be a finite number."
+                    f"{name}[{i}] is {v!r}; every actual must be a finite number."
                 )
-        await service.feedback(endpoint, request_id, [float(v) for v in actuals])
-        return JSONResponse({"stored": len(actuals), "request_id": request_id}, status_code=201)
+        return [float(v) for v in values]
 
     # --- endpoints --------------------------------------------------------------------
     @app.get("/endpoints")
@@ -287,4 +345,5 @@ def create_api(service: GatewayService) -> FastAPI:
         authorize(request)
         return await endpoint_doc(endpoint)
 
+    mount_dashboard(app, service)  # /dashboard and /dashboard/api/* (rayops.analytics.web)
     return app

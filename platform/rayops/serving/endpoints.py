@@ -157,6 +157,7 @@ class Endpoints:
         parsed = [r.model_copy(update={"ref": self._pin(r.ref)}) for r in parsed]
         if shadow is not None:
             shadow = shadow.model_copy(update={"ref": self._pin(shadow.ref)})
+        self._same_targets([r.ref for r in parsed] + ([shadow.ref] if shadow else []))
         return _table(
             endpoint=endpoint,
             routes=parsed,
@@ -166,6 +167,23 @@ class Endpoints:
             updated_by=actor,
             reason=reason,
         )
+
+    def _same_targets(self, refs: builtins.list[str]) -> None:
+        """Every version of an endpoint answers with the same targets (multi-target or not),
+        so a routing change or rollout never changes the shape of an answer."""
+        if self._registry is None:
+            return
+        seen: dict[str, builtins.list[str] | None] = {}
+        for ref in refs:
+            card = self._registry.get(ref).card
+            multi = card.ensemble is not None and card.ensemble.kind == "multi_target"
+            seen[ref] = builtins.list(card.ensemble.targets or []) if multi else None
+        shapes = {tuple(t) if t else None for t in seen.values()}
+        if len(shapes) > 1:
+            described = "; ".join(f"{r} predicts {t or 'one value'}" for r, t in seen.items())
+            raise InvalidInputError(
+                f"The versions of an endpoint must predict the same targets: {described}."
+            )
 
     def _record(
         self,
@@ -295,6 +313,21 @@ class Endpoints:
             if self.storage.exists(f"{ROOT}/{child}/routing.json"):
                 out.append(child)
         return out
+
+    def performance(self, endpoint: str) -> dict[str, Any]:
+        """Recent per-member performance of every ensemble ``endpoint`` serves.
+
+        ``{"blend@1.0.0": EnsembleStats | None}`` (None: the control loop's
+        ``ensembles`` task has not written stats yet); see
+        :mod:`rayops.serving.ensembles`.
+
+        Example:
+            >>> eps.performance("churn")["blend@1.0.0"].overall["a@1.0.0"].mae  # doctest: +SKIP
+            0.41
+        """
+        from rayops.serving.ensemble_stats import endpoint_performance
+
+        return dict(endpoint_performance(self.storage, endpoint))
 
     def history(self, endpoint: str) -> builtins.list[EndpointEvent]:
         """Every change of ``endpoint``, oldest first."""

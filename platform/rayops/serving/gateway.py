@@ -42,6 +42,14 @@ class GatewayArgs(BaseModel):
     num_replicas: int = Field(default=1, ge=1)
     num_cpus: float = Field(default=1.0, ge=0, description="CPUs reserved per replica.")
     max_ongoing_requests: int = Field(default=64, ge=1)
+    # Serve's default health check period is 10 s: a killed replica went unnoticed (and
+    # unreplaced) for up to 10 s. The check is a thread-alive test, cheap at 2 s (issue 14).
+    health_check_period_s: float = Field(
+        default=2.0, gt=0, description="Seconds between Serve's health checks of a replica."
+    )
+    health_check_timeout_s: float = Field(
+        default=30.0, gt=0, description="Seconds a health check may take before it fails."
+    )
 
 
 @serve.deployment(name="Gateway")
@@ -87,6 +95,8 @@ def build_app(args: dict[str, Any] | GatewayArgs | None = None) -> Application:
     app: Application = deployment.options(
         num_replicas=parsed.num_replicas,
         max_ongoing_requests=parsed.max_ongoing_requests,
+        health_check_period_s=parsed.health_check_period_s,
+        health_check_timeout_s=parsed.health_check_timeout_s,
         ray_actor_options={"num_cpus": parsed.num_cpus},
     ).bind(settings)
     return app

@@ -39,6 +39,8 @@ __all__ = ["CATEGORICAL", "FeatureSchema", "schema_of"]
 #: XGBoost's feature type for categorical columns.
 CATEGORICAL = "c"
 
+_NUMBERS = frozenset({float, int})
+
 
 class FeatureSchema:
     """The features a model takes, in order, and which are categorical."""
@@ -91,8 +93,16 @@ class FeatureSchema:
     # --- columns (also used by the Open Inference Protocol) ----------------------
     def frame_from_columns(self, columns: dict[str, list[Any]]) -> pd.DataFrame:
         """A DataFrame from one list per feature (all of the same length)."""
+        import numpy as np
         import pandas as pd
 
+        if not self.categorical:
+            # One float64 block: far cheaper to build (and to predict from) than a column each.
+            n = len(columns[self.features[0]]) if self.features else 0
+            matrix = np.empty((n, len(self.features)), dtype=np.float64)
+            for j, f in enumerate(self.features):
+                matrix[:, j] = self._numeric(f, columns[f])
+            return pd.DataFrame(matrix, columns=self.features, copy=False)
         data: dict[str, Any] = {}
         for f in self.features:
             values = columns[f]
@@ -108,9 +118,14 @@ class FeatureSchema:
                 "missing values (serving_reject_missing)."
             )
 
-    def _numeric(self, f: str, values: list[Any]) -> Any:
+    def _numeric(self, f: str, values: Any) -> Any:
         import numpy as np
 
+        if isinstance(values, np.ndarray):  # binary OIP tensors: checked vectorized
+            return self._numeric_array(f, values)
+        kinds = set(map(type, values))
+        if kinds <= _NUMBERS:  # the common case: one C-level conversion, then vectorized checks
+            return self._numeric_array(f, np.array(values, dtype=np.float64))
         out = np.empty(len(values), dtype=np.float64)
         for i, v in enumerate(values):
             t = type(v)
@@ -130,6 +145,25 @@ class FeatureSchema:
                 out[i] = np.nan
             else:
                 raise InvalidFeatureError(f"Feature {f!r} must be a number; row {i} has {v!r}.")
+        return out
+
+    def _numeric_array(self, f: str, values: Any) -> Any:
+        import numpy as np
+
+        if values.dtype.kind not in "fiu":
+            raise InvalidFeatureError(f"Feature {f!r} must be a number, not {values.dtype}.")
+        out = values.astype(np.float64, copy=False)
+        if out.dtype.kind == "f" and values.dtype.kind == "f":
+            finite = np.isfinite(out)
+            if not finite.all():
+                inf = np.flatnonzero(np.isinf(out))
+                if len(inf):
+                    raise InvalidFeatureError(
+                        f"Feature {f!r} is infinite in row {int(inf[0])}; send a finite number, "
+                        "or null for a missing value."
+                    )
+                if self.reject_missing:
+                    self._missing(f, int(np.flatnonzero(np.isnan(out))[0]))
         return out
 
     def _categorical(self, f: str, values: list[Any]) -> Any:

@@ -9,6 +9,15 @@
   Columns: request_id, row, endpoint, model, version, shadow, key, features
   (the row's feature values as a JSON object), prediction, latency_ms, time.
 
+* :class:`RequestLog` records the outcome of every predict request the gateway
+  answered (success or failure), batched the same way::
+
+      logs/<endpoint>/requests/date=YYYY-MM-DD/<time>-<id>.parquet
+
+  Columns: request_id, endpoint, model and version (null when the request failed
+  before a version was chosen), status (HTTP status), time. Monitoring reads it
+  for the error rate.
+
 * :class:`FeedbackLog` writes actual values before it answers: concurrent
   requests are group-committed into one Parquet object per endpoint and day::
 
@@ -16,6 +25,18 @@
 
   Columns: request_id, row, endpoint, actual, time. Join it with the prediction
   log on (request_id, row).
+
+* **Multi-target endpoints** keep both series above single-valued: ``prediction``
+  and ``actual`` are the *primary* target's (the ensemble's first target), so
+  every reader of them works unchanged. Every target, the primary included, is
+  also written in long form (one row per row and target) to::
+
+      logs/<endpoint>/target-predictions/date=YYYY-MM-DD/...   (request_id, row, endpoint,
+          model, version, shadow, target, prediction, time)
+      logs/<endpoint>/target-feedback/date=YYYY-MM-DD/...      (request_id, row, endpoint,
+          target, actual, time)
+
+  joined on (request_id, row, target) by :func:`rayops.serving.target_logs.joined_targets`.
 
 Example:
     >>> import tempfile
@@ -34,20 +55,35 @@ import logging
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rayops.names import validate_name
+from rayops.serving.target_logs import (
+    target_feedback_prefix,
+    target_feedback_table,
+    target_predictions_prefix,
+    target_predictions_table,
+)
 from rayops.storage.base import Storage
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FeedbackLog", "PredictionLog", "feedback_prefix", "predictions_prefix"]
+__all__ = [
+    "FeedbackLog",
+    "PredictionLog",
+    "RequestLog",
+    "feedback_prefix",
+    "predictions_prefix",
+    "requests_prefix",
+]
 
 logger = logging.getLogger(__name__)
+
+E = TypeVar("E")
 
 
 def predictions_prefix(endpoint: str) -> str:
@@ -56,6 +92,10 @@ def predictions_prefix(endpoint: str) -> str:
 
 def feedback_prefix(endpoint: str) -> str:
     return f"logs/{validate_name(endpoint, 'endpoint name')}/feedback/"
+
+
+def requests_prefix(endpoint: str) -> str:
+    return f"logs/{validate_name(endpoint, 'endpoint name')}/requests/"
 
 
 def _utc_now() -> datetime:
@@ -80,10 +120,19 @@ class _Entry:
     predictions: Any
     latency_ms: float
     time: datetime
+    targets: Mapping[str, Any] | None = None  # multi-target: every target's predictions
 
 
-class PredictionLog:
-    """Buffered, batched prediction log (see the module docstring)."""
+class _BatchedLog(Generic[E]):
+    """Entries buffered in memory and written by a background thread every
+    ``flush_s`` seconds, when ``max_rows`` rows wait, and on :meth:`close`.
+
+    ``record`` methods only append (cheap, never touching storage); a failed
+    write puts the entries back in front, in order, and the next flush retries.
+    Subclasses say how many rows an entry holds and how a batch is written.
+    """
+
+    _thread_name = "rayops-log"
 
     def __init__(
         self,
@@ -97,19 +146,84 @@ class PredictionLog:
         self.flush_s = flush_s
         self.max_rows = max_rows
         self._now = now or _utc_now
-        self._entries: list[_Entry] = []
+        self._entries: list[E] = []
         self._rows = 0
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rayops-prediction-log", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
         self._thread.start()
 
     @property
     def pending(self) -> int:
         """Rows waiting to be written."""
         return self._rows
+
+    def _size(self, entry: E) -> int:
+        return 1
+
+    def _add(self, entry: E) -> None:
+        with self._lock:
+            self._entries.append(entry)
+            self._rows += self._size(entry)
+            full = self._rows >= self.max_rows
+        if full:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_s)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # keep the entries; the next flush retries
+                logger.exception("Writing %s failed; retrying later.", self._thread_name)
+
+    def flush(self) -> int:
+        """Write every buffered entry now; returns how many rows were written."""
+        with self._flush_lock:
+            with self._lock:
+                entries, self._entries = self._entries, []
+                rows, self._rows = self._rows, 0
+            if not entries:
+                return 0
+            try:
+                for (endpoint, _), group in _by_endpoint_and_day(entries).items():
+                    self._write(endpoint, group)
+            except BaseException:
+                with self._lock:  # put them back in front, in order
+                    self._entries = entries + self._entries
+                    self._rows += rows
+                raise
+            return rows
+
+    def _write(self, endpoint: str, entries: list[E]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop the background thread and write what is left."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+        self.flush()
+
+
+def _by_endpoint_and_day(entries: Sequence[Any]) -> dict[tuple[str, str], list[Any]]:
+    """Entries grouped by (endpoint, UTC day): one Parquet object per group and flush."""
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for e in entries:
+        groups[(e.endpoint, e.time.strftime("%Y-%m-%d"))].append(e)
+    return groups
+
+
+class PredictionLog(_BatchedLog[_Entry]):
+    """Buffered, batched prediction log (see the module docstring)."""
+
+    _thread_name = "rayops-prediction-log"
+
+    def _size(self, entry: _Entry) -> int:
+        return len(entry.frame)
 
     def record(
         self,
@@ -123,74 +237,89 @@ class PredictionLog:
         key: str | None = None,
         shadow: bool = False,
         time: datetime | None = None,
+        targets: Mapping[str, Any] | None = None,
     ) -> None:
-        """Queue one request's rows; cheap, never touches storage."""
-        entry = _Entry(
-            request_id,
-            endpoint,
-            ref,
-            shadow,
-            key,
-            frame,
-            predictions,
-            latency_ms,
-            time or self._now(),
+        """Queue one request's rows; cheap, never touches storage.
+
+        ``predictions`` are the primary target's; a multi-target model also gives
+        ``targets`` (every target's predictions, by name).
+        """
+        self._add(
+            _Entry(
+                request_id,
+                endpoint,
+                ref,
+                shadow,
+                key,
+                frame,
+                predictions,
+                latency_ms,
+                time or self._now(),
+                targets,
+            )  # fmt: skip
         )
-        with self._lock:
-            self._entries.append(entry)
-            self._rows += len(frame)
-            full = self._rows >= self.max_rows
-        if full:
-            self._wake.set()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.flush_s)
-            self._wake.clear()
-            try:
-                self.flush()
-            except Exception:  # keep the rows; the next flush retries
-                logger.exception("Writing the prediction log failed; retrying later.")
+    def _write(self, endpoint: str, entries: list[_Entry]) -> None:
+        self.storage.write_parquet(
+            _object_key(predictions_prefix(endpoint), entries[0].time), _table(entries)
+        )
+        multi = [e for e in entries if e.targets]
+        if multi:
+            self.storage.write_parquet(
+                _object_key(target_predictions_prefix(endpoint), multi[0].time),
+                target_predictions_table(multi),
+            )
 
-    def flush(self) -> int:
-        """Write every buffered row now; returns how many rows were written."""
-        with self._flush_lock:
-            with self._lock:
-                entries, self._entries = self._entries, []
-                rows, self._rows = self._rows, 0
-            if not entries:
-                return 0
-            try:
-                groups: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
-                for e in entries:
-                    groups[(e.endpoint, e.time.strftime("%Y-%m-%d"))].append(e)
-                for (endpoint, _), group in groups.items():
-                    self.storage.write_parquet(
-                        _object_key(predictions_prefix(endpoint), group[0].time), _table(group)
-                    )
-            except BaseException:
-                with self._lock:  # put them back in front, in order
-                    self._entries = entries + self._entries
-                    self._rows += rows
-                raise
-            return rows
 
-    def close(self) -> None:
-        """Stop the background thread and write what is left."""
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=30)
-        self.flush()
+_ENCODE = json.JSONEncoder(default=str).encode
+
+
+def _features_json(entries: Sequence[_Entry]) -> list[list[str]]:
+    """Each entry's rows as JSON objects (null for missing values).
+
+    Entries with the same columns are converted together: per-frame pandas calls
+    cost milliseconds each, far more than the rows themselves when requests are small.
+    """
+    import numpy as np
+    import pandas as pd
+
+    out: list[list[str]] = [[] for _ in entries]
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for i, e in enumerate(entries):
+        floats = all(t.kind == "f" for t in e.frame.dtypes)
+        groups[(tuple(e.frame.columns), floats)].append(i)
+    for (columns, floats), idx in groups.items():
+        frames = [entries[i].frame for i in idx]
+        if floats:
+            matrix = np.vstack([f.to_numpy(dtype=np.float64) for f in frames])
+            rows: list[list[Any]] = matrix.tolist()
+            if np.isnan(matrix).any():
+                rows = [["null" if v != v else v for v in row] for row in rows]
+            # str(float) is what json writes for a finite float, and the keys are fixed:
+            # one format call per row instead of building and encoding a dict.
+            keys = [_ENCODE(str(c)).replace("{", "{{").replace("}", "}}") for c in columns]
+            template = "{{" + ", ".join(f"{k}: {{}}" for k in keys) + "}}"
+            dumped = [template.format(*row) for row in rows]
+        else:
+            big = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            records = big.astype(object).where(big.notna(), None).to_dict(orient="records")
+            dumped = [_ENCODE(r) for r in records]
+        start = 0
+        for i in idx:
+            n = len(entries[i].frame)
+            out[i] = dumped[start : start + n]
+            start += n
+    return out
 
 
 def _table(entries: Sequence[_Entry]) -> Any:
     import pyarrow as pa
 
     cols: dict[str, list[Any]] = defaultdict(list)
-    for e in entries:
+    features = _features_json(entries)
+    for e, rows_json in zip(entries, features, strict=True):
         n = len(e.frame)
         model, _, version = e.ref.partition("@")
-        records = e.frame.astype(object).where(e.frame.notna(), None).to_dict(orient="records")
         cols["request_id"] += [e.request_id] * n
         cols["row"] += list(range(n))
         cols["endpoint"] += [e.endpoint] * n
@@ -198,7 +327,7 @@ def _table(entries: Sequence[_Entry]) -> Any:
         cols["version"] += [version] * n
         cols["shadow"] += [e.shadow] * n
         cols["key"] += [e.key] * n
-        cols["features"] += [json.dumps(r, default=str) for r in records]
+        cols["features"] += rows_json
         cols["prediction"] += [float(p) for p in e.predictions]
         cols["latency_ms"] += [e.latency_ms] * n
         cols["time"] += [e.time] * n
@@ -221,11 +350,65 @@ def _table(entries: Sequence[_Entry]) -> Any:
 
 
 @dataclass(frozen=True)
+class _Outcome:
+    request_id: str
+    endpoint: str
+    ref: str | None
+    status: int
+    time: datetime
+
+
+class RequestLog(_BatchedLog[_Outcome]):
+    """Buffered, batched log of request outcomes (see the module docstring)."""
+
+    _thread_name = "rayops-request-log"
+
+    def record(
+        self,
+        *,
+        request_id: str,
+        endpoint: str,
+        ref: str | None,
+        status: int,
+        time: datetime | None = None,
+    ) -> None:
+        """Queue one request's outcome (``ref`` is the routed ``model@version``, None if
+        the request failed before routing); cheap, never touches storage."""
+        self._add(_Outcome(request_id, endpoint, ref, int(status), time or self._now()))
+
+    def _write(self, endpoint: str, entries: list[_Outcome]) -> None:
+        import pyarrow as pa
+
+        schema = pa.schema(
+            [
+                ("request_id", pa.string()),
+                ("endpoint", pa.string()),
+                ("model", pa.string()),
+                ("version", pa.string()),
+                ("status", pa.int32()),
+                ("time", pa.timestamp("us", tz="UTC")),
+            ]
+        )
+        cols = {
+            "request_id": [e.request_id for e in entries],
+            "endpoint": [e.endpoint for e in entries],
+            "model": [e.ref.partition("@")[0] if e.ref else None for e in entries],
+            "version": [e.ref.partition("@")[2] if e.ref else None for e in entries],
+            "status": [e.status for e in entries],
+            "time": [e.time for e in entries],
+        }
+        self.storage.write_parquet(
+            _object_key(requests_prefix(endpoint), entries[0].time), pa.table(cols, schema=schema)
+        )
+
+
+@dataclass(frozen=True)
 class _Feedback:
     endpoint: str
     request_id: str
     actuals: list[float]
     time: datetime
+    targets: Mapping[str, list[float]] | None = None
 
 
 class FeedbackLog:
@@ -243,11 +426,24 @@ class FeedbackLog:
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
 
-    async def write(self, endpoint: str, request_id: str, actuals: list[float]) -> None:
-        """Store one request's actual values; returns only after they are in storage."""
+    async def write(
+        self,
+        endpoint: str,
+        request_id: str,
+        actuals: list[float],
+        *,
+        targets: Mapping[str, list[float]] | None = None,
+    ) -> None:
+        """Store one request's actual values; returns only after they are in storage.
+
+        ``actuals`` go to the feedback series (for a multi-target endpoint: the
+        primary target's, possibly none); ``targets`` (every given target's
+        actuals) to the target series.
+        """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._pending.append((_Feedback(endpoint, request_id, actuals, self._now()), done))
+        entry = _Feedback(endpoint, request_id, actuals, self._now(), targets)
+        self._pending.append((entry, done))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._drain())
         await asyncio.shield(done)
@@ -290,8 +486,15 @@ class FeedbackLog:
                 cols["endpoint"] += [endpoint] * n
                 cols["actual"] += fb.actuals
                 cols["time"] += [fb.time] * n
-            self.storage.write_parquet(
-                _object_key(feedback_prefix(endpoint), group[0].time),
-                pa.table(dict(cols), schema=schema),
-            )
+            if cols["request_id"]:
+                self.storage.write_parquet(
+                    _object_key(feedback_prefix(endpoint), group[0].time),
+                    pa.table(dict(cols), schema=schema),
+                )
+            multi = [fb for fb in group if fb.targets]
+            if multi:
+                self.storage.write_parquet(
+                    _object_key(target_feedback_prefix(endpoint), multi[0].time),
+                    target_feedback_table(multi),
+                )
         self.commits += 1

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rayops.errors import InvalidNameError
+from rayops.names import validate_name
+
 __all__ = ["GatewayMetrics"]
 
 LATENCY_BOUNDARIES_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
@@ -59,4 +62,10 @@ class GatewayMetrics:
         self._latency.observe(latency_ms, tags={"endpoint": endpoint, "version": version})
 
     def failed(self, endpoint: str, status: int) -> None:
+        # ``endpoint`` comes from the request path, so it can be any text; Ray's tags must
+        # be ASCII (a non-ASCII name made this a 500, issue 14): invalid names count as "-".
+        try:
+            validate_name(endpoint)
+        except InvalidNameError:
+            endpoint = "-"
         self._errors.inc(tags={"endpoint": endpoint, "status": str(status)})

@@ -4,7 +4,11 @@ Inputs are either one tensor per feature (``name`` = feature, ``shape`` ``[N]``,
 ``BYTES`` for categoricals) or one 2-D ``FP32``/``FP64`` tensor named ``input``
 of shape ``[N, F]`` whose columns follow the feature order of the model
 metadata. The binary tensor extension (``Inference-Header-Content-Length``,
-used by ``tritonclient`` by default) is accepted for inputs; outputs are JSON.
+used by ``tritonclient`` by default) is accepted for inputs (numeric binary
+tensors become arrays without a per-value step) and used for outputs when the
+request asks (``parameters.binary_data_output`` or an output's
+``parameters.binary_data``); otherwise outputs are JSON. A multi-target model
+has one output per target, named by the target.
 
 Example:
     >>> from rayops.serving.inputs import FeatureSchema
@@ -27,9 +31,12 @@ from rayops.serving.inputs import FeatureSchema
 
 __all__ = [
     "OUTPUT",
+    "binary_outputs",
+    "binary_response",
     "columns_from_request",
     "infer_response",
     "model_metadata",
+    "requested_outputs",
     "split_binary_body",
 ]
 
@@ -100,7 +107,12 @@ def _binary_values(datatype: str, raw: bytes, name: str) -> list[Any]:
         raise InvalidInputError(
             f"Tensor {name!r}: {len(raw)} bytes is not a whole {datatype} array."
         )
-    return list(struct.unpack(f"<{len(raw) // size}{code}", raw))
+    if datatype == "BOOL":
+        return list(struct.unpack(f"<{len(raw) // size}{code}", raw))
+    import numpy as np
+
+    # A zero-copy little-endian view: checked and converted column-wise, never per value.
+    return np.frombuffer(raw, dtype=np.dtype(code).newbyteorder("<"))  # type: ignore[return-value]
 
 
 def _tensors(body: Any, binary: bytes) -> list[tuple[str, str, list[int], list[Any]]]:
@@ -142,6 +154,8 @@ def _tensors(body: Any, binary: bytes) -> list[tuple[str, str, list[int], list[A
 
 def _cast(datatype: str, values: list[Any]) -> list[Any]:
     if datatype in ("FP32", "FP64"):
+        if not isinstance(values, list):  # a binary tensor's array
+            return values
         return [float(v) if type(v) is int else v for v in values]
     if datatype == "BOOL":
         raise InvalidFeatureError("BOOL tensors are not accepted; send 0/1 as an integer tensor.")
@@ -199,23 +213,85 @@ def columns_from_request(body: Any, binary: bytes, schema: FeatureSchema) -> dic
     return columns
 
 
+def requested_outputs(body: Any, targets: list[str] | None) -> list[str] | None:
+    """Target names a request's ``outputs`` asks for (None: all); 400 for unknown names.
+
+    A single-target model has one output, ``prediction``; a multi-target one has
+    one output per target, named by the target.
+    """
+    outputs = body.get("outputs") if isinstance(body, dict) else None
+    if outputs is None:
+        return None
+    if not isinstance(outputs, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
+    ):
+        raise InvalidInputError("'outputs' must be a list of {\"name\": ...} objects.")
+    names = [o["name"] for o in outputs]
+    known = targets or [OUTPUT]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidInputError(f"Unknown output {unknown[0]!r}; this model has outputs {known}.")
+    return names if targets and names else None
+
+
 def infer_response(
-    endpoint: str, version: str, request_id: str, predictions: list[float], model: str
+    endpoint: str,
+    version: str,
+    request_id: str,
+    predictions: list[float] | dict[str, list[float]],
+    model: str,
 ) -> dict[str, Any]:
-    """An OIP inference response with one FP64 output tensor."""
+    """An OIP inference response: one FP64 tensor, or one per target of a multi-target model."""
+    outputs = predictions if isinstance(predictions, dict) else {OUTPUT: predictions}
     return {
         "model_name": endpoint,
         "model_version": version,
         "id": request_id,
         "parameters": {"model": model, "request_id": request_id},
         "outputs": [
-            {"name": OUTPUT, "shape": [len(predictions)], "datatype": "FP64", "data": predictions}
+            {"name": name, "shape": [len(values)], "datatype": "FP64", "data": values}
+            for name, values in outputs.items()
         ],
     }
 
 
-def model_metadata(endpoint: str, versions: list[str], schema: FeatureSchema) -> dict[str, Any]:
-    """OIP model metadata: inputs in feature order (the layout of a 2-D ``input``)."""
+def binary_outputs(body: Any) -> set[str] | bool:
+    """Outputs to answer as binary tensors: True for all (request parameter
+    ``binary_data_output``, tritonclient's default), else the names whose output
+    entry has ``parameters.binary_data``."""
+    if not isinstance(body, dict):
+        return False
+    params = body.get("parameters")
+    if isinstance(params, dict) and params.get("binary_data_output") is True:
+        return True
+    names = set()
+    for o in body.get("outputs") or []:
+        if isinstance(o, dict) and isinstance(o.get("parameters"), dict):
+            if o["parameters"].get("binary_data") is True and isinstance(o.get("name"), str):
+                names.add(o["name"])
+    return names
+
+
+def binary_response(response: dict[str, Any], binary: set[str] | bool) -> tuple[bytes, int]:
+    """The body of an OIP response with the chosen outputs as little-endian FP64 bytes
+    after the JSON header, and the header's length (``Inference-Header-Content-Length``)."""
+    import numpy as np
+
+    parts = []
+    for out in response["outputs"]:
+        if binary is True or out["name"] in binary:  # type: ignore[operator]
+            raw = np.asarray(out.pop("data"), dtype="<f8").tobytes()
+            out["parameters"] = {"binary_data_size": len(raw)}
+            parts.append(raw)
+    header = json.dumps(response, separators=(",", ":")).encode()
+    return header + b"".join(parts), len(header)
+
+
+def model_metadata(
+    endpoint: str, versions: list[str], schema: FeatureSchema, targets: list[str] | None = None
+) -> dict[str, Any]:
+    """OIP model metadata: inputs in feature order (the layout of a 2-D ``input``) and
+    outputs (one per target of a multi-target model)."""
     return {
         "name": endpoint,
         "versions": versions,
@@ -224,5 +300,7 @@ def model_metadata(endpoint: str, versions: list[str], schema: FeatureSchema) ->
             {"name": f, "datatype": "BYTES" if schema.is_categorical(f) else "FP64", "shape": [-1]}
             for f in schema.features
         ],
-        "outputs": [{"name": OUTPUT, "datatype": "FP64", "shape": [-1]}],
+        "outputs": [
+            {"name": name, "datatype": "FP64", "shape": [-1]} for name in (targets or [OUTPUT])
+        ],
     }

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -31,11 +32,19 @@ from rayops.config import Settings
 from rayops.errors import NotFoundError, RayopsError
 from rayops.serving.batching import RowBatcher
 from rayops.serving.endpoints import Endpoints
+from rayops.serving.ensembles import StatsCache
 from rayops.serving.errors import NotReadyError
 from rayops.serving.inputs import FeatureSchema
-from rayops.serving.log import FeedbackLog, PredictionLog
-from rayops.serving.models import LoadedModel, ModelCache, evaluate
+from rayops.serving.log import FeedbackLog, PredictionLog, RequestLog
+from rayops.serving.models import (
+    LoadedModel,
+    ModelCache,
+    ensembles_in,
+    evaluate,
+    evaluate_targets,
+)
 from rayops.serving.routing import Route, Router, RoutingTable
+from rayops.serving.targets import split_actuals, wanted_targets
 from rayops.storage.base import Storage
 
 if TYPE_CHECKING:
@@ -61,13 +70,16 @@ class Prediction:
     route: Route
     predictions: list[float]
     latency_ms: float
+    outputs: dict[str, list[float]] | None = None  # multi-target: the asked-for targets
 
 
 class _ModelBatcher(RowBatcher):
     """A RowBatcher bound to one loaded model."""
 
-    def __init__(self, model: LoadedModel, max_rows: int) -> None:
-        super().__init__(lambda frame: evaluate(model.predictor, frame), max_rows=max_rows)
+    def __init__(self, model: LoadedModel, max_rows: int, stats: StatsCache) -> None:
+        super().__init__(
+            lambda frame: evaluate(model.predictor, frame, stats.combiners), max_rows=max_rows
+        )
         self.model = model
 
 
@@ -107,7 +119,13 @@ class GatewayService:
             flush_s=settings.serving_log_flush_s,
             max_rows=settings.serving_log_max_rows,
         )
+        self.requests = RequestLog(
+            self.storage,
+            flush_s=settings.serving_log_flush_s,
+            max_rows=settings.serving_log_max_rows,
+        )
         self._feedback: FeedbackLog | None = None
+        self.ensemble_stats = StatsCache(self.storage, settings.serving_ensemble_poll_s)
         self._live: dict[str, _Live] = {}
         self._errors: dict[str, str] = {}
         self._ready = threading.Event()
@@ -142,6 +160,7 @@ class GatewayService:
         self._stop.set()
         self._shadow.shutdown(wait=True)
         self.log.close()
+        self.requests.close()
 
     @property
     def ready(self) -> bool:
@@ -162,8 +181,9 @@ class GatewayService:
                     del live[name]
             for name in names:
                 self._refresh_one(name, live)
-            self._live = live  # one assignment: requests see the old or the new snapshot
             needed = {ref for e in live.values() for ref in e.router.table.refs()}
+            self._refresh_stats(needed)  # before a new ensemble goes live
+            self._live = live  # one assignment: requests see the old or the new snapshot
             self.models.retain(needed)
             with self._batchers_lock:
                 self._batchers = {r: b for r, b in self._batchers.items() if r in needed}
@@ -187,6 +207,17 @@ class GatewayService:
             return
         self._errors.pop(name, None)
         live[name] = _Live(Router(table), token)
+
+    def _refresh_stats(self, refs: set[str]) -> None:
+        ensembles: dict[str, Any] = {}
+        for ref in refs:
+            model = self.models.peek(ref)
+            for p in ensembles_in(model.predictor if model is not None else None):
+                ensembles[p.ref] = p.spec
+        try:
+            self.ensemble_stats.refresh(ensembles, time.monotonic())
+        except RayopsError:
+            logger.exception("Reading ensemble stats failed; keeping the current ones.")
 
     def live_router(self, endpoint: str) -> Router | None:
         """The live router from the snapshot, without any I/O (None if not loaded)."""
@@ -221,6 +252,22 @@ class GatewayService:
     def model(self, ref: str) -> LoadedModel:
         return self.models.get(ref)
 
+    def targets(self, endpoint: str, version: str | None = None) -> list[str] | None:
+        """Target names of a multi-target endpoint (None: one target); see :meth:`schema`."""
+        router = self.router(endpoint)
+        route = router.choose_version(version) if version else router.table.routes[0]
+        return self.models.get(route.ref).targets
+
+    def performance(self, endpoint: str) -> dict[str, Any]:
+        """Per-member stats of the ensembles ``endpoint`` serves, as this replica has them."""
+        out: dict[str, Any] = {}
+        for ref in self.router(endpoint).table.refs():
+            model = self.models.peek(ref)
+            for p in ensembles_in(model.predictor if model is not None else None):
+                stats = self.ensemble_stats.stats(p.ref)
+                out[p.ref] = stats.model_dump(mode="json") if stats is not None else None
+        return out
+
     def schema(self, endpoint: str, version: str | None = None) -> FeatureSchema:
         """Input schema of a pinned version, else of the route with the most traffic."""
         router = self.router(endpoint)
@@ -240,21 +287,44 @@ class GatewayService:
         key: str | None = None,
         version: str | None = None,
         protocol: str = "json",
+        targets: list[str] | None = None,
     ) -> Prediction:
         """Route one request, predict, log it and mirror it to the shadow if drawn.
 
         ``make_frame(schema)`` builds the input frame for the chosen model; it raises
-        a 4xx error for bad input.
+        a 4xx error for bad input. ``targets`` picks the targets a multi-target
+        endpoint returns (default: all; every target is computed and logged).
         """
         start = time.perf_counter()
         router = self.router(endpoint)
-        route = router.choose_version(version) if version else router.choose(key)
-        model = self.models.get(route.ref)
-        frame = make_frame(model.schema)
-        values = self._evaluate(model, frame)
-        predictions = [float(v) for v in values]
-        latency_ms = (time.perf_counter() - start) * 1000
         request_id = uuid.uuid4().hex
+        routed: str | None = None
+        # From here the endpoint exists, so its outcome is recorded (the error rate).
+        try:
+            route = router.choose_version(version) if version else router.choose(key)
+            routed = route.ref
+            model = self.models.get(route.ref)
+            wanted = wanted_targets(endpoint, model.targets, targets)
+            frame = make_frame(model.schema)
+            outputs = None
+            if model.targets:
+                combiners = self.ensemble_stats.combiners
+                all_targets = evaluate_targets(model.predictor, frame, combiners)
+                outputs = {t: v.tolist() for t, v in all_targets.items()}
+                values = all_targets[model.targets[0]]
+            else:
+                values = self._evaluate(model, frame)
+            predictions = values.tolist()
+        except RayopsError as e:
+            self.requests.record(
+                request_id=request_id, endpoint=endpoint, ref=routed, status=e.http_status
+            )
+            raise
+        except Exception:
+            self.requests.record(request_id=request_id, endpoint=endpoint, ref=routed, status=500)
+            raise
+        latency_ms = (time.perf_counter() - start) * 1000
+        self.requests.record(request_id=request_id, endpoint=endpoint, ref=route.ref, status=200)
         self.log.record(
             request_id=request_id,
             endpoint=endpoint,
@@ -263,22 +333,24 @@ class GatewayService:
             predictions=predictions,
             latency_ms=latency_ms,
             key=key,
+            targets=outputs,
         )
         if self.metrics is not None:
             self.metrics.answered(endpoint, route.version, protocol, len(predictions), latency_ms)
         if version is None and router.mirror():
             assert router.table.shadow is not None
             self._mirror(endpoint, router.table.shadow.ref, request_id, key, frame)
-        return Prediction(request_id, endpoint, route, predictions, latency_ms)
+        chosen = {t: outputs[t] for t in wanted} if outputs is not None and wanted else None
+        return Prediction(request_id, endpoint, route, predictions, latency_ms, chosen)
 
     def _evaluate(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
         limit = self.settings.serving_batch_max_rows
         if not limit or len(frame) > _BATCHABLE_ROWS or model.schema.categorical:
-            return evaluate(model.predictor, frame)
+            return evaluate(model.predictor, frame, self.ensemble_stats.combiners)
         with self._batchers_lock:
             batcher = self._batchers.get(model.ref)
             if batcher is None or batcher.model is not model:
-                batcher = _ModelBatcher(model, limit)
+                batcher = _ModelBatcher(model, limit, self.ensemble_stats)
                 self._batchers[model.ref] = batcher
         return batcher.predict(frame)
 
@@ -294,16 +366,25 @@ class GatewayService:
         def run() -> None:
             try:
                 start = time.perf_counter()
-                values = evaluate(self.models.get(ref).predictor, frame)
+                model = self.models.get(ref)
+                combiners = self.ensemble_stats.combiners
+                outputs = None
+                if model.targets:
+                    found = evaluate_targets(model.predictor, frame, combiners)
+                    outputs = {t: v.tolist() for t, v in found.items()}
+                    values = found[model.targets[0]]
+                else:
+                    values = evaluate(model.predictor, frame, combiners)
                 self.log.record(
                     request_id=request_id,
                     endpoint=endpoint,
                     ref=ref,
                     frame=frame,
-                    predictions=[float(v) for v in values],
+                    predictions=values.tolist(),
                     latency_ms=(time.perf_counter() - start) * 1000,
                     key=key,
                     shadow=True,
+                    targets=outputs,
                 )
             except Exception:
                 logger.exception("Shadow %s failed on request %s.", ref, request_id)
@@ -315,10 +396,29 @@ class GatewayService:
         except RuntimeError:  # shutting down
             pass
 
+    def record_rejected(self, endpoint: str, status: int) -> None:
+        """Record a predict request of a loaded endpoint rejected before prediction
+        (bad body, too large...), so the error rate sees it."""
+        if self.live_router(endpoint) is not None:
+            self.requests.record(
+                request_id=uuid.uuid4().hex, endpoint=endpoint, ref=None, status=status
+            )
+
     # --- feedback ------------------------------------------------------------------------
-    async def feedback(self, endpoint: str, request_id: str, actuals: list[float]) -> None:
-        """Store actual values durably; returns after the write (group commit)."""
-        self.router(endpoint)  # 404 for an unknown endpoint
+    async def feedback(
+        self, endpoint: str, request_id: str, actuals: list[float] | dict[str, list[float]]
+    ) -> None:
+        """Store actual values durably; returns after the write (group commit).
+
+        ``actuals`` is a list (one target, or a multi-target endpoint's primary
+        target) or ``{target: [...]}`` for a multi-target endpoint.
+        """
+        router = self.router(endpoint)  # 404 for an unknown endpoint
+        ref = router.table.routes[0].ref
+        model = self.models.peek(ref)
+        if model is None:
+            model = await asyncio.to_thread(self.models.get, ref)
+        primary, per_target = split_actuals(endpoint, model.targets, actuals)
         if self._feedback is None:
             self._feedback = FeedbackLog(self.storage)
-        await self._feedback.write(endpoint, request_id, actuals)
+        await self._feedback.write(endpoint, request_id, primary, targets=per_target)

@@ -1,0 +1,357 @@
+"""Computing ensembles' per-member stats from the logs: the ``ensembles`` control task.
+
+For every ensemble an endpoint serves (a route, the shadow, or a member of
+one), :class:`EnsembleStatsTask` takes the labeled rows of the last
+``window_s`` from those endpoints' logs (prediction log joined with feedback,
+any version: the features are what matters), at most
+``serving_ensemble_max_rows`` of the newest, re-predicts every member on them
+in this process, and writes the stats document of
+:mod:`rayops.serving.ensembles`. Each row counts with weight
+``0.5 ** (age / half_life_s)``, so recent errors dominate. The whole window is
+recomputed on every tick: nothing is kept in memory, a restarted loop resumes,
+and late feedback is picked up as it arrives.
+
+Example:
+    >>> import numpy as np
+    >>> m = member_stats(np.array([[1.0, -2.0], [0.0, 2.0]]), np.array([1.0, 1.0]), 1.5)
+    >>> [(s.mse, s.accuracy) for s in m]
+    [(0.5, 1.0), (4.0, 0.0)]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from rayops.control.loop import ControlTask
+from rayops.errors import RayopsError
+from rayops.registry.card import ADAPTIVE_KINDS, EnsembleSpec
+from rayops.serving.ensembles import (
+    Combiner,
+    EnsembleStats,
+    MemberStats,
+    Segmenter,
+    SegmentStats,
+    combiner_for,
+    read_stats,
+    stats_key,
+)
+from rayops.storage.base import Storage
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = ["EnsembleStatsTask", "compute_stats", "endpoint_performance", "member_stats"]
+
+logger = logging.getLogger(__name__)
+
+#: Baseline quantiles used as the edges of numeric context columns.
+QUARTILES = ("0.25", "0.5", "0.75")
+
+
+def member_stats(errors: np.ndarray, weights: np.ndarray, tolerance: float) -> list[MemberStats]:
+    """Decayed stats of each column of ``errors`` (``prediction - actual``, rows x members)."""
+    import numpy as np
+
+    total = float(weights.sum())
+    out = []
+    for j in range(errors.shape[1]):
+        e = errors[:, j]
+
+        def mean(v: np.ndarray) -> float:
+            return float(np.dot(weights, v) / total) if total > 0 else 0.0
+
+        out.append(
+            MemberStats(
+                rows=len(e),
+                weight=total,
+                mse=mean(e * e),
+                mae=mean(np.abs(e)),
+                bias=mean(e),
+                accuracy=min(1.0, mean((np.abs(e) <= tolerance).astype(np.float64))),
+            )
+        )
+    return out
+
+
+def context_bins(
+    spec: EnsembleSpec,
+    numeric: Sequence[str],
+    baselines: Sequence[Mapping[str, Any] | None],
+    frame: pd.DataFrame,
+) -> dict[str, list[float]]:
+    """Edges per numeric context column: the spec's, else baseline quartiles, else the data's."""
+    import numpy as np
+
+    given = spec.adaptive_settings().bins
+    out: dict[str, list[float]] = {}
+    for column in spec.context:
+        if column not in numeric:
+            continue
+        if column in given:
+            out[column] = list(given[column])
+            continue
+        edges: list[float] = []
+        for baseline in baselines:
+            q = ((baseline or {}).get(column) or {}).get("quantiles") or {}
+            if all(k in q for k in QUARTILES):
+                edges = [float(q[k]) for k in QUARTILES]
+                break
+        if not edges:
+            values = np.asarray(frame[column], dtype=np.float64)
+            values = values[~np.isnan(values)]
+            if len(values):
+                edges = [float(v) for v in np.quantile(values, [0.25, 0.5, 0.75])]
+        out[column] = sorted(set(edges)) or [0.0]
+    return out
+
+
+def compute_stats(
+    ref: str,
+    spec: EnsembleSpec,
+    frame: pd.DataFrame,
+    actual: np.ndarray,
+    times: pd.Series,
+    predictions: Mapping[str, np.ndarray],
+    *,
+    now: datetime,
+    window_start: datetime,
+    half_life_s: float,
+    min_rows: int,
+    tolerance: float,
+    bins: dict[str, list[float]],
+    endpoints: Sequence[str] = (),
+) -> EnsembleStats:
+    """The stats document of ``ref`` from labeled rows and every member's predictions on them."""
+    import numpy as np
+    import pandas as pd
+
+    age_s = (pd.Timestamp(now) - pd.to_datetime(times, utc=True)).dt.total_seconds().to_numpy()
+    weights = np.power(0.5, np.maximum(age_s, 0.0) / half_life_s)
+    errors = np.column_stack([np.asarray(predictions[m], dtype=np.float64) for m in spec.members])
+    errors = errors - np.asarray(actual, dtype=np.float64)[:, None]
+
+    def level(mask: np.ndarray | slice) -> dict[str, MemberStats]:
+        stats = member_stats(errors[mask], weights[mask], tolerance)
+        return dict(zip(spec.members, stats, strict=True))
+
+    segments = []
+    if spec.context and len(frame):
+        labels = Segmenter(spec.context, bins).labels(frame)
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, key in enumerate(labels):
+            groups.setdefault(key, []).append(i)
+        for key in sorted(groups, key=lambda k: json.dumps(k)):
+            idx = np.asarray(groups[key])
+            segments.append(SegmentStats(values=list(key), rows=len(idx), members=level(idx)))
+    return EnsembleStats(
+        ensemble=ref,
+        kind=spec.kind,
+        updated_at=now,
+        window_start=window_start,
+        window_end=now,
+        half_life_s=half_life_s,
+        min_rows=min_rows,
+        tolerance=tolerance,
+        members=list(spec.members),
+        context=list(spec.context),
+        bins=bins,
+        endpoints=list(endpoints),
+        rows=len(frame),
+        overall=level(slice(None)) if len(frame) else {},
+        segments=segments,
+    )
+
+
+class EnsembleStatsTask(ControlTask):
+    """Recompute and store every served ensemble's per-member stats (see the module)."""
+
+    name = "ensembles"
+
+    def __init__(self, storage: Storage, settings: Any = None) -> None:
+        super().__init__(storage, settings)
+        from rayops.registry import Registry
+
+        self.registry = Registry(storage, settings=self.settings)
+        self._loaded: dict[str, Any] = {}
+
+    @property
+    def interval_s(self) -> float:
+        return self.settings.serving_ensemble_stats_interval_s
+
+    def _load(self, ref: str) -> Any:
+        if ref not in self._loaded:
+            if len(self._loaded) >= 4 * self.settings.serving_model_cache:
+                self._loaded.clear()
+            self._loaded[ref] = self.registry.load(ref)
+        return self._loaded[ref]
+
+    def served(self) -> dict[str, list[str]]:
+        """Every ensemble an endpoint serves (also as a member) -> those endpoints."""
+        from rayops.serving.endpoints import Endpoints
+
+        eps = Endpoints(self.storage, registry=False, settings=self.settings)
+        out: dict[str, list[str]] = {}
+
+        def visit(predictor: Any, endpoint: str) -> None:
+            if not hasattr(predictor, "members"):
+                return
+            out.setdefault(predictor.ref, [])
+            if endpoint not in out[predictor.ref]:
+                out[predictor.ref].append(endpoint)
+            for member in predictor.members:
+                visit(member, endpoint)
+
+        for endpoint in eps.list():
+            try:
+                table = eps.get(endpoint)
+                for ref in table.refs():
+                    visit(self._load(ref), endpoint)
+            except RayopsError as e:
+                logger.warning("Skipping endpoint %s for ensemble stats: %s", endpoint, e)
+        return out
+
+    def tick(self, now: datetime) -> dict[str, Any] | None:
+        from rayops.monitoring.logs import joined
+
+        served = self.served()
+        rows_cache: dict[tuple[str, float], pd.DataFrame] = {}
+        written: dict[str, int] = {}
+        for ref, endpoints in sorted(served.items()):
+            predictor = self._load(ref)
+            spec: EnsembleSpec = predictor.spec
+            if spec.kind == "multi_target":
+                continue  # per-target errors: rayops.serving.target_logs
+            tuning = spec.adaptive_settings()
+            window_s = tuning.window_s or self.settings.serving_ensemble_window_s
+            start = now - timedelta(seconds=window_s)
+            parts = []
+            for endpoint in endpoints:
+                key = (endpoint, window_s)
+                if key not in rows_cache:
+                    rows = joined(self.storage, endpoint, start, now)
+                    rows_cache[key] = rows[rows["actual"].notna()]
+                parts.append(rows_cache[key])
+            try:
+                doc = self._stats(ref, predictor, parts, now, start, endpoints)
+            except RayopsError as e:
+                logger.warning("Ensemble stats of %s failed: %s", ref, e)
+                continue
+            stored = self.storage.update_json(
+                stats_key(ref), _next_revision(doc), max_retries=self.settings.cas_max_retries
+            )
+            written[ref] = int(stored["rows"])
+        return {"ensembles": len(written), "rows": written}
+
+    def _stats(
+        self,
+        ref: str,
+        predictor: Any,
+        parts: list[pd.DataFrame],
+        now: datetime,
+        start: datetime,
+        endpoints: list[str],
+    ) -> EnsembleStats:
+        import numpy as np
+        import pandas as pd
+
+        from rayops.serving.inputs import schema_of
+        from rayops.serving.models import evaluate
+
+        spec: EnsembleSpec = predictor.spec
+        tuning = spec.adaptive_settings()
+        rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        schema = schema_of(predictor)
+        frame = pd.DataFrame({f: pd.Series(dtype=np.float64) for f in schema.features})
+        actual = np.empty(0)
+        times = pd.Series([], dtype="datetime64[us, UTC]")
+        if len(rows):
+            rows = rows.sort_values("time", ascending=False).head(
+                self.settings.serving_ensemble_max_rows
+            )
+            records = [json.loads(s) for s in rows["features"]]
+            keep = [all(f in r for f in schema.features) for r in records]
+            rows = rows[keep]
+            records = [r for r, k in zip(records, keep, strict=True) if k]
+            if records:
+                columns = {f: [r[f] for r in records] for f in schema.features}
+                frame = schema.frame_from_columns(columns)
+                actual = rows["actual"].to_numpy(dtype=np.float64)
+                times = rows["time"].reset_index(drop=True)
+        combiners = self._nested_combiners(predictor)
+        predictions = {
+            m_ref: evaluate(member, frame, combiners)
+            for m_ref, member in zip(spec.members, predictor.members, strict=True)
+        }
+        baselines = [self.registry.get(m).card.baseline for m in spec.members]
+        numeric = [c for c in spec.context if not schema.is_categorical(c)]
+        return compute_stats(
+            ref,
+            spec,
+            frame,
+            actual,
+            times,
+            predictions,
+            now=now,
+            window_start=start,
+            half_life_s=tuning.half_life_s or self.settings.serving_ensemble_half_life_s,
+            min_rows=tuning.min_rows or self.settings.serving_ensemble_min_rows,
+            tolerance=self.settings.accuracy_tolerance,
+            bins=context_bins(spec, numeric, baselines, frame),
+            endpoints=endpoints,
+        )
+
+    def _nested_combiners(self, predictor: Any) -> dict[str, Combiner]:
+        """Combiners of adaptive ensembles nested in ``predictor``'s members, from their stats."""
+        out: dict[str, Combiner] = {}
+
+        def visit(p: Any) -> None:
+            for m in getattr(p, "members", []):
+                if hasattr(m, "members"):
+                    if m.spec.kind in ADAPTIVE_KINDS:
+                        out[m.ref] = combiner_for(m.spec, read_stats(self.storage, m.ref))
+                    visit(m)
+
+        visit(predictor)
+        return out
+
+
+def _next_revision(doc: EnsembleStats) -> Callable[[Any], Any]:
+    """The compare-and-swap change that stores ``doc`` as the next revision."""
+
+    def change(old: Any) -> Any:
+        revision = int((old or {}).get("revision", 0)) + 1
+        return doc.model_copy(update={"revision": revision}).model_dump(mode="json")
+
+    return change
+
+
+def endpoint_performance(storage: Storage, endpoint: str) -> dict[str, EnsembleStats | None]:
+    """Per-member performance of every ensemble ``endpoint`` serves (None: no stats yet).
+
+    Example:
+        >>> endpoint_performance(storage, "churn")  # doctest: +SKIP
+        {'blend@1.0.0': EnsembleStats(ensemble='blend@1.0.0', ...)}
+    """
+    from rayops.registry import Registry
+    from rayops.serving.endpoints import Endpoints
+
+    registry = Registry(storage)
+    table = Endpoints(storage, registry=False).get(endpoint)
+    out: dict[str, EnsembleStats | None] = {}
+
+    def visit(ref: str) -> None:
+        card = registry.get(ref).card
+        if card.ensemble is None or ref in out:
+            return
+        out[ref] = read_stats(storage, ref)
+        for m in card.ensemble.members:
+            visit(m)
+
+    for ref in table.refs():
+        visit(ref)
+    return out
