@@ -77,6 +77,16 @@ def ray_cluster() -> Iterator[object]:
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def head_node() -> Iterator[str]:
+    """A separate one-node Ray cluster with a dashboard (the Jobs API), for `ray job
+    submit` tests; yields its HTTP address. Started on first use, once per session."""
+    from headnode import head_node as start_head_node
+
+    with start_head_node() as address:
+        yield address
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent

@@ -1,85 +1,18 @@
-"""Acceptance 4: `ray job submit ... -- python -m rayops.jobs.tune` on a real head node.
-
-The head node is a separate cluster (own ports, own --temp-dir), started with
-``ray start --head --block`` in its own process group, so stopping it (SIGTERM
-to that group) never touches the session's shared cluster or anyone else's Ray
-processes, as a machine-wide ``ray stop`` would.
-"""
+"""Acceptance 4: `ray job submit ... -- python -m rayops.jobs.tune` on a real head node
+(a separate throwaway cluster, see tests/helpers/headnode.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-import requests
-from harness import free_port, wait_until
+from headnode import RAY, head_env
 
 from rayops.datasets import make_regression
 from rayops.storage import open_storage
 from rayops.training.runs import get_run, list_runs
-
-RAY = str(Path(sys.executable).with_name("ray"))
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env["RAY_USAGE_STATS_ENABLED"] = "0"
-    # A throwaway cluster bound to 127.0.0.1: no token auth, so the test needs no
-    # credentials (a real cluster keeps Ray's default token authentication).
-    env["RAY_AUTH_MODE"] = "disabled"
-    # `python` in the job's entrypoint is this interpreter, as in an activated venv.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-@pytest.fixture(scope="module")
-def head_node() -> Iterator[str]:
-    """A one-node Ray cluster with a dashboard (the Jobs API); yields its HTTP address."""
-    temp_dir = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: socket paths are limited
-    port, dash, agent = free_port(), free_port(), free_port()
-    proc = subprocess.Popen(
-        [RAY, "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
-         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
-         # The agent's HTTP port defaults to 52365: another cluster on this machine
-         # may hold it, and then the Jobs API has "no available agent".
-         f"--dashboard-agent-listen-port={agent}",
-         f"--temp-dir={temp_dir}", "--disable-usage-stats"],
-        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    address = f"http://127.0.0.1:{dash}"
-
-    def jobs_api_up() -> bool:
-        try:
-            return requests.get(f"{address}/api/jobs/", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        assert wait_until(jobs_api_up, timeout=90, interval=1.0), "head node did not start"
-        yield address
-    finally:
-        # Only this cluster's process group: `ray stop` would kill every Ray on the machine.
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # gcs, raylet and workers of the group
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _submit(head_node: str, work: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -88,7 +21,7 @@ def _submit(head_node: str, work: Path, args: list[str]) -> subprocess.Completed
            "python", "-m", *args]  # fmt: skip
     deadline = time.monotonic() + 90
     while True:
-        out = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=240)
+        out = subprocess.run(cmd, env=head_env(), capture_output=True, text=True, timeout=240)
         # The Jobs API answers a few seconds before the node's job agent is up.
         if "No available agent" not in out.stderr or time.monotonic() > deadline:
             return out

@@ -1,0 +1,72 @@
+"""Training rows from serving: logged features joined with feedback, point in time.
+
+The gateway logs each predicted row's features as the model saw them (a JSON
+object per row) and feedback later brings the actual value. A logged row becomes
+a training row with those features, the actual as target and the *prediction
+time* as event time; only feedback that arrived before ``cutoff`` counts, so a
+retrain never learns from labels that were not known when it started.
+
+Example:
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"features": ['{"x": 1.0, "c": "a"}', '{"x": 2.5, "c": null}'],
+    ...                     "actual": [3.0, None], "request_id": ["r1", "r2"], "row": [0, 0],
+    ...                     "time": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True)})
+    >>> expand_features(log).to_dict(orient="list")
+    {'x': [1.0, 2.5], 'c': ['a', nan]}
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rayops.storage import Storage
+
+__all__ = ["expand_features", "labeled_rows"]
+
+
+def expand_features(log: pd.DataFrame) -> pd.DataFrame:
+    """One column per logged feature, in first-seen order (missing values as None/NaN)."""
+    import pandas as pd
+
+    records = [json.loads(f) if isinstance(f, str) else {} for f in log["features"]]
+    return pd.DataFrame.from_records(records, index=log.index)
+
+
+def labeled_rows(
+    storage: Storage,
+    endpoint: str,
+    start: datetime,
+    cutoff: datetime,
+    *,
+    target: str,
+    event_time: str | None = None,
+    feedback_since: datetime | None = None,
+) -> pd.DataFrame:
+    """Rows predicted by ``endpoint`` in ``[start, cutoff)`` whose feedback arrived in
+    ``[feedback_since, cutoff)``: features, ``target`` (the actual) and ``event_time``
+    (prediction time). ``feedback_since`` leaves out rows an earlier retrain included."""
+    import pandas as pd
+
+    from rayops.monitoring.logs import joined
+
+    log = joined(storage, endpoint, start, cutoff, feedback_grace=timedelta(0))
+    if len(log):
+        labeled = log["actual"].notna()
+        arrived = pd.to_datetime(log["feedback_time"], utc=True)
+        labeled &= arrived < pd.Timestamp(cutoff)
+        if feedback_since is not None:
+            labeled &= arrived >= pd.Timestamp(feedback_since)
+        log = log[labeled].drop_duplicates(["request_id", "row"], keep="last")
+    if not len(log):
+        cols = [target] + ([event_time] if event_time else [])
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
+    out = expand_features(log)
+    out[target] = log["actual"].astype("float64").to_numpy()
+    if event_time:
+        out[event_time] = pd.to_datetime(log["time"], utc=True).to_numpy()
+    return out.reset_index(drop=True)

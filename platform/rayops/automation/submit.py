@@ -1,0 +1,133 @@
+"""Submitting retrain jobs to Ray's Job Submission API, and following them.
+
+Each retrain runs as a Ray job (``python -m rayops.jobs.retrain --model M --job ID``),
+so it runs on the cluster, shows in ``ray job list`` and the Ray dashboard, and
+survives the controller that started it. The Ray submission id *is* the rayops
+job id, so a controller that crashed between submitting and recording the
+submission cannot start the same retrain twice: Ray refuses a second job with
+the same id, and the controller then simply follows the first one.
+
+The job runs with the interpreter of the process that submits it (the
+controller's, i.e. the cluster's Python with rayops installed), not whatever
+``python`` is first on the job's PATH.
+
+Example:
+    >>> entrypoint("s3://bucket/rayops", "demand", "retrain-1", python="python3")
+    'python3 -m rayops.jobs.retrain --storage s3://bucket/rayops --model demand --job retrain-1'
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from rayops.config import Settings
+from rayops.errors import RayopsError
+
+__all__ = ["JobStatus", "RaySubmitter", "SubmissionPending", "entrypoint"]
+
+#: Ray job states after which a job does not run any more.
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+class SubmissionPending(RayopsError):
+    """Ray's job agent is not up yet (a cluster that just started); submit again later."""
+
+
+def entrypoint(storage_uri: str, model: str, job_id: str, *, python: str | None = None) -> str:
+    """The shell command a retrain job runs."""
+    return (
+        f"{shlex.quote(python or sys.executable)} -m rayops.jobs.retrain "
+        f"--storage {shlex.quote(storage_uri)} --model {shlex.quote(model)} "
+        f"--job {shlex.quote(job_id)}"
+    )
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A Ray job's state (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED) and message."""
+
+    state: str
+    message: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL
+
+
+class RaySubmitter:
+    """Submits and follows retrain jobs through ``ray.job_submission.JobSubmissionClient``.
+
+    Args:
+        settings: ``retrain_job_address`` (default: the cluster this process runs on),
+            the storage settings passed on to the job, and its CPU reservation.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._client: Any = None
+
+    def _jobs(self) -> Any:
+        if self._client is None:
+            from ray.job_submission import JobSubmissionClient
+
+            try:
+                self._client = JobSubmissionClient(self.settings.retrain_job_address or "auto")
+            except Exception as e:  # ConnectionError, RuntimeError, ValueError from Ray
+                raise RayopsError(
+                    f"Cannot reach Ray's Job Submission API at "
+                    f"{self.settings.retrain_job_address or 'auto'}: {e}. Set "
+                    "RAYOPS_RETRAIN_JOB_ADDRESS to the dashboard (http://head:8265)."
+                ) from None
+        return self._client
+
+    def submit(self, storage_uri: str, model: str, job_id: str) -> str:
+        """Start the retrain job; returns the Ray submission id (``job_id``)."""
+        env = {
+            k: v
+            for k, v in {
+                "RAYOPS_STORAGE": storage_uri,
+                "RAYOPS_S3_ENDPOINT_URL": self.settings.s3_endpoint_url,
+                "RAYOPS_S3_REGION": self.settings.s3_region,
+            }.items()
+            if v
+        }
+        try:
+            submitted: str = self._jobs().submit_job(
+                entrypoint=entrypoint(storage_uri, model, job_id),
+                submission_id=job_id,
+                entrypoint_num_cpus=self.settings.retrain_entrypoint_num_cpus,
+                runtime_env={"env_vars": env},
+                metadata={"rayops_model": model, "rayops_job": job_id},
+            )
+        except RuntimeError as e:
+            if "already exists" in str(e):  # submitted before a crash: follow that one
+                return job_id
+            if "No available agent" in str(e):
+                raise SubmissionPending(f"Ray's job agent is not ready yet: {e}") from None
+            raise RayopsError(f"Ray refused retrain job {job_id}: {e}") from None
+        return submitted
+
+    def status(self, submission_id: str) -> JobStatus:
+        """The Ray job's state; ``FAILED`` with a message if Ray does not know it."""
+        try:
+            info = self._jobs().get_job_info(submission_id)
+        except RuntimeError as e:
+            return JobStatus("FAILED", f"Ray does not know job {submission_id}: {e}")
+        return JobStatus(str(getattr(info.status, "value", info.status)), info.message or "")
+
+    def stop(self, submission_id: str) -> None:
+        try:
+            self._jobs().stop_job(submission_id)
+        except RuntimeError:
+            pass
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every job Ray knows, as dicts (submission_id, status, entrypoint, metadata)."""
+        return [
+            {"submission_id": j.submission_id, "status": str(getattr(j.status, "value", j.status)),
+             "entrypoint": j.entrypoint, "metadata": j.metadata or {}}
+            for j in self._jobs().list_jobs()
+        ]  # fmt: skip

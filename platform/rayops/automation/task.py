@@ -1,0 +1,173 @@
+"""The retrain controller: the control loop's ``retrain`` task.
+
+Each tick, for every enabled retrain policy:
+
+* if the model has an active job, follow it: submit it if a crash left it
+  queued, mark it failed if its Ray job died (or ran past ``retrain_max_job_s``)
+  without recording an outcome;
+* otherwise evaluate the triggers (:func:`rayops.automation.triggers.check`)
+  and, if one fires, claim a job (one per model at a time, compare-and-swap)
+  and submit it to Ray Jobs.
+
+Example:
+    >>> import tempfile
+    >>> from datetime import UTC, datetime
+    >>> from rayops.storage import open_storage
+    >>> RetrainTask(open_storage(tempfile.mkdtemp())).tick(datetime(2026, 1, 1, tzinfo=UTC))
+    {'started': [], 'following': []}
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from rayops.automation.jobs import JobState, JobStore, RetrainJob, Stage
+from rayops.automation.policy import PolicyStore, RetrainPolicy
+from rayops.automation.triggers import check, schedule_state
+from rayops.control.loop import ControlTask
+from rayops.errors import RayopsError
+from rayops.storage.base import Storage
+
+__all__ = ["RetrainTask", "start_job"]
+
+logger = logging.getLogger(__name__)
+
+
+def start_job(
+    storage: Storage,
+    policy: RetrainPolicy,
+    *,
+    trigger: str,
+    reason: str,
+    submitter: Any,
+    now: datetime,
+    deploy: bool = True,
+    requests: list[str] | None = None,
+) -> RetrainJob | None:
+    """Claim and submit a retrain of ``policy.model``; None if one is already active."""
+    from rayops.registry import Registry
+
+    jobs = JobStore(storage, now=lambda: now)
+    try:
+        production: str | None = str(Registry(storage).get(f"{policy.model}@production").ref)
+    except RayopsError:
+        production = None
+    job = jobs.claim(
+        policy.model, trigger=trigger, reason=reason, deploy=deploy,
+        production=production, requests=requests,
+    )  # fmt: skip
+    if job is None:
+        return None
+    return submit(storage, job, submitter, now)
+
+
+def submit(storage: Storage, job: RetrainJob, submitter: Any, now: datetime) -> RetrainJob:
+    """Submit a claimed (queued) job to Ray Jobs and record the submission.
+
+    If Ray's job agent is not up yet the job stays queued; the next pass submits it.
+    """
+    from rayops.automation.submit import SubmissionPending
+
+    jobs = JobStore(storage, now=lambda: now)
+    try:
+        ray_id = submitter.submit(storage.uri, job.model, job.id)
+    except SubmissionPending as e:
+        logger.info("Retrain %s stays queued: %s", job.id, e)
+        return job
+    except RayopsError as e:
+        return jobs.finish(job.model, job.id, JobState.FAILED, error=f"submission failed: {e}")
+    return jobs.update(
+        job.model, job.id, state=JobState.RUNNING, stage=Stage.SUBMITTED, ray_job_id=ray_id,
+        submitted_at=now, progress=0.05,
+    )  # fmt: skip
+
+
+class RetrainTask(ControlTask):
+    """Trigger, submit and follow retrain jobs (the ``retrain`` task of the control loop)."""
+
+    name = "retrain"
+
+    def __init__(self, storage: Storage, settings: Any = None, submitter: Any = None) -> None:
+        super().__init__(storage, settings)
+        if submitter is None:
+            from rayops.automation.submit import RaySubmitter
+
+            submitter = RaySubmitter(self.settings)
+        self.submitter = submitter
+
+    def tick(self, now: datetime) -> dict[str, Any]:
+        started, following = [], []
+        for policy in PolicyStore(self.storage).list():
+            if not policy.enabled:
+                continue
+            try:
+                active = JobStore(self.storage, now=lambda: now).active(policy.model)
+                if active is not None:
+                    following.append(self.follow(active, now).model_dump(mode="json")["id"])
+                    continue
+                self._anchor_schedules(policy, now)
+                report = check(self.storage, policy, now, settings=self.settings)
+                first = report.first
+                if first is None:
+                    continue
+                job = start_job(
+                    self.storage, policy, trigger=first.name, reason=report.reason,
+                    submitter=self.submitter, now=now, requests=report.requests,
+                )  # fmt: skip
+                if job is not None:
+                    self._mark_schedules(policy, report, now)
+                    started.append({"model": policy.model, "job": job.id, "reason": job.reason})
+            except RayopsError as e:
+                logger.warning("Retrain check of %s failed: %s", policy.model, e)
+        return {"started": started, "following": following}
+
+    def follow(self, job: RetrainJob, now: datetime) -> RetrainJob:
+        """Submit a job a crash left queued; fail one whose Ray job ended without an outcome."""
+        jobs = JobStore(self.storage, now=lambda: now)
+        if job.state is JobState.QUEUED:
+            if (now - job.created_at).total_seconds() > self.settings.retrain_max_job_s:
+                never = "never submitted: Ray Jobs stayed unavailable"
+                return jobs.finish(job.model, job.id, JobState.FAILED, error=never)
+            return submit(self.storage, job, self.submitter, now)
+        # The Ray submission id is the job id: a job whose submission was never recorded
+        # (the controller died right after submitting) is followed all the same.
+        ray_id = job.ray_job_id or job.id
+        status = self.submitter.status(ray_id)
+        fresh = jobs.get(job.model, job.id)  # the job may have finished meanwhile
+        if fresh.state.finished:
+            return fresh
+        if status.finished:
+            return jobs.finish(
+                job.model, job.id, JobState.FAILED,
+                error=f"the Ray job {status.state.lower()} without recording an outcome"
+                + (f": {status.message}" if status.message else ""),
+            )  # fmt: skip
+        started = job.submitted_at or job.created_at
+        if (now - started).total_seconds() > self.settings.retrain_max_job_s:
+            self.submitter.stop(ray_id)
+            return jobs.finish(
+                job.model, job.id, JobState.FAILED,
+                error=f"stopped after {self.settings.retrain_max_job_s:.0f} s (retrain_max_job_s)",
+            )  # fmt: skip
+        return fresh
+
+    def _anchor_schedules(self, policy: RetrainPolicy, now: datetime) -> None:
+        """A schedule counts from when the controller first saw it."""
+        known = schedule_state(self.storage, policy.model)
+        missing = [s.label for s in policy.schedules if s.label not in known]
+        if missing:
+            self.storage.update_json(
+                f"automation/schedules/{policy.model}.json",
+                lambda doc: {**dict.fromkeys(missing, now.isoformat()), **(doc or {})},
+            )
+
+    def _mark_schedules(self, policy: RetrainPolicy, report: Any, now: datetime) -> None:
+        fired = {r.name.removeprefix("schedule ") for r in report.results
+                 if r.fired and r.name.startswith("schedule ")}  # fmt: skip
+        if fired:
+            self.storage.update_json(
+                f"automation/schedules/{policy.model}.json",
+                lambda doc: {**(doc or {}), **dict.fromkeys(fired, now.isoformat())},
+            )
