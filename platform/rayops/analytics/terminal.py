@@ -1,0 +1,245 @@
+"""The terminal dashboard (``rayops dashboard``): one rich frame per report, refreshed in place.
+
+A frame shows the header (range, traffic, health), every metric with its current
+value, baseline, target, status, a trend arrow (the direction of the value,
+coloured green when it improves and red when it declines) and a sparkline over
+the range; the versions with their traffic split; feature drift; the latest
+alerts, events and the recommendations. :func:`run_live` redraws it every
+``interval`` seconds with :class:`rich.live.Live`.
+
+Example:
+    >>> sparkline([1.0, 2.0, None, 4.0])
+    '▁▃ █'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from rayops.analytics.recommendations import fmt
+from rayops.analytics.report import AnalyticsReport, MetricStatus, MetricSummary, Priority
+from rayops.analytics.trends import Trend, TrendResult
+from rayops.monitoring.metrics import ALL_VERSIONS
+
+__all__ = ["render_overview", "render_report", "run_live", "sparkline"]
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+_STATUS = {
+    MetricStatus.OK: "green",
+    MetricStatus.WARNING: "yellow",
+    MetricStatus.CRITICAL: "bold red",
+    MetricStatus.NO_DATA: "dim",
+}
+_PRIORITY = {
+    Priority.CRITICAL: "bold white on red",
+    Priority.HIGH: "bold red",
+    Priority.MEDIUM: "yellow",
+}
+_HEALTH = {"healthy": "green", "warning": "yellow", "critical": "bold red"}
+_BAR = "█"
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """Block characters scaled between the series' min and max (blank: no data)."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    lo, hi = min(known), max(known)
+    span = hi - lo or 1.0
+    return "".join(" " if v is None else _BLOCKS[min(int((v - lo) / span * 8), 7)] for v in values)
+
+
+def _trend(t: TrendResult) -> Text:
+    if t.direction is Trend.UNKNOWN:
+        return Text("·", style="dim")
+    arrow = "→" if t.direction is Trend.STABLE else ("↑" if (t.slope_per_day or 0) > 0 else "↓")
+    style = {Trend.IMPROVING: "green", Trend.DECLINING: "red"}.get(t.direction, "dim")
+    change = f" {t.change:+.0%}" if t.change is not None and t.direction is not Trend.STABLE else ""
+    return Text(f"{arrow}{change}", style=style)
+
+
+def _status(s: MetricStatus) -> Text:
+    return Text(s.value.replace("_", " "), style=_STATUS[s])
+
+
+def _metrics(r: AnalyticsReport) -> Table:
+    t = Table(title="Metrics", title_justify="left", expand=True, box=None, padding=(0, 1))
+    for col in ("metric", "current", "range", "baseline", "target", "status", "trend", "series"):
+        t.add_column(col, justify="right" if col not in ("metric", "status", "series") else "left")
+    overall = sorted((p for p in r.series if p.ref == ALL_VERSIONS), key=lambda p: p.time)
+    for m in r.metrics:
+        spark = sparkline([getattr(p, m.metric) for p in overall])
+        t.add_row(
+            m.label.split(" (")[0],
+            Text(fmt(m.metric, m.current), style="bold"),
+            fmt(m.metric, m.value),
+            fmt(m.metric, m.baseline),
+            fmt(m.metric, m.target) if m.target is not None else "",
+            _status(m.status),
+            _trend(m.trend),
+            Text(spark, style="cyan"),
+        )
+    return t
+
+
+def _versions(r: AnalyticsReport) -> Table:
+    t = Table(title="Versions and traffic split", title_justify="left", expand=True, box=None)
+    t.add_column("version", no_wrap=True, min_width=12)
+    for col in ("stage", "weight", "", "requests", "MAE", "accuracy", "p95", "errors", "health"):
+        left = col in ("stage", "", "health")
+        t.add_column(col, justify="left" if left else "right", no_wrap=True)
+    health = {h.ref: h.state for h in r.health}
+    for v in sorted(r.versions, key=lambda v: -(v.weight or 0)):
+        weight = v.weight or 0
+        name = Text(v.ref, style="bold" if v.reference else "")
+        if v.shadow:
+            name.append(" (shadow)", style="dim")
+        t.add_row(
+            name,
+            v.stage or "",
+            f"{weight}%" if v.weight is not None else "—",
+            Text(_BAR * round(weight / 10), style="magenta"),
+            f"{v.requests:,}",
+            Text(fmt("mae", v.mae), style=_STATUS[v.status] if v.mae is not None else "dim"),
+            fmt("accuracy", v.accuracy),
+            fmt("latency_p95_ms", v.latency_p95_ms),
+            fmt("error_rate", v.error_rate),
+            Text(health.get(v.ref, "—"), style=_HEALTH.get(health.get(v.ref, ""), "dim")),
+        )
+    return t
+
+
+def _drift(r: AnalyticsReport) -> RenderableType:
+    if r.drift is None:
+        return Text("no drift data (no baseline or no logged features)", style="dim")
+    t = Table(title=f"Drift vs {r.drift.baseline_ref}", title_justify="left", box=None)
+    for col in ("feature", "score", "threshold", ""):
+        t.add_column(col, justify="left" if col in ("feature", "") else "right")
+    for f in sorted(r.drift.features, key=lambda f: -f.score / f.threshold)[:8]:
+        ratio = min(f.score / f.threshold, 3.0)
+        style = "red" if f.drifted else "green"
+        t.add_row(f.feature, f"{f.score:.3f}", f"{f.threshold:g} {f.method}",
+                  Text(_BAR * max(round(ratio * 4), 1), style=style))  # fmt: skip
+    return t
+
+
+def _recommendations(r: AnalyticsReport) -> Table:
+    recs = Table(title="Recommendations", title_justify="left", box=None, expand=True)
+    recs.add_column("priority", no_wrap=True)
+    recs.add_column("what to do", ratio=1)
+    for rec in r.recommendations[:6]:
+        recs.add_row(Text(rec.priority.value, style=_PRIORITY[rec.priority]), rec.message)
+    if not r.recommendations:
+        recs.add_row(Text("ok", style="green"), "nothing to do")
+    return recs
+
+
+def _events(r: AnalyticsReport) -> Table:
+    events = Table(title="Recent alerts and events", title_justify="left", box=None, expand=True)
+    events.add_column("time (UTC)", no_wrap=True)
+    events.add_column("event", ratio=1)
+    for a in r.alerts[:4]:
+        events.add_row(f"{a.time:%m-%d %H:%M}", Text(f"[{a.severity}] {a.message}", style="red"))
+    latest = [e for d in r.deployments for e in d.last_events][:6]
+    for e in latest:
+        events.add_row(f"{e.time:%m-%d %H:%M}", f"{e.kind.value}: {e.title}")
+    if not r.alerts and not latest:
+        events.add_row("", Text("none", style="dim"))
+    return events
+
+
+def _health(r: AnalyticsReport) -> Text:
+    order = ["critical", "warning", "healthy"]
+    states = [h.state for h in r.health]
+    worst = next((s for s in order if s in states), "unknown")
+    return Text(worst, style=_HEALTH.get(worst, "dim"))
+
+
+def render_report(r: AnalyticsReport) -> RenderableType:
+    """One dashboard frame of a report."""
+    span = f"{r.range.start:%Y-%m-%d %H:%M} → {r.range.end:%Y-%m-%d %H:%M} UTC"
+    title = f"rayops · {r.subject.value} {r.name} · {r.range.label or 'range'} ({span})"
+    tot = r.totals
+    failed = tot.failed_requests / max(tot.requests + tot.failed_requests, 1)
+    head = Text.assemble(
+        (f"{tot.requests:,}", "bold"), " requests · ", (f"{tot.rows:,}", "bold"), " rows · ",
+        (f"{tot.labeled:,}", "bold"), " labeled · ", (f"{failed:.1%}", "bold"), " failed · ",
+        (f"{tot.versions}", "bold"), " versions · health: ", _health(r),
+        f" · updated {r.generated_at:%H:%M:%S}",
+    )  # fmt: skip
+    middle = Table.grid(expand=True, padding=(0, 3))
+    middle.add_column(ratio=2)
+    middle.add_column(ratio=3)
+    middle.add_row(_drift(r), _events(r))
+    gap = Text("")
+    body = Group(head, gap, _metrics(r), gap, _versions(r), gap, middle, gap, _recommendations(r))
+    return Panel(body, title=title, title_align="left", border_style="blue")
+
+
+def _worst(metrics: list[MetricSummary]) -> MetricStatus:
+    rank = [MetricStatus.CRITICAL, MetricStatus.WARNING, MetricStatus.OK]
+    found = {m.status for m in metrics}
+    return next((s for s in rank if s in found), MetricStatus.NO_DATA)
+
+
+def render_overview(reports: list[AnalyticsReport]) -> RenderableType:
+    """Every endpoint in one table (``rayops dashboard`` without an endpoint)."""
+    t = Table(title="rayops endpoints", title_justify="left", expand=True)
+    for col in (
+        "endpoint",
+        "requests",
+        "MAE",
+        "accuracy",
+        "p95",
+        "errors",
+        "status",
+        "top recommendation",
+    ):
+        t.add_column(col)
+    for r in reports:
+        m = {x.metric: x for x in r.metrics}
+        top = r.recommendations[0] if r.recommendations else None
+        t.add_row(
+            r.name,
+            f"{r.totals.requests:,}",
+            Text.assemble(fmt("mae", m["mae"].current), " ", _trend(m["mae"].trend)),
+            fmt("accuracy", m["accuracy"].current),
+            fmt("latency_p95_ms", m["latency_p95_ms"].current),
+            fmt("error_rate", m["error_rate"].current),
+            _status(_worst(r.metrics)),
+            Text(top.message, style=_PRIORITY[top.priority]) if top else Text("—", style="dim"),
+        )
+    if not reports:
+        t.add_row("no endpoints yet", "", "", "", "", "", "", "")
+    return t
+
+
+def run_live(
+    fetch: Callable[[], RenderableType],
+    *,
+    interval: float,
+    console: Console,
+    frames: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Show ``fetch()`` and redraw it in place every ``interval`` seconds; stop after
+    ``frames`` frames (None: until Ctrl-C). Returns the number of frames drawn."""
+    from rich.live import Live
+
+    drawn = 0
+    with Live(fetch(), console=console, auto_refresh=False, transient=False) as live:
+        drawn = 1
+        try:
+            while frames is None or drawn < frames:
+                sleep(interval)
+                live.update(fetch(), refresh=True)
+                drawn += 1
+        except KeyboardInterrupt:
+            pass
+    return drawn

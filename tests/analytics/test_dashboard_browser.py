@@ -1,0 +1,134 @@
+"""/dashboard on the Serve gateway, opened in headless Chromium (Debian's package, driven by
+Playwright): the charts render with data points from real traffic, and the page refreshes.
+
+Chromium is installed by CI (.ci/run); here its absence is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+from analytics_support import FEATURES, V1, Truth
+from gateway import deploy_gateway_app, serve_http
+
+from rayops.serving.endpoints import Endpoints
+from rayops.storage import Storage
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def root(recent: tuple[Storage, Truth]) -> Storage:
+    """A day of history on `shop` (ending now) and an endpoint `live` with no history."""
+    storage = recent[0]
+    Endpoints(storage).create("live", V1, reason="browser test")
+    return storage
+
+
+@pytest.fixture(scope="module")
+def gateway(ray_cluster: Any, root: Storage) -> Iterator[str]:
+    overrides = {"serving_log_flush_s": 0.3, "analytics_cache_s": 0.5, "dashboard_refresh_s": 1.0}
+    with serve_http() as url:
+        deploy_gateway_app(url, root.uri, **overrides)
+        yield url
+
+
+def _traffic(url: str, endpoint: str, n: int, seed: int) -> int:
+    """``n`` predict requests with feedback; returns the rows sent."""
+    rng = np.random.default_rng(seed)
+    rows = 0
+    for i in range(n):
+        x = rng.normal(size=(2, len(FEATURES)))
+        body = {"instances": [dict(zip(FEATURES, map(float, r), strict=True)) for r in x],
+                "key": f"user-{seed}-{i}"}  # fmt: skip
+        answer = requests.post(f"{url}/endpoints/{endpoint}/predict", json=body, timeout=10)
+        assert answer.status_code == 200, answer.text
+        actual = [float(3 * r[0] - 2 * r[1] + 0.5 * r[2]) for r in x]
+        fb = {"request_id": answer.json()["request_id"], "actuals": actual}
+        assert requests.post(f"{url}/endpoints/{endpoint}/feedback", json=fb, timeout=10).ok
+        rows += len(x)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.fail(
+            "Debian's chromium is not installed: run `apt-get install -y chromium` "
+            "(.ci/run does this in CI). The dashboard browser test needs it."
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install -e '.[test]'.")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium") or CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _requests_card(page: Any) -> int:
+    return int(page.locator(".card .v").first.inner_text().replace(",", ""))
+
+
+def test_dashboard_charts_show_live_traffic_and_refresh(
+    gateway: str, browser: Any, root: Storage, tmp_path: Path
+) -> None:
+    _traffic(gateway, "live", 12, seed=1)
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    external: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(gateway) else external.append(r.url))
+
+    def loaded(endpoint: str, expect: int) -> None:
+        page.goto(f"{gateway}/dashboard?endpoint={endpoint}&range=1h")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        page.wait_for_function(
+            f"Number(document.querySelector('.card .v').textContent.replace(/,/g, '')) >= {expect}",
+            timeout=30_000,
+        )  # the log is flushed within serving_log_flush_s; the page polls every second
+
+    loaded("live", 12)
+    assert _requests_card(page) == 12  # only the traffic this test sent
+    for chart in ("mae", "latency", "error_rate", "accuracy"):
+        points = page.locator(f'svg[data-chart="{chart}"] circle.pt[data-ref="{V1}"]')
+        assert points.count() >= 1, chart
+        assert float(points.first.get_attribute("data-v")) >= 0
+    assert page.locator('svg[data-chart="traffic"] rect.bar').count() >= 1
+    assert page.locator('.split [data-ref="demand@1.0.0"]').get_attribute("data-v") == "100"
+    # More traffic: the open page refreshes by itself.
+    _traffic(gateway, "live", 5, seed=2)
+    page.wait_for_function(
+        "Number(document.querySelector('.card .v').textContent.replace(/,/g, '')) >= 17",
+        timeout=30_000,
+    )
+    assert _requests_card(page) == 17
+
+    # The endpoint with a day of history plus live traffic: every panel has data.
+    _traffic(gateway, "shop", 10, seed=3)
+    page.goto(f"{gateway}/dashboard?endpoint=shop&range=24h")
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    for chart in ("mae", "latency", "error_rate", "accuracy"):
+        assert page.locator(f'svg[data-chart="{chart}"] circle.pt').count() >= 20, chart
+    versions = set(page.locator('svg[data-chart="mae"] circle.pt').evaluate_all(
+        "els => els.map(e => e.dataset.ref)"))  # fmt: skip
+    assert versions == {"demand@1.0.0", "demand@1.1.0"}
+    assert page.locator('svg[data-chart="drift-heatmap"] rect.cell').count() >= 3
+    assert page.locator('svg[data-chart="drift"] rect.bar').count() == 3
+    assert page.locator('svg[data-chart="timeline"] .event').count() >= 1
+    assert page.locator(".rec[data-priority=critical]").count() >= 1
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+    assert (tmp_path / "dashboard.png").stat().st_size > 50_000
+    assert not errors, errors
+    assert not external, f"the page fetched from outside the gateway: {external}"
