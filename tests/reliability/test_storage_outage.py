@@ -55,8 +55,10 @@ def test_feature_ingest_during_outage_fails_clearly_then_succeeds(proxied) -> No
 
 def test_feature_ingest_cut_mid_upload_leaves_no_visible_version(proxied) -> None:  # type: ignore[no-untyped-def]
     storage, proxy = proxied
-    store = FeatureStore(storage, settings=Settings(
-        s3_endpoint_url=proxy.endpoint, s3_region="us-east-1", features_rows_per_file=50_000))  # fmt: skip
+    settings = Settings(
+        s3_endpoint_url=proxy.endpoint, s3_region="us-east-1", features_rows_per_file=50_000
+    )
+    store = FeatureStore(storage, settings=settings)
     frame = make_regression(300_000, seed=4)
     proxy.cut_after(3_000_000)  # a few MB into the parts' uploads
     with pytest.raises(StorageError):
