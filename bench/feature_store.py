@@ -101,6 +101,13 @@ def main() -> None:
     print(f"ingest throughput ratio rayops/plain: {plain_w / ours_w:.2f}x (aim >= 0.7x)")
     print(f"read throughput ratio rayops/plain:   {plain_r / ours_r:.2f}x (aim >= 0.9x)")
     print(f"sha256 {version.sha256}")
+    from _report import result
+
+    peer_w, peer_r = "pyarrow.parquet.write_table", "pyarrow.parquet.read_table"
+    result("feature_store", f"ingest throughput, {args.rows:,} rows", plain_w / ours_w,
+           ">= 0.7x", plain_w / ours_w >= 0.7, peer=peer_w)  # fmt: skip
+    result("feature_store", f"read throughput, {args.rows:,} rows", plain_r / ours_r,
+           ">= 0.9x", plain_r / ours_r >= 0.9, peer=peer_r)  # fmt: skip
     if args.dir is None:
         shutil.rmtree(root, ignore_errors=True)
 

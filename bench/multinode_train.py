@@ -89,6 +89,12 @@ def main() -> int:
         print(json.dumps(report, indent=2))
         ok = len(report["cluster_nodes"]) == 2 and len(report["worker_nodes"]) == 2
         print("workers placed on both nodes:", ok)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from _report import result
+
+        used = len(report["worker_nodes"])
+        result("multinode_train", "nodes used by 2 STRICT_SPREAD workers", used, "2", ok,
+               peer="2-node local cluster", unit="")  # fmt: skip
         return 0 if ok else 1
     finally:
         for p in reversed(procs):

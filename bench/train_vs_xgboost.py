@@ -92,27 +92,62 @@ def main() -> None:
         )
 
     t = time.perf_counter()
-    train_model(big, "target", params=params, num_boost_round=args.rounds, path=TrainPath.FAST,
-                settings=settings)
+    train_model(
+        big,
+        "target",
+        params=params,
+        num_boost_round=args.rounds,
+        path=TrainPath.FAST,
+        settings=settings,
+    )
     secs = time.perf_counter() - t
-    rows.append((f"rayops fast path {args.rows:,} rows (1 task, 1 thread)", secs,
-                 f"{secs / rows[0][1]:.2f}x plain (1 thread)"))
+    rows.append(
+        (
+            f"rayops fast path {args.rows:,} rows (1 task, 1 thread)",
+            secs,
+            f"{secs / rows[0][1]:.2f}x plain (1 thread)",
+        )
+    )
 
     small = frame(args.small_rows, seed=1)
     timings = []
     for _ in range(2):  # the first call may start a Ray worker process and import xgboost
         t = time.perf_counter()
-        train_model(small, "target", params=params, num_boost_round=args.rounds,
-                    path=TrainPath.FAST, settings=settings)
+        train_model(
+            small,
+            "target",
+            params=params,
+            num_boost_round=args.rounds,
+            path=TrainPath.FAST,
+            settings=settings,
+        )
         timings.append(time.perf_counter() - t)
     t = time.perf_counter()
-    train_model(small, "target", params=params, num_boost_round=args.rounds, workers=1,
-                path=TrainPath.RAY_TRAIN, storage=storage, settings=settings)
+    train_model(
+        small,
+        "target",
+        params=params,
+        num_boost_round=args.rounds,
+        workers=1,
+        path=TrainPath.RAY_TRAIN,
+        storage=storage,
+        settings=settings,
+    )
     rt = time.perf_counter() - t
-    rows.append((f"rayops fast path {args.small_rows:,} rows, cold worker", timings[0],
-                 f"Ray Train / fast = {rt / timings[0]:.1f}x"))
-    rows.append((f"rayops fast path {args.small_rows:,} rows, warm worker", timings[1],
-                 f"Ray Train / fast = {rt / timings[1]:.1f}x"))
+    rows.append(
+        (
+            f"rayops fast path {args.small_rows:,} rows, cold worker",
+            timings[0],
+            f"Ray Train / fast = {rt / timings[0]:.1f}x",
+        )
+    )
+    rows.append(
+        (
+            f"rayops fast path {args.small_rows:,} rows, warm worker",
+            timings[1],
+            f"Ray Train / fast = {rt / timings[1]:.1f}x",
+        )
+    )
     rows.append((f"rayops Ray Train {args.small_rows:,} rows, 1 worker", rt, ""))
     ray.shutdown()
 
@@ -120,6 +155,15 @@ def main() -> None:
     print(f"{'case':<{width}}  {'seconds':>8}  ratio")
     for name, secs, ratio in rows:
         print(f"{name:<{width}}  {secs:8.2f}  {ratio}")
+    from _report import result
+
+    for workers in (1, 2):
+        r = rows[1 + workers][1] / rows[workers - 1][1]
+        result("train_vs_xgboost", f"Ray Train {workers} worker(s), {args.rows:,} rows (time)", r,
+               "<= 1.5x", r <= 1.5, peer=f"xgboost.train, {workers} thread(s)")  # fmt: skip
+    speedup = rt / timings[1]
+    result("train_vs_xgboost", f"fast path speed-up, {args.small_rows:,} rows (warm)", speedup,
+           ">= 10x", speedup >= 10, peer="Ray Train, 1 worker")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -110,6 +110,13 @@ def main() -> None:
     print(f"wall-time ratio rayops/sklearn: {ratio:.2f}  (aim <= 0.80)")
     print(f"best CV RMSE rayops vs sklearn: {gap:+.3%}  (aim within 1%)")
     print(f"verdict: {'PASS' if ratio <= 0.8 and abs(gap) <= 0.01 else 'MISS'}")
+    from _report import result
+
+    peer = "sklearn GridSearchCV(XGBRegressor, n_jobs=2)"
+    result("tune_vs_sklearn", f"wall time, {len(configs)} configs x {folds} folds", ratio,
+           "<= 0.8x", ratio <= 0.8, peer=peer)  # fmt: skip
+    result("tune_vs_sklearn", "best CV RMSE gap", gap * 100, "within ±1%", abs(gap) <= 0.01,
+           peer=peer, unit="%")  # fmt: skip
     np.testing.assert_array_less(np.array(diffs), 1e-3)
 
 

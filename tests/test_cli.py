@@ -75,11 +75,17 @@ def test_quickstart_console_script(tmp_path: Path) -> None:
     assert report["feature_sets"] == ["quickstart-demand@1", "quickstart-demand@2"]
     assert report["first_model"] == "quickstart-demand@1.0.0"
     assert report["best_cv_rmse"] < report["baseline_cv_rmse"]
-    assert report["mae_after_drift"] > 1.5 * report["mae_before_drift"]
-    assert report["finetune"]["accepted"] and report["promoted"] == "quickstart-demand@1.0.1"
-    assert report["finetune"]["after"] < report["finetune"]["before"]
     assert report["stack"]["ensemble"] == "quickstart-stack@1.0.0"
     assert report["stack"]["live_mae"] < 1.5 * report["live_mae"]["before_drift"]
+    # The control loop closed the loop: drift flagged, retrain run as a Ray job, canaried.
+    assert "num_0" in report["drift"]["features"]
+    retrain = report["retrain"]
+    assert retrain["trigger"] == "drift" and retrain["decision"] == "deployed"
+    assert retrain["ray_job"] == retrain["job"]  # the Ray submission id is the job id
+    assert retrain["candidate_rmse"] < retrain["production_rmse"]
+    assert report["promoted"] == retrain["candidate"] == "quickstart-demand@1.1.0"
+    assert report["rollout"][0] == "deployed" and report["rollout"][-1] == "promoted"
     live = report["live_mae"]  # read back from the served endpoint's logs
     assert live["after_drift"] > 1.5 * live["before_drift"]
-    assert live["adapted"] < 0.5 * live["after_drift"]
+    assert live["adapted"] < 0.8 * live["after_drift"]
+    assert report["seconds"] < 300

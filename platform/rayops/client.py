@@ -2,10 +2,14 @@
 
 :class:`Client` holds a storage root (shared with every Ray node and job) and,
 optionally, the URL of a running rayops gateway. Storage-side capabilities
-(feature sets, tuning, training, the registry, endpoints) work on the root;
+(feature sets, tuning, training, the registry, endpoints, rollouts, monitoring,
+analytics, online learning and retraining) work on the root;
 ``predict`` and ``feedback`` go over HTTP to the gateway, with retries for
-connection failures and 502/503/504 answers (both calls are idempotent: a
+connection failures and 500/502/503/504 answers (both calls are idempotent: a
 prediction changes nothing, and repeated feedback for a row keeps the latest).
+A 500 is retried because it is what Serve's proxy answers when the replica
+handling a request dies mid-request; the gateway itself never answers bad input
+with a 5xx (tests/reliability/test_replica_kill.py).
 
 Every failure is a :class:`rayops.RayopsError`; HTTP answers map back to the
 same classes the server raised (404 → ``NotFoundError``, 400/422 →
@@ -42,30 +46,44 @@ from rayops.storage import Storage, open_storage
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rayops.analytics import AnalyticsReport
+    from rayops.automation.retrainer import Retrainer
     from rayops.features import FeatureStore
+    from rayops.monitoring import Monitor
+    from rayops.online import OnlineLearner
     from rayops.registry import Registry
+    from rayops.rollout import Rollout, Rollouts
     from rayops.serving import Endpoints
     from rayops.training.finetune import FineTuneResult
     from rayops.training.tune import TuneResult
 
 __all__ = ["Client", "Prediction"]
 
-_RETRY_STATUS = {502, 503, 504}
+#: Answers worth another attempt of an idempotent call: 500 from Serve's proxy when the
+#: replica died mid-request (another replica answers the retry), 502/503/504 while
+#: replicas restart or the gateway is not ready (issue 14, replica kills under load).
+_RETRY_STATUS = {500, 502, 503, 504}
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """One answered predict call."""
+    """One answered predict call.
 
-    predictions: list[Any]
+    ``predictions`` is a list (one value per row), or for a multi-target endpoint a
+    dict of such lists keyed by target.
+    """
+
+    predictions: list[Any] | dict[str, list[Any]]
     model: str
     version: str
     request_id: str
 
     def frame(self) -> pd.DataFrame:
-        """The predictions as a one-column DataFrame (``prediction``)."""
+        """The predictions as a DataFrame: ``prediction``, or one column per target."""
         import pandas as pd
 
+        if isinstance(self.predictions, dict):
+            return pd.DataFrame(self.predictions)
         return pd.DataFrame({"prediction": self.predictions})
 
 
@@ -79,7 +97,7 @@ class Client:
             ``predict``/``feedback``.
         token: bearer token for the gateway (default ``RAYOPS_API_TOKEN``).
         timeout: seconds per HTTP attempt.
-        retries: extra attempts for a failed connection or a 502/503/504 answer.
+        retries: extra attempts for a failed connection or a 500/502/503/504 answer.
     """
 
     def __init__(
@@ -126,6 +144,60 @@ class Client:
         from rayops.serving import Endpoints
 
         return Endpoints(self.storage, registry=self.registry, settings=self.settings)
+
+    @cached_property
+    def rollouts(self) -> Rollouts:
+        """Rollouts (full, canary, A/B, shadow), promotion and rollback on this root."""
+        from rayops.rollout import Rollouts
+
+        return Rollouts(self.storage, registry=self.registry, settings=self.settings)
+
+    @cached_property
+    def monitor(self) -> Monitor:
+        """Metrics, drift, health and alerts of the endpoints on this root."""
+        from rayops.monitoring import Monitor
+
+        return Monitor(self.storage, settings=self.settings)
+
+    @cached_property
+    def online(self) -> OnlineLearner:
+        """Online learning: enable, configure, status and the update log per endpoint."""
+        from rayops.online import OnlineLearner
+
+        return OnlineLearner(self.storage, settings=self.settings)
+
+    @cached_property
+    def retraining(self) -> Retrainer:
+        """Retrain policies, schedules, trigger checks and retrain jobs."""
+        from rayops.automation.retrainer import Retrainer
+
+        return Retrainer(self.storage, settings=self.settings)
+
+    def deploy(self, endpoint: str, model: str, **options: Any) -> Rollout:
+        """Roll ``model`` (``name@version``) out on ``endpoint``; see :meth:`Rollouts.deploy`.
+
+        Example:
+            >>> client.deploy("churn", "churn@1.3.0", strategy="canary",  # doctest: +SKIP
+            ...               steps="5,25,50,100", interval="60s")
+        """
+        return self.rollouts.deploy(endpoint, model, **options)
+
+    def rollback(
+        self, endpoint: str, *, to: str | None = None, reason: str | None = None
+    ) -> Rollout:
+        """Put 100% of ``endpoint``'s traffic back on its stable version (or ``to``)."""
+        return self.rollouts.rollback(endpoint, to=to, reason=reason)
+
+    def analytics(self, endpoint: str, *, range: str = "24h", **options: Any) -> AnalyticsReport:
+        """The analytics report of ``endpoint`` over ``range`` (``"1h"``, ``"7d"``...).
+
+        Example:
+            >>> report = client.analytics("churn", range="7d")  # doctest: +SKIP
+            >>> [r.action for r in report.recommendations]  # doctest: +SKIP
+        """
+        from rayops.analytics import analyze
+
+        return analyze(self.storage, endpoint, range=range, settings=self.settings, **options)
 
     def tune(
         self,
@@ -210,24 +282,34 @@ class Client:
         *,
         key: str | None = None,
         version: str | None = None,
+        targets: list[str] | None = None,
     ) -> Prediction:
-        """Predict ``rows`` on ``endpoint``; ``key`` keeps a caller on one version."""
+        """Predict ``rows`` on ``endpoint``; ``key`` keeps a caller on one version;
+        ``targets`` picks some targets of a multi-target endpoint."""
         instances = rows if isinstance(rows, list) else _records(rows)
         body: dict[str, Any] = {"instances": instances}
         if key is not None:
             body["key"] = key
         if version is not None:
             body["version"] = version
+        if targets is not None:
+            body["targets"] = targets
         data = self._post(f"/endpoints/{endpoint}/predict", body)
+        answer = data["predictions"]
         return Prediction(
-            predictions=list(data["predictions"]),
+            predictions={t: list(v) for t, v in answer.items()}
+            if isinstance(answer, dict)
+            else list(answer),
             model=str(data.get("model", "")),
             version=str(data.get("version", "")),
             request_id=str(data["request_id"]),
         )
 
-    def feedback(self, endpoint: str, request_id: str, actuals: list[float]) -> None:
-        """Send the actual values of a prediction's rows; returns once they are stored."""
+    def feedback(
+        self, endpoint: str, request_id: str, actuals: list[float] | dict[str, list[float]]
+    ) -> None:
+        """Send the actual values of a prediction's rows (a dict per target for a
+        multi-target endpoint); returns once they are stored."""
         self._post(
             f"/endpoints/{endpoint}/feedback", {"request_id": request_id, "actuals": actuals}
         )

@@ -1,21 +1,34 @@
-"""The quickstart: the rayops loop on embedded defaults (local storage, local Ray).
+"""The quickstart: the whole rayops loop on embedded defaults (local storage, local Ray).
 
-Every step uses the same SDK a user would: data with a drift point → a
-versioned feature set → tuning with k-fold CV on Ray Tune → a registered,
-promoted model → served by the gateway on Ray Serve → traffic and feedback
-before and after the drift point (error read back from the logs) → fine-tuning
-behind the validation gate → the endpoint switched to the adapted version
-without a restart → its error on the same traffic. Drift detection, canaries and
-automated retraining join the loop as they land.
+Every step uses the same SDK a user would, and the loop closes by itself once
+traffic flows:
+
+1. data with a drift point (covariate shift in ``num_0`` and a concept drift)
+2. a versioned feature set of the rows before the drift
+3. hyperparameter search with 3-fold CV on Ray Tune against a linear baseline
+4. training with the best parameters (holdout metrics), registration, promotion
+5. a stacked ensemble (out-of-fold meta-learner) registered next to it
+6. the gateway and the control loop on Ray Serve; two endpoints; a retrain policy
+7. traffic and feedback before the drift point (live MAE read back from the logs)
+8. traffic after it, continuously, while the control loop
+   * detects the feature drift (monitoring),
+   * fires the retrain trigger and runs the retrain as a Ray job,
+   * canaries the better candidate and promotes it on live traffic;
+9. the error on the same traffic after the promotion, an analytics summary, the
+   dashboard URL and where the artifacts live.
 
 Library code: the caller (``rayops quickstart``) starts Ray.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from rayops.errors import RayopsError
 
 __all__ = ["run_quickstart"]
 
@@ -31,6 +44,18 @@ space:
 cv: {folds: 3}
 """
 
+#: Settings of the quickstart's gateway and control loop: short intervals, so the loop
+#: closes in a minute or two instead of the hours production defaults are made for.
+GATEWAY_SETTINGS: dict[str, Any] = {"serving_log_flush_s": 0.5, "serving_poll_interval_s": 0.25}
+CONTROL_SETTINGS: dict[str, Any] = {
+    "control_tick_s": 1.0,
+    "monitoring_interval_s": 3.0,
+    "monitoring_window": "2m",
+    "monitoring_drift_window": "30s",
+    "monitoring_log_lag_s": 1.0,
+}
+CANARY = {"steps": [25, 50], "interval": "6s", "thresholds": {"min_samples": 25}}
+
 
 def run_quickstart(
     storage: str | None = None,
@@ -39,22 +64,24 @@ def run_quickstart(
     *,
     port: int = 8000,
     keep_serving: bool = False,
+    timeout_s: float = 240.0,
 ) -> dict[str, Any]:
-    """Run the loop and return a summary dict (needs a Ray session).
+    """Run the loop and return a summary dict (needs a Ray session with its dashboard,
+    which runs the retrain as a Ray job).
 
     Example:
         >>> import ray, tempfile
         >>> _ = ray.init(num_cpus=2)  # doctest: +SKIP
         >>> run_quickstart(tempfile.mkdtemp(), rows=4_000, echo=None)["promoted"]  # doctest: +SKIP
-        'quickstart-demand@1.0.1'
+        'quickstart-demand@1.1.0'
     """
     from rayops.datasets import ConceptDrift, CovariateDrift, make_regression
     from rayops.features import FeatureStore
     from rayops.registry import Registry, Stage
     from rayops.storage import open_storage
-    from rayops.training.finetune import fine_tune
-    from rayops.training.fit import evaluate
+    from rayops.training.pipeline import run_training
     from rayops.training.spaces import parse_space
+    from rayops.training.stacking import train_stacked
     from rayops.training.tune import run_tune
 
     say = echo or (lambda _msg: None)
@@ -76,120 +103,235 @@ def run_quickstart(
     fs = FeatureStore(store)
     roles: dict[str, Any] = {"entity": "entity_id", "event_time": "event_time", "target": "target"}
     v1 = fs.write(FEATURES, before, description="quickstart: before the drift", **roles)
+    lineage = {"feature_set": v1.name, "version": v1.version, "sha256": v1.sha256,
+               "rows": v1.row_count}  # fmt: skip
     say(f"3. feature set {v1.ref}: {v1.row_count} rows, sha256 {v1.sha256[:12]}…")
 
     training = fs.read(v1.ref)
     tuned = run_tune(
-        training,
-        target="target",
-        space=parse_space(_GRID),
-        storage=store,
-        exclude=("entity_id", "event_time"),
-        register=MODEL,
-        lineage={"feature_set": v1.name, "version": v1.version, "sha256": v1.sha256,
-                 "rows": v1.row_count},
-        config_name="quickstart-grid",
+        training, target="target", space=parse_space(_GRID), storage=store,
+        exclude=("entity_id", "event_time"), lineage=lineage, config_name="quickstart-grid",
     )  # fmt: skip
     best = tuned.best
     say(
         f"4. tuned {len(tuned.trials)} configurations x 3 folds on Ray Tune: best CV RMSE "
-        f"{best['score']:.3f} (linear baseline {tuned.baseline['score']:.3f}); "
-        f"run {tuned.run_id}"
+        f"{best['score']:.3f} (linear baseline {tuned.baseline['score']:.3f}); run {tuned.run_id}"
     )
 
+    params = dict(best["params"])
+    rounds = int(params.pop("n_estimators", 100))
+    record = run_training(store, target="target", features=v1.ref, params=params,
+                          num_boost_round=rounds, register=MODEL)  # fmt: skip
     registry = Registry(store)
-    if not tuned.registered:
-        raise RuntimeError("The tuning run did not register a model.")
-    first = registry.get(f"{MODEL}@{tuned.registered['version']}")
-    registry.transition(first.ref, Stage.STAGING, reason="quickstart: CV passed")
+    first = registry.get(record["model"]["ref"])
+    registry.transition(first.ref, Stage.STAGING, reason="quickstart: holdout passed")
     registry.transition(first.ref, Stage.PRODUCTION, reason="quickstart: first model")
     registry.set_alias(MODEL, "production", first.version, reason="first model")
-    say(f"5. registered {first.ref} and promoted it to production")
+    say(
+        f"5. trained {first.ref} ({record['training']['path']} path, {rounds} rounds): holdout "
+        f"RMSE {record['holdout']['rmse']:.3f}; registered and promoted to production"
+    )
 
-    from rayops.client import Client
-    from rayops.serving.gateway import APP_NAME, deploy_gateway
-    from rayops.training.stacking import train_stacked
-
+    feature_cols = [c for c in training.columns if c not in ("target", "entity_id", "event_time")]
     shallow = {"max_depth": 2, "learning_rate": 0.3, "n_estimators": 60}
-    stack = train_stacked(
-        store, training, "target", name=STACK, members=[dict(best["params"]), shallow],
-        features=[c for c in training.columns if c not in ("target", "entity_id", "event_time")],
-        folds=3, lineage={"feature_set": v1.name, "version": v1.version, "sha256": v1.sha256,
-                          "rows": v1.row_count},
-    )  # fmt: skip
+    stack = train_stacked(store, training, "target", name=STACK, members=[dict(best["params"]),
+                          shallow], features=feature_cols, folds=3, lineage=lineage)  # fmt: skip
     member_rmse = ", ".join(f"{m['rmse']:.3f}" for m in stack.member_cv.values())
     say(
-        f"5b. stacked ensemble {stack.ensemble}: out-of-fold RMSE {stack.stack_cv['rmse']:.3f} "
+        f"6. stacked ensemble {stack.ensemble}: out-of-fold RMSE {stack.stack_cv['rmse']:.3f} "
         f"(members {member_rmse})"
     )
 
-    url = deploy_gateway(store.uri, port=port, num_cpus=0.5, settings={"serving_log_flush_s": 0.5})
+    from rayops.client import Client
+    from rayops.control.deployment import CONTROLLER_APP, deploy_controller
+    from rayops.serving.gateway import APP_NAME, deploy_gateway
+
+    url = deploy_gateway(store.uri, port=port, num_cpus=0.5, settings=GATEWAY_SETTINGS)
+    deploy_controller(store.uri, settings=CONTROL_SETTINGS, tasks=["rollout", "monitor",
+                      "retrain"], num_cpus=0)  # fmt: skip
     client = Client(store, url=url)
-    client.endpoints.create(MODEL, f"{MODEL}@{first.version}")
+    client.endpoints.create(MODEL, first.ref)
     client.endpoints.create(STACK, stack.ensemble)
+    client.retraining.set_policy({
+        "model": MODEL, "endpoint": MODEL, "features": FEATURES,
+        "triggers": {"age": {"enabled": False}, "new_samples": {"enabled": False},
+                     "health": {"enabled": False},
+                     "drift": {"share": 0.1, "window": "30s"}},
+        "guards": {"min_new_samples": 200},
+        # The synthetic base rows are dated January: train on the last day only, i.e. on
+        # the traffic the endpoint saw, so the candidate learns the new concept.
+        "window": "1d",
+        "canary": CANARY,
+    })  # fmt: skip
+    say(f"7. gateway at {url} and the control loop ({CONTROLLER_APP}) on Ray Serve; endpoints "
+        f"{MODEL} and {STACK}; retrain policy: on feature drift, canary if better")  # fmt: skip
+
     live_stack = _traffic(client, store, before.iloc[-400:], endpoint=STACK)
     live_before = _traffic(client, store, before.iloc[-400:])
-    live_after = _traffic(client, store, after.iloc[:400])
-    say(
-        f"6. serving {MODEL} and the stack at {url}/endpoints/<name>/predict: live MAE from the "
-        f"logs {live_before:.2f} (stack {live_stack:.2f}) before the drift point, "
-        f"{live_after:.2f} after it"
-    )
+    say(f"8. traffic before the drift point: live MAE from the logs {live_before:.2f} "
+        f"(stack {live_stack:.2f})")  # fmt: skip
 
-    v2 = fs.write(FEATURES, data, description="quickstart: with post-drift rows", **roles)
-    booster = registry.load(f"{MODEL}@production").booster  # type: ignore[union-attr]
-    err_before = evaluate(booster, before.iloc[-1000:], "target")["mae"]
-    err_after = evaluate(booster, after, "target")["mae"]
-    say(f"7. the new rows become {v2.ref}; offline MAE {err_before:.2f} -> {err_after:.2f}")
+    stream = _Stream(client, after, MODEL).start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        drift = _wait(lambda: _drifted(client), deadline, "monitoring to flag the drift")
+        say(f"9. monitoring flagged feature drift on {MODEL}: {', '.join(drift['features'])} "
+            f"({drift['share']:.0%} of features) over the last 30 s of traffic")  # fmt: skip
+        job = _wait(lambda: _started(client), deadline, "the retrain trigger to fire")
+        say(f"10. retrain trigger fired ({job.reason}); Ray job {job.ray_job_id}")
+        job = _wait(lambda: _finished(client, job.id), deadline, "the retrain job to finish")
+        if job.state.value != "succeeded" or job.decision is None:
+            raise RayopsError(f"The retrain job {job.id} failed: {job.error}")
+        cand, prod = job.metrics["candidate"], job.metrics.get("production") or {}
+        say(f"11. retrain {job.id} {job.decision.value}: {job.candidate} holdout RMSE "
+            f"{cand['rmse']:.2f} vs production {prod.get('rmse', float('nan')):.2f}; "
+            f"{job.metrics['logged_rows']} logged rows with feedback joined in")  # fmt: skip
+        rollout = _wait(lambda: _promoted(client), deadline, "the canary to finish")
+        steps = [f"{e.kind.value} {e.weight}%" for e in client.rollouts.history(MODEL)]
+        say(f"12. canary of {rollout.candidate}: {' -> '.join(steps)}; production is now "
+            f"{client.registry.get(f'{MODEL}@production').ref}")  # fmt: skip
+    finally:
+        stream.stop()
+    live_after = stream.mae(until=stream.switched_at(client, rollout.candidate))
+    live_adapted = _traffic(client, store, after.iloc[-400:])
+    say(f"13. live MAE on post-drift traffic: {live_after:.2f} before the retrain, "
+        f"{live_adapted:.2f} with {rollout.candidate}")  # fmt: skip
 
-    result = fine_tune(store, f"{MODEL}@production", after, "target", rounds=80,
-                       time_column="event_time")  # fmt: skip
-    say(f"8. fine-tuned on post-drift rows: {result.reason}")
-    promoted, live_adapted = None, None
-    if result.accepted and result.version:
-        ref = f"{MODEL}@{result.version}"
-        registry.transition(ref, Stage.STAGING, reason="fine-tune passed the gate")
-        registry.transition(ref, Stage.PRODUCTION, reason="quickstart: adapted to drift")
-        registry.set_alias(MODEL, "production", result.version, reason="adapted to drift")
-        client.endpoints.set_routes(MODEL, {ref: 100})
-        time.sleep(1.5)  # replicas pick up the routing table within ~0.5 s
-        live_adapted = _traffic(client, store, after.iloc[400:800])
-        promoted = ref
-        say(
-            f"9. promoted {ref} and switched the endpoint to it without a restart: live MAE "
-            f"{live_adapted:.2f} on post-drift traffic"
-        )
+    from rayops.analytics import analyze
+
+    report = analyze(store, MODEL, range="1h")
+    metrics = {m.metric: m for m in report.metrics}
+    shown = ", ".join(
+        f"{name} {metrics[name].current:.3g}" for name in ("mae", "accuracy", "latency_p95_ms")
+        if name in metrics and metrics[name].current is not None
+    )  # fmt: skip
+    say(f"14. analytics over the last hour: {shown}; "
+        f"{len(report.recommendations)} recommendation(s)")  # fmt: skip
+    for rec in report.recommendations[:3]:
+        say(f"    {rec.priority.value.upper()}: {rec.message}")
+    dashboard = f"{url}/dashboard?endpoint={MODEL}"
+    say(f"15. dashboard: {dashboard} (with --keep-serving); artifacts: {store.uri}")
     if not keep_serving:
         from ray import serve
 
+        serve.delete(CONTROLLER_APP)
         serve.delete(APP_NAME)
 
     return {
         "storage": store.uri,
-        "feature_sets": [v1.ref, v2.ref],
+        "feature_sets": [v1.ref, job.feature_set],
         "tune_run": tuned.run_id,
         "best_cv_rmse": best["score"],
         "baseline_cv_rmse": tuned.baseline["score"],
         "first_model": first.ref,
-        "mae_before_drift": err_before,
-        "mae_after_drift": err_after,
-        "finetune": {"accepted": result.accepted, "before": result.before["mae"],
-                     "after": result.after["mae"], "version": result.version},
-        "promoted": promoted,
         "stack": {"ensemble": stack.ensemble, "cv_rmse": stack.stack_cv["rmse"],
                   "live_mae": live_stack},
-        "url": url if keep_serving else None,
+        "drift": drift,
+        "retrain": {"job": job.id, "trigger": job.trigger, "decision": job.decision.value,
+                    "candidate": job.candidate, "ray_job": job.ray_job_id,
+                    "candidate_rmse": cand["rmse"], "production_rmse": prod.get("rmse")},
+        "promoted": rollout.candidate,
+        "rollout": [e.kind.value for e in client.rollouts.history(MODEL)],
         "live_mae": {"before_drift": live_before, "after_drift": live_after,
                      "adapted": live_adapted},
-        "history_events": len(registry.history(MODEL)),
+        "recommendations": [r.model_dump(mode="json") for r in report.recommendations],
+        "dashboard": dashboard if keep_serving else None,
+        "url": url if keep_serving else None,
         "seconds": round(time.perf_counter() - started, 1),
     }  # fmt: skip
 
 
+def _wait(probe: Callable[[], Any], deadline: float, what: str) -> Any:
+    """Poll ``probe`` until it returns something truthy; a clear error at the deadline."""
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise RayopsError(f"Gave up waiting for {what}; see `rayops controller status`.")
+
+
+def _drifted(client: Any) -> dict[str, Any] | None:
+    try:
+        check = client.monitor.drift(MODEL, "30s")
+    except RayopsError:
+        return None
+    report = check.features
+    if report is None or not report.drifted_features:
+        return None
+    return {"features": report.drifted_features, "share": report.share}
+
+
+def _started(client: Any) -> Any:
+    jobs = client.retraining.status(MODEL)
+    return jobs[0] if jobs and jobs[0].ray_job_id else None
+
+
+def _finished(client: Any, job_id: str) -> Any:
+    job = client.retraining.jobs.get(MODEL, job_id)
+    return job if job.state.finished else None
+
+
+def _promoted(client: Any) -> Any:
+    try:
+        doc = client.rollouts.get(MODEL)
+    except RayopsError:
+        return None
+    if doc.finished and doc.status.value != "promoted":
+        raise RayopsError(f"The canary of {doc.candidate} ended {doc.status.value}: {doc.reason}")
+    return doc if doc.finished else None
+
+
+class _Stream:
+    """Post-drift rows sent continuously (10 per request, ~5 requests/s) with feedback."""
+
+    def __init__(self, client: Any, rows: Any, endpoint: str) -> None:
+        self.client, self.rows, self.endpoint = client, rows, endpoint
+        self.features = rows.drop(columns=["target", "entity_id", "event_time"])
+        self.sent: list[tuple[float, str, str]] = []  # (time, request id, version)
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="quickstart-traffic", daemon=True)
+
+    def start(self) -> _Stream:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        i, n = 0, len(self.rows)
+        while not self._stop.is_set():
+            part = slice(i % n, i % n + 10)
+            try:
+                answer = self.client.predict(self.endpoint, self.features.iloc[part])
+                self.client.feedback(self.endpoint, answer.request_id,
+                                     self.rows["target"].iloc[part].tolist())  # fmt: skip
+                self.sent.append((time.time(), answer.request_id, answer.version))
+            except RayopsError as e:
+                self.errors.append(str(e))
+            i += 10
+            self._stop.wait(0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def switched_at(self, client: Any, ref: str) -> float:
+        version = ref.partition("@")[2]
+        return next((t for t, _, v in self.sent if v == version), time.time())
+
+    def mae(self, *, until: float) -> float:
+        """MAE of the stream's answers from the stable version before ``until``, from the logs."""
+        from rayops.monitoring.logs import joined
+
+        ids = {rid for t, rid, _ in self.sent if t < until}
+        log = joined(self.client.storage, self.endpoint, datetime.now(UTC) - timedelta(hours=1),
+                     datetime.now(UTC) + timedelta(seconds=1))  # fmt: skip
+        log = log[log["request_id"].isin(ids)]
+        return float(log["error"].abs().mean())
+
+
 def _traffic(client: Any, store: Any, rows: Any, batch: int = 20, endpoint: str = MODEL) -> float:
     """Send ``rows`` to the endpoint with their feedback; the MAE the logs then show."""
-    from datetime import UTC, datetime, timedelta
-
     from rayops.monitoring.logs import joined
 
     started = datetime.now(UTC) - timedelta(seconds=1)

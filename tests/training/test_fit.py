@@ -80,6 +80,9 @@ def test_automatic_choice_is_recorded(ray_cluster, data) -> None:  # type: ignor
     assert small.summary()["path"] == "fast"
 
 
+# Checkpoints go through the same pyarrow filesystem on both backends; S3 is the one that
+# matters on a cluster (and the slower one), so this 30 s test runs there only.
+@pytest.mark.parametrize("storage", ["s3"], indirect=True)
 def test_worker_failure_resumes_from_checkpoint(  # type: ignore[no-untyped-def]
     ray_cluster, data, storage: Storage, tmp_path: Path
 ) -> None:

@@ -7,8 +7,13 @@ from typing import Annotated
 import typer
 
 from rayops._version import __version__
+from rayops.cli import analytics as analytics_cli
 from rayops.cli import features as features_cli
 from rayops.cli import models as models_cli
+from rayops.cli import monitor as monitor_cli
+from rayops.cli import online as online_cli
+from rayops.cli import retrain as retrain_cli
+from rayops.cli import rollout as rollout_cli
 from rayops.cli import serve as serve_cli
 from rayops.cli import train as train_cli
 from rayops.cli import tune as tune_cli
@@ -29,7 +34,18 @@ app = typer.Typer(
 storage_app = typer.Typer(help="Inspect the storage root.\n\nExample: rayops storage check")
 app.add_typer(storage_app, name="storage")
 # Each capability's commands live in their own module.
-for _module in (features_cli, models_cli, tune_cli, train_cli, serve_cli):
+for _module in (
+    features_cli,
+    models_cli,
+    tune_cli,
+    train_cli,
+    serve_cli,
+    rollout_cli,
+    analytics_cli,
+    monitor_cli,
+    retrain_cli,
+    online_cli,
+):
     _module.register(app)
 
 
@@ -85,20 +101,23 @@ def quickstart(
     port: Annotated[int, typer.Option("--port", help="HTTP port of the gateway.")] = 8000,
     keep_serving: Annotated[
         bool,
-        typer.Option("--keep-serving", help="Leave the endpoint up until Ctrl-C."),
+        typer.Option(
+            "--keep-serving", help="Leave the endpoints and the dashboard up until Ctrl-C."
+        ),
     ] = False,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Run the rayops loop end to end on local defaults (about a minute).
+    """Run the whole rayops loop end to end on local defaults (two to three minutes).
 
     Synthetic data with a drift point becomes a versioned feature set; Ray Tune
-    searches a small XGBoost grid with 3-fold CV against a linear baseline; the
-    best model is registered, promoted and served by the gateway on Ray Serve;
-    traffic and feedback after the drift point show its error rising; a fine-tune
-    passes the validation gate and the endpoint switches to it without a restart.
-    Drift detection, canaries and automated retraining join as they land.
+    searches a small XGBoost grid with 3-fold CV against a linear baseline; the best
+    parameters are trained, registered and promoted; a stacked ensemble joins it; the
+    gateway and the control loop start on Ray Serve. Traffic with feedback flows; after
+    the drift point the control loop flags the feature drift, fires the retrain
+    trigger, runs the retrain as a Ray job, canaries the better candidate on live
+    traffic and promotes it. An analytics summary and the dashboard URL end the run.
 
-    Example: rayops quickstart --storage /tmp/rayops-demo
+    Example: rayops quickstart --storage /tmp/rayops-demo --keep-serving
     """
     from rayops.cli._output import ray_session
     from rayops.quickstart import run_quickstart
@@ -121,7 +140,10 @@ def quickstart(
         if keep_serving:
             import time
 
-            console.print(f"serving at {report['url']}; Ctrl-C to stop", highlight=False)
+            console.print(
+                f"serving at {report['url']}, dashboard {report['dashboard']}; Ctrl-C to stop",
+                highlight=False,
+            )
             try:
                 while True:
                     time.sleep(3600)

@@ -75,20 +75,40 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     return t
 
 
+def current_user() -> str | None:
+    """The login name recorded as the actor of changes (None where there is none)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # containers without an /etc/passwd entry
+        return None
+
+
 @contextmanager
 def ray_session(address: str | None) -> Iterator[None]:
     """Start (or join) Ray for one command; reuse a session the process already has.
 
     The CLI is an entry point, so it may start Ray; in a notebook or a test that
-    already has a session, that session is used and left running.
+    already has a session, that session is used and left running. When another Ray
+    instance on this machine holds the job agent's port, a private head on free
+    ports is started instead (see :mod:`rayops.cli._cluster`), so Ray jobs work.
     """
     import ray
 
-    owns = not ray.is_initialized()
-    if owns:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    from rayops.cli._cluster import DEFAULT_AGENT_PORT, port_free, private_cluster
+
+    if ray.is_initialized():
+        yield
+        return
+    if address is None and not port_free(DEFAULT_AGENT_PORT):
+        # Another Ray on this machine holds the job agent's port: a plain ray.init()
+        # would start a cluster that cannot run Ray jobs.
+        with private_cluster():
+            yield
+        return
+    ray.init(address=address, log_to_driver=False, configure_logging=False)
     try:
         yield
     finally:
-        if owns:
-            ray.shutdown()
+        ray.shutdown()

@@ -161,13 +161,35 @@ def show(
     storage: StorageOption = None,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Show one endpoint's routing table.
+    """Show one endpoint's routing table and the recent per-member performance of its ensembles.
 
     Example: rayops endpoints show churn --json
     """
     with handle_errors(as_json):
-        t = _endpoints(storage).get(name)
-    emit(_doc(t), as_json, _render)
+        eps = _endpoints(storage)
+        doc = _doc(eps.get(name))
+        doc["ensembles"] = {
+            ref: (stats.model_dump(mode="json") if stats is not None else None)
+            for ref, stats in eps.performance(name).items()
+        }
+    emit(doc, as_json, _render_with_members)
+
+
+def _render_with_members(d: dict[str, Any]) -> None:
+    _render(d)
+    for ref, stats in d.get("ensembles", {}).items():
+        if stats is None:
+            console.print(f"{ref}: no member stats yet (the control loop's 'ensembles' task)")
+            continue
+        rows = [
+            (m, s["rows"], f"{s['mae']:.4g}", f"{s['mse'] ** 0.5:.4g}", f"{s['accuracy']:.1%}")
+            for m, s in stats["overall"].items()
+        ]
+        title = (
+            f"{ref} ({stats['kind']}): members on {stats['rows']} labeled rows, "
+            f"{len(stats['segments'])} segments, updated {stats['updated_at']}"
+        )
+        console.print(table(title, ["member", "rows", "mae", "rmse", "accuracy"], rows))
 
 
 def serve(
@@ -183,10 +205,17 @@ def serve(
     blocking: Annotated[
         bool, typer.Option("--blocking/--no-blocking", help="Stay in the foreground until Ctrl-C.")
     ] = True,
+    controller: Annotated[
+        bool,
+        typer.Option(
+            "--controller/--no-controller",
+            help="Also deploy the control loop (rollout analysis, monitoring, retraining).",
+        ),
+    ] = True,
     storage: StorageOption = None,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Deploy the gateway (every endpoint, route prefix /) on Ray Serve.
+    """Deploy the gateway (every endpoint, route prefix /) and the control loop on Ray Serve.
 
     Example: rayops serve --port 8000 --storage s3://bucket/rayops
     """
@@ -198,8 +227,12 @@ def serve(
         from rayops.serving.gateway import APP_NAME, deploy_gateway
 
         url = deploy_gateway(storage, host=host, port=port, replicas=replicas, num_cpus=num_cpus)
+        if controller:
+            from rayops.control.deployment import deploy_controller
+
+            deploy_controller(storage)
         emit(
-            {"url": url, "app": APP_NAME},
+            {"url": url, "app": APP_NAME, "controller": controller},
             as_json,
             lambda d: console.print(f"[green]serving[/] {d['url']} (app {d['app']})"),
         )
@@ -211,3 +244,7 @@ def serve(
                     time.sleep(3600)
             except KeyboardInterrupt:
                 ray_serve.delete(APP_NAME)
+                if controller:
+                    from rayops.control.deployment import CONTROLLER_APP
+
+                    ray_serve.delete(CONTROLLER_APP)

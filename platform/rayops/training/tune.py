@@ -260,7 +260,13 @@ def run_tune(
                 reuse_actors=True,
             ),
             run_config=tune.RunConfig(
-                name=run_id, storage_path=tmp, verbose=0, callbacks=callbacks
+                name=run_id,
+                storage_path=tmp,
+                verbose=0,
+                callbacks=callbacks,
+                # A trial whose actor dies (or that raises) runs again from scratch: a trial
+                # is one configuration's CV, short enough not to need checkpoints.
+                failure_config=tune.FailureConfig(max_failures=settings.tune_max_failures),
             ),
         )
         # Tune prints its own banner to stdout; keep stdout for the caller (--json).

@@ -1,0 +1,94 @@
+"""A private local Ray cluster for CLI commands, when the default ports are taken.
+
+``ray.init()`` starts a local cluster whose dashboard agent (which runs Ray Jobs)
+listens on the fixed port 52365. When another Ray instance on this machine
+already holds it — a notebook's ``ray.init()``, a test run — the new cluster
+starts without a job agent and every ``ray job submit`` fails with "No available
+agent". :func:`private_cluster` then starts the head with ``ray start --head`` on
+free ports instead, in its own process group, and stops exactly that group at
+the end (never ``ray stop``, which would stop every Ray on the machine).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rayops.errors import RayopsError
+
+__all__ = ["DEFAULT_AGENT_PORT", "port_free", "private_cluster"]
+
+#: Ray's default dashboard-agent HTTP port (ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT).
+DEFAULT_AGENT_PORT = 52365
+
+
+def port_free(port: int) -> bool:
+    """Whether nothing listens on ``port`` of any local interface."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def private_cluster(num_cpus: int | None = None, timeout_s: float = 120.0) -> Iterator[str]:
+    """Start a one-node cluster on free ports and join it (``ray.init``); yields its address."""
+    import ray
+
+    temp_dir = tempfile.mkdtemp(prefix="rayops-", dir="/tmp")  # short: socket paths are limited
+    port, dashboard, agent = _free_port(), _free_port(), _free_port()
+    ray_exe = str(Path(sys.executable).with_name("ray"))
+    cmd = [
+        ray_exe, "start", "--head", "--block", f"--port={port}", "--include-dashboard=true",
+        "--node-ip-address=127.0.0.1",
+        "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
+        f"--dashboard-agent-listen-port={agent}", f"--ray-client-server-port={_free_port()}",
+        f"--temp-dir={temp_dir}", "--disable-usage-stats",
+        *([f"--num-cpus={num_cpus}"] if num_cpus else []),
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:  # the driver can join once the head's GCS and raylet are up
+            if proc.poll() is not None:
+                raise RayopsError(f"`ray start --head` exited with code {proc.returncode}.")
+            try:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+                break
+            except ConnectionError:
+                if time.monotonic() > deadline:
+                    raise RayopsError("A local Ray head did not start in time.") from None
+                time.sleep(1.0)
+        yield address
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
