@@ -40,7 +40,7 @@ _GRID = """
 space:
   max_depth: {grid: [3, 5]}
   learning_rate: {grid: [0.1, 0.3]}
-  n_estimators: {grid: [60, 120]}
+  n_estimators: {grid: [100]}
 cv: {folds: 3}
 """
 
@@ -54,7 +54,7 @@ CONTROL_SETTINGS: dict[str, Any] = {
     "monitoring_drift_window": "30s",
     "monitoring_log_lag_s": 1.0,
 }
-CANARY = {"steps": [25, 50], "interval": "6s", "thresholds": {"min_samples": 25}}
+CANARY = {"steps": [25, 50], "interval": "4s", "thresholds": {"min_samples": 25}}
 
 
 def run_quickstart(
@@ -177,7 +177,8 @@ def run_quickstart(
         drift = _wait(lambda: _drifted(client), deadline, "monitoring to flag the drift")
         say(f"9. monitoring flagged feature drift on {MODEL}: {', '.join(drift['features'])} "
             f"({drift['share']:.0%} of features) over the last 30 s of traffic")  # fmt: skip
-        job = _wait(lambda: _started(client), deadline, "the retrain trigger to fire")
+        job = _wait(lambda: _started(client), deadline, "the retrain trigger to fire",
+                    explain=lambda: _retrain_state(client))  # fmt: skip
         say(f"10. retrain trigger fired ({job.reason}); Ray job {job.ray_job_id}")
         job = _wait(lambda: _finished(client, job.id), deadline, "the retrain job to finish")
         if job.state.value != "succeeded" or job.decision is None:
@@ -241,14 +242,42 @@ def run_quickstart(
     }  # fmt: skip
 
 
-def _wait(probe: Callable[[], Any], deadline: float, what: str) -> Any:
+def _wait(
+    probe: Callable[[], Any],
+    deadline: float,
+    what: str,
+    explain: Callable[[], str] | None = None,
+) -> Any:
     """Poll ``probe`` until it returns something truthy; a clear error at the deadline."""
     while time.monotonic() < deadline:
         found = probe()
         if found:
             return found
         time.sleep(0.5)
-    raise RayopsError(f"Gave up waiting for {what}; see `rayops controller status`.")
+    detail = ""
+    if explain is not None:
+        try:
+            detail = f" {explain()}"
+        except Exception as e:  # the explanation must not hide the timeout
+            detail = f" (could not read the state: {e})"
+    raise RayopsError(f"Gave up waiting for {what}.{detail} See `rayops controller status`.")
+
+
+def _retrain_state(client: Any) -> str:
+    """What the retrain controller saw last: its task status, the trigger check, the job."""
+    from rayops.control.loop import read_status
+
+    status = read_status(client.storage) or {}
+    task = (status.get("tasks") or {}).get("retrain", "the control loop wrote no status")
+    parts = [f"Retrain task: {task}."]
+    jobs = client.retraining.status(MODEL)
+    if jobs:
+        j = jobs[0]
+        parts.append(f"Job {j.id} is {j.state.value} (Ray job {j.ray_job_id}, error {j.error}).")
+    else:
+        report = client.retraining.check(MODEL)[0]
+        parts.append("Triggers now: " + "; ".join(f"{r.name}: {r.reason}" for r in report.results))
+    return " ".join(parts)
 
 
 def _drifted(client: Any) -> dict[str, Any] | None:

@@ -198,6 +198,8 @@ def test_a_killed_control_loop_follows_its_retrain_job_and_starts_no_second_one(
 
                 assert wait_until(running, timeout=120), jobs.get("demand", job.id)
                 timeline["resumed_s"] = time.monotonic() - started
+                # The loop writes its status after the pass that recorded the job.
+                assert wait_until(lambda: read_status(storage) is not None, timeout=30)
                 first = read_status(storage)
                 assert first is not None and not submitter.status(job.id).finished
                 # Crash 2: the control loop's replica is killed while the Ray job runs.

@@ -215,10 +215,19 @@ def test_multi_target_endpoint_json_oip_feedback_and_logs(gw: str, root: Storage
     wrong = requests.post(f"{gw}/endpoints/perf/feedback", timeout=10,
                           json={"request_id": rid, "actuals": {"speed": [1.0]}})  # fmt: skip
     assert wrong.status_code == 400 and "speed" in wrong.json()["error"]
-    assert wait_until(lambda: flushed(root, "perf", {rid}), timeout=15)
-    start, end = pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1), pd.Timestamp.now(tz="UTC")
-    per = joined_targets(root, "perf", start, end + pd.Timedelta(minutes=1))
-    mine = per[per["request_id"] == rid].sort_values(["target", "row"])
+    start = pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1)
+
+    def joined_feedback() -> pd.DataFrame:
+        # Predictions and feedback are flushed by separate logs: wait until both landed.
+        if not flushed(root, "perf", {rid}):
+            return pd.DataFrame()
+        end = pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=1)
+        per = joined_targets(root, "perf", start, end)
+        mine = per[(per["request_id"] == rid) & per["actual"].notna()]
+        return mine.sort_values(["target", "row"])
+
+    assert wait_until(lambda: len(joined_feedback()) == 8, timeout=15)
+    mine = joined_feedback()
     assert mine["target"].tolist() == ["cost"] * 4 + ["latency"] * 4
     expected_errors = [*(want["cost"] - 1.0), *(want["latency"] - 2.0)]
     assert mine["error"].tolist() == pytest.approx(expected_errors, rel=1e-5)

@@ -83,7 +83,7 @@ def _check(response: requests.Response) -> None:
         assert "error" in response.json()  # a sentence, not a stack trace
 
 
-@settings(FUZZ, max_examples=400)
+@settings(FUZZ, max_examples=250)
 @given(body=predict_bodies)
 def test_fuzz_predict_json(endpoint: str, body: Any) -> None:
     _check(
@@ -118,7 +118,7 @@ tensor = st.fixed_dictionaries(
 )
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=200)
 @given(body=st.one_of(st.fixed_dictionaries({"inputs": st.lists(tensor, max_size=4)}), json_values),
        version=st.sampled_from(["", "/versions/1.0.0", "/versions/9.9.9", "/versions/..%2F..",
                                 "/versions/x"]))  # fmt: skip

@@ -76,7 +76,10 @@ class RaySubmitter:
             try:
                 self._client = JobSubmissionClient(self.settings.retrain_job_address or "auto")
             except Exception as e:  # ConnectionError, RuntimeError, ValueError from Ray
-                raise RayopsError(
+                # Transient on a cluster that is still starting (its dashboard registers
+                # late): the job stays queued and the next pass tries again, until
+                # retrain_max_job_s fails it as never submitted.
+                raise SubmissionPending(
                     f"Cannot reach Ray's Job Submission API at "
                     f"{self.settings.retrain_job_address or 'auto'}: {e}. Set "
                     "RAYOPS_RETRAIN_JOB_ADDRESS to the dashboard (http://head:8265)."

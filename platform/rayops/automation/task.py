@@ -75,12 +75,12 @@ def submit(storage: Storage, job: RetrainJob, submitter: Any, now: datetime) -> 
         ray_id = submitter.submit(storage.uri, job.model, job.id)
     except SubmissionPending as e:
         logger.info("Retrain %s stays queued: %s", job.id, e)
-        return job
+        return jobs.update(job.model, job.id, error=f"not submitted yet: {e}")
     except RayopsError as e:
         return jobs.finish(job.model, job.id, JobState.FAILED, error=f"submission failed: {e}")
     return jobs.update(
         job.model, job.id, state=JobState.RUNNING, stage=Stage.SUBMITTED, ray_job_id=ray_id,
-        submitted_at=now, progress=0.05,
+        submitted_at=now, progress=0.05, error=None,
     )  # fmt: skip
 
 
