@@ -877,7 +877,7 @@ class Settings(BaseSettings):
         default=None,
         description=(
             "Ray Jobs address the retrain controller submits to (http://head:8265). Default: "
-            "the cluster the controller runs on (RAY_ADDRESS, else auto)."
+            "RAY_ADDRESS, else the dashboard of the cluster the controller runs on."
         ),
     )
     retrain_log_window_days: float = Field(

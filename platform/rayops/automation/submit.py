@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -74,17 +75,39 @@ class RaySubmitter:
             from ray.job_submission import JobSubmissionClient
 
             try:
-                self._client = JobSubmissionClient(self.settings.retrain_job_address or "auto")
+                self._client = JobSubmissionClient(self._address())
             except Exception as e:  # ConnectionError, RuntimeError, ValueError from Ray
                 # Transient on a cluster that is still starting (its dashboard registers
                 # late): the job stays queued and the next pass tries again, until
                 # retrain_max_job_s fails it as never submitted.
                 raise SubmissionPending(
                     f"Cannot reach Ray's Job Submission API at "
-                    f"{self.settings.retrain_job_address or 'auto'}: {e}. Set "
+                    f"{self.settings.retrain_job_address or 'this cluster'}: {e}. Set "
                     "RAYOPS_RETRAIN_JOB_ADDRESS to the dashboard (http://head:8265)."
                 ) from None
         return self._client
+
+    def _address(self) -> str | None:
+        """The configured address, else RAY_ADDRESS, else this cluster's dashboard.
+
+        Never Ray's "auto": it picks a cluster from the files under /tmp/ray, which is
+        another cluster when this one runs with its own temp dir (or two are running).
+        """
+        if self.settings.retrain_job_address or os.environ.get("RAY_ADDRESS"):
+            return self.settings.retrain_job_address or None
+        import ray
+
+        if not ray.is_initialized():
+            return None
+        try:
+            from ray._private.services import get_webui_url_from_internal_kv
+
+            url = get_webui_url_from_internal_kv()  # type: ignore[no-untyped-call]
+        except Exception:  # an older or newer Ray without it: let Ray decide
+            return None
+        if not url:
+            return None
+        return url if "://" in url else f"http://{url}"
 
     def submit(self, storage_uri: str, model: str, job_id: str) -> str:
         """Start the retrain job; returns the Ray submission id (``job_id``)."""

@@ -12,6 +12,7 @@ the end (never ``ray stop``, which would stop every Ray on the machine).
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -47,6 +48,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _refresh_ray_config() -> None:
+    """Make this process's Ray core re-read ``RAY_AUTH_MODE``/``RAY_AUTH_TOKEN``.
+
+    Ray caches its config when ``ray`` is imported; ``ray.init(address=...)`` to an
+    explicit address never turns token mode on by itself. This is what Ray's own
+    token setup does (``authentication_token_setup._enable_token_auth``).
+    """
+    from ray._raylet import Config  # type: ignore[attr-defined]
+
+    Config.initialize("")
+
+
 @contextmanager
 def private_cluster(num_cpus: int | None = None, timeout_s: float = 120.0) -> Iterator[str]:
     """Start a one-node cluster on free ports and join it (``ray.init``); yields its address."""
@@ -63,9 +76,17 @@ def private_cluster(num_cpus: int | None = None, timeout_s: float = 120.0) -> It
         f"--temp-dir={temp_dir}", "--disable-usage-stats",
         *([f"--num-cpus={num_cpus}"] if num_cpus else []),
     ]  # fmt: skip
+    # Ray >= 2.59 authenticates local clusters with a token; the shared default file
+    # (~/.ray/auth_token) may belong to the other cluster. This cluster gets a token of
+    # its own, given to the head (and so to its workers) and to this driver.
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    saved = {k: os.environ.get(k) for k in auth}
+    os.environ.update(auth)
+    _refresh_ray_config()
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=dict(os.environ),
+    )  # fmt: skip
     address = f"127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     try:
@@ -92,3 +113,9 @@ def private_cluster(num_cpus: int | None = None, timeout_s: float = 120.0) -> It
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        _refresh_ray_config()
