@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,8 +53,14 @@ def test_bad_storage_uri_exits_2(tmp_path: Path) -> None:
 
 
 def test_quickstart_console_script(tmp_path: Path) -> None:
-    """The installed console script, exactly as a user runs it (its own local Ray)."""
+    """The installed console script, exactly as a user runs it (its own local Ray).
+
+    The session's cluster holds Ray's job-agent port, so the CLI starts a private head
+    (see rayops.cli._cluster); a shell without this process's RAY_* variables, as a
+    user's would be, must still join it and run the retrain as a Ray job.
+    """
     exe = Path(sys.executable).with_name("rayops")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     out = subprocess.run(
         [
             str(exe),
@@ -69,6 +76,7 @@ def test_quickstart_console_script(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=600,
+        env=env,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout[out.stdout.index("{") :])
