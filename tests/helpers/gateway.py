@@ -53,6 +53,24 @@ def deploy_gateway_app(url: str, storage_uri: str, *, replicas: int = 1, **setti
     assert wait_until(ready(url), timeout=120), "the gateway did not become ready"
 
 
+def tiny_endpoint(storage: Any, endpoint: str, *, seed: int) -> str:
+    """Register a 5-tree booster on features ``a`` and ``b`` (model ``demand``) and create
+    ``endpoint`` routing all traffic to it; returns the version's ref."""
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+
+    from rayops.registry import Registry
+    from rayops.serving import Endpoints
+
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
+    booster = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(df, label=df["a"]), 5)
+    ref = str(Registry(storage).register("demand", booster).ref)
+    Endpoints(storage).create(endpoint, ref)
+    return ref
+
+
 def ready(url: str) -> Callable[[], bool]:
     def check() -> bool:
         try:

@@ -20,18 +20,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
-import pandas as pd
 import pytest
 import requests
-import xgboost as xgb
-from gateway import deploy_gateway_app, serve_http
+from gateway import deploy_gateway_app, serve_http, tiny_endpoint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rayops.config import Settings
-from rayops.registry import Registry
-from rayops.serving import Endpoints
 from rayops.storage import Storage, open_storage
 
 TOKEN = f"rayops-token-{uuid.uuid4().hex}"
@@ -48,10 +43,7 @@ CASES: Counter[str] = Counter()  # fuzz requests sent, by test
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Storage:
     storage = open_storage(str(tmp_path_factory.mktemp("surface") / "root"))
-    rng = np.random.default_rng(2)
-    df = pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
-    booster = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(df, label=df["a"]), 5)
-    Endpoints(storage).create("acl", Registry(storage).register("demand", booster).ref)
+    tiny_endpoint(storage, "acl", seed=2)
     return storage
 
 

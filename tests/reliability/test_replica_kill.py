@@ -20,18 +20,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 import requests
-import xgboost as xgb
-from gateway import ready, serve_http
+from gateway import ready, serve_http, tiny_endpoint
 from harness import wait_until
 from loadgen import Load
 
 import rayops
-from rayops.registry import Registry
-from rayops.serving import Endpoints
 from rayops.storage import Storage, open_storage
 
 DURATION_S = 60.0
@@ -98,10 +93,7 @@ def _kill_and_time_recovery(rng: random.Random) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Storage:
     storage = open_storage(str(tmp_path_factory.mktemp("kill") / "root"))
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
-    booster = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(df, label=df["a"]), 5)
-    Endpoints(storage).create("kill", Registry(storage).register("demand", booster).ref)
+    tiny_endpoint(storage, "kill", seed=0)
     return storage
 
 

@@ -75,7 +75,8 @@ def submit(storage: Storage, job: RetrainJob, submitter: Any, now: datetime) -> 
         ray_id = submitter.submit(storage.uri, job.model, job.id)
     except SubmissionPending as e:
         logger.info("Retrain %s stays queued: %s", job.id, e)
-        return jobs.update(job.model, job.id, error=f"not submitted yet: {e}")
+        why = f"not submitted yet: {e}"
+        return job if job.error == why else jobs.update(job.model, job.id, error=why)
     except RayopsError as e:
         return jobs.finish(job.model, job.id, JobState.FAILED, error=f"submission failed: {e}")
     return jobs.update(
