@@ -65,14 +65,14 @@ def main() -> None:
     settings = Settings(storage=root)
     storage = open_storage(root, settings)
     store = FeatureStore(storage, settings=settings)
-    codec = settings.features_compression
+    codec = settings.features.compression
 
     table, gen_s = timed(lambda: make_table(args.rows))
     gb = table.nbytes / 1e9
     print(
         f"table: {table.num_rows:,} rows x {table.num_columns} columns, {gb:.2f} GB in memory "
         f"(generated in {gen_s:.1f}s); storage {root}; codec {codec}; "
-        f"threads {settings.features_threads or os.cpu_count()}"
+        f"threads {settings.features.threads or os.cpu_count()}"
     )
 
     plain_path = os.path.join(root, "plain", "data.parquet")

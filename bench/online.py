@@ -78,10 +78,10 @@ def bench_updates(df: pd.DataFrame, booster: xgb.Booster, repeats: int) -> dict[
     print(f"{'samples':>7} {'mode':<9} {'train':>5} {'hold':>4} {'matrix':>17} {'adapt':>17} "
           f"{'gate':>17} {'total':>17}")  # fmt: skip
     for n in (50, 500, 5000):
-        n_hold = max(1, round(n * settings.online_holdout_fraction))
+        n_hold = max(1, round(n * settings.online.holdout_fraction))
         n_train = n - n_hold
         n_replay = round(
-            n_train * settings.online_replay_fraction / (1 - settings.online_replay_fraction)
+            n_train * settings.online.replay_fraction / (1 - settings.online.replay_fraction)
         )
         rows = post.iloc[:n]
         replay = df.iloc[DRIFT_AT - n_replay : DRIFT_AT]
@@ -95,7 +95,7 @@ def bench_updates(df: pd.DataFrame, booster: xgb.Booster, repeats: int) -> dict[
             for _ in range(runs + 1):
                 candidate = booster.copy()  # not timed: the cycle loads the parent fresh
                 out = incremental_update(
-                    candidate, schema, train, hold, mode=mode, rounds=settings.online_rounds,
+                    candidate, schema, train, hold, mode=mode, rounds=settings.online.rounds,
                     params=params, min_improvement=0.01, alpha=0.05,
                 )  # fmt: skip
                 for k, v in out.timings_ms.items():

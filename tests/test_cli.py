@@ -26,6 +26,22 @@ def test_config_json_lists_every_setting(tmp_path: Path) -> None:
     assert all(r["description"] for r in rows.values())
 
 
+def test_config_warns_about_a_misspelt_variable_and_reads_sections(tmp_path: Path) -> None:
+    env = {
+        "RAYOPS_STORAGE": str(tmp_path),
+        "RAYOPS_SERVNG_MAX_ROWS": "5",  # typo: matches no setting
+        "RAYOPS_SERVING_MAX_ROWS": "7",
+        "RAYOPS_ROLLOUT_STEPS": "[10, 100]",
+    }
+    res = runner.invoke(app, ["config", "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    rows = {r["setting"]: r for r in json.loads(res.stdout)}
+    assert rows["serving_max_rows"]["value"] == "7"
+    assert rows["rollout_steps"]["value"] == "[10, 100]"
+    assert "RAYOPS_SERVNG_MAX_ROWS matches no rayops setting" in res.stderr
+    assert "RAYOPS_SERVING_MAX_ROWS matches" not in res.stderr
+
+
 def test_api_token_is_never_printed(tmp_path: Path) -> None:
     res = runner.invoke(app, ["config", "--json"], env={"RAYOPS_API_TOKEN": "hunter2"})
     assert res.exit_code == 0

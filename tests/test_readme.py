@@ -23,5 +23,5 @@ def test_readme_configuration_table_lists_every_setting(repo_root: Path) -> None
     from rayops.config import Settings
 
     readme = (repo_root / "README.md").read_text()
-    for name in Settings.model_fields:
+    for name in Settings.setting_names():
         assert f"| `{name}` |" in readme, f"setting {name} is missing from the README table"

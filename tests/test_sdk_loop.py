@@ -21,7 +21,7 @@ GRID = "space: {max_depth: {grid: [3, 5]}, n_estimators: {grid: [80]}}\ncv: {fol
 
 def test_the_sdk_drives_the_loop_on_s3(ray_cluster: Any, s3_settings: Any, s3_uri: str) -> None:
     settings = rayops.Settings(
-        storage=s3_uri, s3_endpoint_url=s3_settings.s3_endpoint_url, s3_region="us-east-1"
+        storage=s3_uri, s3_endpoint_url=s3_settings.s3.endpoint_url, s3_region="us-east-1"
     )
     data = rayops.make_regression(1500, seed=5)
     with serve_http() as url:
@@ -38,7 +38,7 @@ def test_the_sdk_drives_the_loop_on_s3(ray_cluster: Any, s3_settings: Any, s3_ur
                               register="sales")  # fmt: skip
         client.registry.set_alias("sales", "production", first["model"]["version"])
         client.endpoints.create("sales", "sales@production")
-        deploy_gateway_app(url, s3_uri, s3_endpoint_url=settings.s3_endpoint_url,
+        deploy_gateway_app(url, s3_uri, s3_endpoint_url=settings.s3.endpoint_url,
                            s3_region="us-east-1")  # fmt: skip
 
         rows = data.iloc[1000:].drop(columns=["entity_id", "event_time"])

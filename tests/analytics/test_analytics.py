@@ -20,7 +20,7 @@ from rayops.serving.log import FeedbackLog, PredictionLog, RequestLog
 from rayops.storage import Storage
 
 START = END - timedelta(days=7)
-TOL = Settings().accuracy_tolerance
+TOL = Settings().training.accuracy_tolerance
 
 
 def expected(truth: Truth, start: datetime, end: datetime, ref: str | None = None) -> dict:
@@ -99,7 +99,7 @@ def test_baselines_targets_status_and_trends(
     # Quality baselines come from the production version's model card (holdout).
     assert (mae.baseline, mae.baseline_source) == (1.0, "model_card")
     assert mae.target == pytest.approx(1.1) and mae.target_source == "baseline_margin"
-    assert acc.target == Settings().monitoring_accuracy_warning
+    assert acc.target == Settings().monitoring.accuracy_warning
     assert p95.baseline_source == "previous_period" and p95.baseline == pytest.approx(
         r.metric("latency_p95_ms").previous  # type: ignore[union-attr]
     )
@@ -149,7 +149,7 @@ def test_drift_per_feature_and_over_time(report7d: AnalyticsReport) -> None:
     assert flags == {"x0": True, "x1": False, "x2": False}
     x0 = sorted((p for p in r.drift.series if p.feature == "x0"), key=lambda p: p.time)
     assert not x0[0].drifted and x0[-1].drifted  # x0 drifts in the last two days only
-    assert all(p.rows >= Settings().analytics_drift_min_rows for p in r.drift.series)
+    assert all(p.rows >= Settings().analytics.drift_min_rows for p in r.drift.series)
 
 
 def test_recommendations_say_what_to_do(report7d: AnalyticsReport) -> None:

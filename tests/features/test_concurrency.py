@@ -76,7 +76,7 @@ def test_concurrent_writer_processes(
 ) -> None:
     endpoint = None
     if storage.uri.startswith("s3://"):
-        endpoint = request.getfixturevalue("s3_settings").s3_endpoint_url
+        endpoint = request.getfixturevalue("s3_settings").s3.endpoint_url
     seeds = [3] * 4 if identical else [10, 11, 12, 13]
     start_at = time.time() + 3.0  # after every child has imported pyarrow and warmed up
     ctx = mp.get_context("spawn")

@@ -123,7 +123,7 @@ def test_features_cli_errors_and_exit_codes(tmp_path: Path) -> None:
 
 
 def test_features_cli_on_s3(s3_settings: Settings, s3_uri: str, tmp_path: Path) -> None:
-    env = {"AWS_ENDPOINT_URL": str(s3_settings.s3_endpoint_url), "AWS_REGION": "us-east-1"}
+    env = {"AWS_ENDPOINT_URL": str(s3_settings.s3.endpoint_url), "AWS_REGION": "us-east-1"}
     s = ["--storage", s3_uri, "--json"]
     out = run("ingest", "s3set", parquet(tmp_path / "a.parquet", 0), *s, env=env)
     assert out["ref"] == "s3set@1"  # type: ignore[index]

@@ -96,7 +96,7 @@ def test_low_cardinality_numeric_is_judged_by_psi_only() -> None:
     base = baseline_from_frame(train, ["flag"])
     same = (rng.random(5_000) < 0.3).astype(float)
     fd = numeric_drift("flag", same, base["flag"], SETTINGS)
-    assert fd.stats["ks_statistic"] > SETTINGS.monitoring_ks_threshold  # would be a false flag
+    assert fd.stats["ks_statistic"] > SETTINGS.monitoring.ks_threshold  # would be a false flag
     assert not fd.drifted and fd.method == "psi"
     moved = (rng.random(5_000) < 0.6).astype(float)
     assert numeric_drift("flag", moved, base["flag"], SETTINGS).drifted
@@ -117,7 +117,7 @@ def test_categorical_unseen_categories_and_integer_codes() -> None:
 def test_small_windows_are_measured_but_never_flagged() -> None:
     rng = np.random.default_rng(3)
     base = baseline_from_frame(pd.DataFrame({"x": rng.normal(size=5_000)}), ["x"])
-    tiny = rng.normal(3.0, 1.0, SETTINGS.monitoring_drift_min_rows - 1)
+    tiny = rng.normal(3.0, 1.0, SETTINGS.monitoring.drift_min_rows - 1)
     fd = numeric_drift("x", tiny, base["x"], SETTINGS)
     assert fd.stats["psi"] > 1.0 and not fd.drifted
     # Enough rows of the same shift are flagged.

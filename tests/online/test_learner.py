@@ -185,7 +185,7 @@ def test_the_control_loop_runs_the_online_task() -> None:
     from rayops.storage import open_storage
 
     (task,) = default_tasks(open_storage(tempfile.mkdtemp()), Settings(), names=["online"])
-    assert isinstance(task, OnlineTask) and task.interval_s == Settings().online_interval_s
+    assert isinstance(task, OnlineTask) and task.interval_s == Settings().online.interval_s
 
 
 def test_one_failing_endpoint_does_not_stop_the_others(

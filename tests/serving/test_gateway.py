@@ -434,8 +434,8 @@ def test_gateway_on_s3_storage(serve_url: str, s3_settings: Any, s3_uri: str) ->
     Endpoints(s3).create("remote", ref)
     deploy(
         s3,
-        s3_endpoint_url=s3_settings.s3_endpoint_url,
-        s3_region=s3_settings.s3_region,
+        s3_endpoint_url=s3_settings.s3.endpoint_url,
+        s3_region=s3_settings.s3.region,
     )
     assert wait_until(ready(serve_url), timeout=60)
     assert wait_until(lambda: predict(serve_url, "remote", {"instances": rows(1)}).ok, timeout=30)

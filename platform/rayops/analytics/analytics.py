@@ -87,14 +87,14 @@ def _enough(point: dict[str, Any], spec: MetricSpec, min_rows: int) -> bool:
 
 
 def _trend(points: list[dict[str, Any]], spec: MetricSpec, settings: Settings) -> TrendResult:
-    usable = [p for p in points if _enough(p, spec, settings.analytics_trend_min_rows)]
+    usable = [p for p in points if _enough(p, spec, settings.analytics.trend_min_rows)]
     return classify_trend(
         [p["time"] for p in usable],
         [p[spec.name] for p in usable],
         higher_is_better=spec.higher_is_better,
-        threshold=settings.analytics_trend_threshold,
-        alpha=settings.analytics_trend_alpha,
-        min_points=settings.analytics_trend_min_points,
+        threshold=settings.analytics.trend_threshold,
+        alpha=settings.analytics.trend_alpha,
+        min_points=settings.analytics.trend_min_points,
     )
 
 
@@ -138,7 +138,7 @@ def _versions(
     f, o = window.frame, window.outcomes
     refs = sorted(set(f["ref"].dropna()) | set(o["ref"].dropna()) | set(weights))
     total = max(int(f.drop_duplicates(["endpoint", "request_id"]).shape[0]), 1)
-    tol, min_rows = settings.accuracy_tolerance, settings.analytics_trend_min_rows
+    tol, min_rows = settings.training.accuracy_tolerance, settings.analytics.trend_min_rows
     found, errors = {}, {}
     for ref in refs:
         part = f[f["ref"] == ref]
@@ -211,24 +211,24 @@ def analyze(
 ) -> AnalyticsReport:
     """The analytics report of endpoint ``name`` (or model ``name`` with
     ``subject="model"``) over ``range`` ending at ``end`` (default now), or over
-    ``[start, end)``. Default range: ``Settings.analytics_range``."""
+    ``[start, end)``. Default range: ``analytics_range``."""
     from datetime import UTC
 
     settings = settings or Settings()
     subject = Subject(subject)
     validate_name(name, f"{subject.value} name")
     if range is None and start is None:
-        range = settings.analytics_range
+        range = settings.analytics.range
     start, end = parse_window(range, start=start, end=end, now=now)
     span = end - start
-    step = bucket_width(span, settings.analytics_buckets)
-    current_start = max(start, end - timedelta(hours=settings.analytics_current_hours))
+    step = bucket_width(span, settings.analytics.buckets)
+    current_start = max(start, end - timedelta(hours=settings.analytics.current_hours))
     prev_start = start - span
     model = name if subject is Subject.MODEL else None
     candidates = [name] if model is None else _endpoints_of_model(storage, name, settings)
     window = load_window(storage, candidates, prev_start, end, model=model)
     in_range = window.between(start, end)
-    tol = settings.accuracy_tolerance
+    tol = settings.training.accuracy_tolerance
     series = series_of(in_range, start, end, step, tol)
     registry = RegistryView(storage, settings)
     notes: list[str] = []
@@ -247,7 +247,7 @@ def analyze(
     events = timeline(ctx)
     for d in deployments:
         mine = [e for e in events if e.endpoint in (d.endpoint, None)]
-        d.last_events = mine[-settings.analytics_events :][::-1]
+        d.last_events = mine[-settings.analytics.events :][::-1]
     weights: dict[str, int] = {}
     for d in deployments:
         for r in d.routes:
@@ -305,7 +305,7 @@ def analyze(
         )  # fmt: skip
         if drift is None and len(in_range.frame) > 0:
             notes.append(
-                f"Feature drift needs at least {settings.analytics_drift_min_rows} logged rows "
+                f"Feature drift needs at least {settings.analytics.drift_min_rows} logged rows "
                 "with features the baseline knows; the range has fewer."
             )
     elif reference is not None:
@@ -343,12 +343,12 @@ def analyze(
             previous_start=prev_start,
         ),  # fmt: skip
         settings=ReportSettings(
-            trend_threshold=settings.analytics_trend_threshold,
-            trend_alpha=settings.analytics_trend_alpha,
-            trend_min_points=settings.analytics_trend_min_points,
-            trend_min_rows=settings.analytics_trend_min_rows,
+            trend_threshold=settings.analytics.trend_threshold,
+            trend_alpha=settings.analytics.trend_alpha,
+            trend_min_points=settings.analytics.trend_min_points,
+            trend_min_rows=settings.analytics.trend_min_rows,
             accuracy_tolerance=tol,
-            quality_margin=settings.analytics_quality_margin,
+            quality_margin=settings.analytics.quality_margin,
         ),
         totals=totals,
         metrics=metrics,

@@ -90,11 +90,11 @@ def drift_summary(
     from rayops.monitoring.logs import feature_frame
 
     logged = _read_features(storage, endpoints, start, end, model)
-    min_rows = settings.analytics_drift_min_rows
+    min_rows = settings.analytics.drift_min_rows
     span_s = max((end - start).total_seconds(), 1.0)
     if len(logged) < min_rows:
         return None
-    current = logged[logged["time"] >= current_start].tail(settings.analytics_drift_max_rows)
+    current = logged[logged["time"] >= current_start].tail(settings.analytics.drift_max_rows)
     if len(current) < min_rows:  # too few rows lately: the latest rows of the range instead
         current = logged.tail(min_rows)
     window_start = min(current_start, current["time"].min().to_pydatetime())
@@ -120,7 +120,7 @@ def drift_summary(
     chart_bucket = ((logged["time"] - epoch).dt.total_seconds() // step_s).astype("int64")
     for lo, hi in _groups(chart_bucket.value_counts().sort_index(), min_rows):
         part = logged[(chart_bucket >= lo) & (chart_bucket < hi)]
-        cap = max(settings.analytics_drift_max_rows * (hi - lo) * step_s // int(span_s), min_rows)
+        cap = max(settings.analytics.drift_max_rows * (hi - lo) * step_s // int(span_s), min_rows)
         sample = part.sample(n=min(cap, len(part)), random_state=0)
         values = feature_frame(sample)
         present = [n for n in names if n in values.columns]

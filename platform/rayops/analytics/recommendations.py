@@ -142,7 +142,7 @@ def _error_rate(m: MetricSummary, versions: list[VersionSummary]) -> Recommendat
 
 
 def _latency(v: VersionSummary, settings: Settings) -> Recommendation | None:
-    target, limit = settings.monitoring_latency_warning_ms, settings.monitoring_latency_critical_ms
+    target, limit = settings.monitoring.latency_warning_ms, settings.monitoring.latency_critical_ms
     if not past(v.latency_p95_ms, target, higher_is_better=False) or not v.weight:
         return None
     critical = past(v.latency_p95_ms, limit, higher_is_better=False)
@@ -190,9 +190,9 @@ def _versions(versions: list[VersionSummary], settings: Settings) -> list[Recomm
     out = []
     for v in versions:
         change, p = v.mae_change_vs_reference, v.mae_p_value_vs_reference
-        if v.reference or change is None or p is None or p >= settings.rollout_alpha:
+        if v.reference or change is None or p is None or p >= settings.rollout.alpha:
             continue
-        if change >= settings.rollout_max_degradation and v.weight:
+        if change >= settings.rollout.max_degradation and v.weight:
             out.append(
                 _rec(
                     Priority.HIGH,
@@ -202,7 +202,7 @@ def _versions(versions: list[VersionSummary], settings: Settings) -> list[Recomm
                     v.ref,
                 )
             )
-        elif change <= -settings.rollout_max_degradation:
+        elif change <= -settings.rollout.max_degradation:
             out.append(
                 _rec(
                     Priority.MEDIUM,

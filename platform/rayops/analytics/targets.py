@@ -72,25 +72,25 @@ def target_for(
 ) -> tuple[float | None, Literal["settings", "baseline_margin"] | None]:
     """The target of ``spec`` and where it comes from (None: the metric has no target)."""
     fixed = {
-        "mae": settings.analytics_target_mae,
-        "rmse": settings.analytics_target_rmse,
-        "accuracy": settings.monitoring_accuracy_warning,
-        "latency_p95_ms": settings.monitoring_latency_warning_ms,
-        "error_rate": settings.monitoring_error_rate_warning,
+        "mae": settings.analytics.target_mae,
+        "rmse": settings.analytics.target_rmse,
+        "accuracy": settings.monitoring.accuracy_warning,
+        "latency_p95_ms": settings.monitoring.latency_warning_ms,
+        "error_rate": settings.monitoring.error_rate_warning,
     }.get(spec.name)
     if fixed is not None:
         return float(fixed), "settings"
     if spec.name in ("mae", "rmse") and baseline is not None:
-        return baseline * (1 + settings.analytics_quality_margin), "baseline_margin"
+        return baseline * (1 + settings.analytics.quality_margin), "baseline_margin"
     return None, None
 
 
 def limit_for(spec: MetricSpec, settings: Settings) -> float | None:
     """The hard limit of ``spec``: the monitoring health's critical level."""
     return {
-        "accuracy": settings.monitoring_accuracy_critical,
-        "latency_p95_ms": settings.monitoring_latency_critical_ms,
-        "error_rate": settings.monitoring_error_rate_critical,
+        "accuracy": settings.monitoring.accuracy_critical,
+        "latency_p95_ms": settings.monitoring.latency_critical_ms,
+        "error_rate": settings.monitoring.error_rate_critical,
     }.get(spec.name)
 
 

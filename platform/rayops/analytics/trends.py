@@ -8,11 +8,11 @@ one noisy bucket (or one outlier) flipped the verdict. Here a series of
    slopes between every pair of points, which ignores up to ~29% outliers) times
    the span of the series, relative to the series' level (its median, in
    absolute value): ``change = slope * span / |median|``. A trend must move the
-   metric by at least ``threshold`` (``Settings.analytics_trend_threshold``,
+   metric by at least ``threshold`` (``analytics_trend_threshold``,
    default 0.05 = 5%) over the span.
 2. **Significance** — the Mann–Kendall test (Kendall's tau between time and
    value, ``scipy.stats.kendalltau``): the rank correlation must be significant
-   at ``alpha`` (``Settings.analytics_trend_alpha``, default 0.05). Noise around a
+   at ``alpha`` (``analytics_trend_alpha``, default 0.05). Noise around a
    flat level has a large p-value, whatever its amplitude.
 
 Both must hold; then the sign of the slope and whether higher is better decide

@@ -116,8 +116,11 @@ def mount_dashboard(app: FastAPI, service: GatewayService) -> None:
 
     settings, storage = service.settings, service.storage
     secret = settings.api_token.get_secret_value() if settings.api_token else None
-    reports = ReportCache(settings.analytics_cache_s)
-    config = {"refresh_s": settings.dashboard_refresh_s, "range": settings.analytics_range}
+    reports = ReportCache(settings.analytics.cache_s)
+    config = {
+        "refresh_s": settings.analytics.dashboard_refresh_s,
+        "range": settings.analytics.range,
+    }
     html = page_html(config)
 
     def matches(value: str | None) -> bool:
@@ -165,7 +168,7 @@ def mount_dashboard(app: FastAPI, service: GatewayService) -> None:
         authorize(request)
         if not endpoint:
             raise InvalidInputError("Name the endpoint: /dashboard/api/report?endpoint=NAME.")
-        window = range or settings.analytics_range
+        window = range or settings.analytics.range
         if len(window) > 16:
             raise InvalidInputError("range must be a duration such as 1h, 24h, 7d or 30d.")
         parse_window(window)  # a bad range is a 400 before any storage read

@@ -143,7 +143,7 @@ def _build_data(
     logged = None
     if policy.endpoint:
         since_text = (base.metadata or {}).get(LOGGED_UNTIL)
-        window = timedelta(days=settings.retrain_log_window_days)
+        window = timedelta(days=settings.automation.log_window_days)
         since = datetime.fromisoformat(since_text) if since_text else cutoff - window
         logged = labeled_rows(
             storage, policy.endpoint, since - window, cutoff, target=target,

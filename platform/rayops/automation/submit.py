@@ -62,8 +62,8 @@ class RaySubmitter:
     """Submits and follows retrain jobs through ``ray.job_submission.JobSubmissionClient``.
 
     Args:
-        settings: ``retrain_job_address`` (default: the cluster this process runs on),
-            the storage settings passed on to the job, and its CPU reservation.
+        settings: ``retrain_job_address`` (default: the cluster this process runs on)
+            and the job's CPU reservation; the job receives these settings whole.
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
@@ -82,7 +82,7 @@ class RaySubmitter:
                 # retrain_max_job_s fails it as never submitted.
                 raise SubmissionPending(
                     f"Cannot reach Ray's Job Submission API at "
-                    f"{self.settings.retrain_job_address or 'this cluster'}: {e}. Set "
+                    f"{self.settings.automation.job_address or 'this cluster'}: {e}. Set "
                     "RAYOPS_RETRAIN_JOB_ADDRESS to the dashboard (http://head:8265)."
                 ) from None
         return self._client
@@ -93,8 +93,8 @@ class RaySubmitter:
         Never Ray's "auto": it picks a cluster from the files under /tmp/ray, which is
         another cluster when this one runs with its own temp dir (or two are running).
         """
-        if self.settings.retrain_job_address or os.environ.get("RAY_ADDRESS"):
-            return self.settings.retrain_job_address or None
+        if self.settings.automation.job_address or os.environ.get("RAY_ADDRESS"):
+            return self.settings.automation.job_address or None
         import ray
 
         if not ray.is_initialized():
@@ -111,20 +111,14 @@ class RaySubmitter:
 
     def submit(self, storage_uri: str, model: str, job_id: str) -> str:
         """Start the retrain job; returns the Ray submission id (``job_id``)."""
-        env = {
-            k: v
-            for k, v in {
-                "RAYOPS_STORAGE": storage_uri,
-                "RAYOPS_S3_ENDPOINT_URL": self.settings.s3_endpoint_url,
-                "RAYOPS_S3_REGION": self.settings.s3_region,
-            }.items()
-            if v
-        }
+        # The whole settings, so an override given to the controller (a threshold, a
+        # timeout, the storage root) reaches the job exactly as the controller had it.
+        env = self.settings.override(storage=storage_uri).job_env()
         try:
             submitted: str = self._jobs().submit_job(
                 entrypoint=entrypoint(storage_uri, model, job_id),
                 submission_id=job_id,
-                entrypoint_num_cpus=self.settings.retrain_entrypoint_num_cpus,
+                entrypoint_num_cpus=self.settings.automation.entrypoint_num_cpus,
                 runtime_env={"env_vars": env},
                 metadata={"rayops_model": model, "rayops_job": job_id},
             )

@@ -128,7 +128,7 @@ class RetrainTask(ControlTask):
         """Submit a job a crash left queued; fail one whose Ray job ended without an outcome."""
         jobs = JobStore(self.storage, now=lambda: now)
         if job.state is JobState.QUEUED:
-            if (now - job.created_at).total_seconds() > self.settings.retrain_max_job_s:
+            if (now - job.created_at).total_seconds() > self.settings.automation.max_job_s:
                 never = "never submitted: Ray Jobs stayed unavailable"
                 return jobs.finish(job.model, job.id, JobState.FAILED, error=never)
             return submit(self.storage, job, self.submitter, now)
@@ -146,11 +146,12 @@ class RetrainTask(ControlTask):
                 + (f": {status.message}" if status.message else ""),
             )  # fmt: skip
         started = job.submitted_at or job.created_at
-        if (now - started).total_seconds() > self.settings.retrain_max_job_s:
+        if (now - started).total_seconds() > self.settings.automation.max_job_s:
             self.submitter.stop(ray_id)
             return jobs.finish(
                 job.model, job.id, JobState.FAILED,
-                error=f"stopped after {self.settings.retrain_max_job_s:.0f} s (retrain_max_job_s)",
+                error=(f"stopped after {self.settings.automation.max_job_s:.0f} s "
+                       "(retrain_max_job_s)"),
             )  # fmt: skip
         return fresh
 

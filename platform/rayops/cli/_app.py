@@ -17,7 +17,15 @@ from rayops.cli import rollout as rollout_cli
 from rayops.cli import serve as serve_cli
 from rayops.cli import train as train_cli
 from rayops.cli import tune as tune_cli
-from rayops.cli._output import JSON_OPTION, StorageOption, console, emit, handle_errors, table
+from rayops.cli._output import (
+    JSON_OPTION,
+    StorageOption,
+    console,
+    emit,
+    err_console,
+    handle_errors,
+    table,
+)
 
 app = typer.Typer(
     name="rayops",
@@ -68,6 +76,13 @@ def config(as_json: bool = JSON_OPTION) -> None:
 
     with handle_errors(as_json):
         rows = Settings().describe()
+    # A misspelt variable is otherwise silently ignored: say so (stderr keeps --json clean).
+    for name in Settings.unknown_env():
+        err_console.print(
+            f"[yellow]warning:[/] {name} matches no rayops setting and is ignored; "
+            "check its spelling against the list below.",
+            highlight=False,
+        )
     emit(
         [dict(zip(("setting", "env", "value", "description"), r, strict=True)) for r in rows],
         as_json,

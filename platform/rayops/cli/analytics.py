@@ -204,7 +204,7 @@ def dashboard(
             return
         run_live(
             frame,
-            interval=interval or settings.dashboard_refresh_s,
+            interval=interval or settings.analytics.dashboard_refresh_s,
             console=console,
             frames=frames,
         )

@@ -50,16 +50,15 @@ def _learner(storage: str | None) -> OnlineLearner:
 
 def _overrides(options: dict[str, Any], items: list[str]) -> dict[str, Any]:
     from rayops.errors import InvalidInputError
-    from rayops.online import OnlineConfig
+    from rayops.online.config import ENDPOINT_SETTINGS
 
     out = {k: v for k, v in options.items() if v is not None}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
-        if not sep or key not in OnlineConfig.model_fields:
+        if not sep or key not in ENDPOINT_SETTINGS:
             raise InvalidInputError(
-                f"--set {item!r}: use KEY=VALUE with KEY one of "
-                f"{', '.join(sorted(OnlineConfig.model_fields))}."
+                f"--set {item!r}: use KEY=VALUE with KEY one of {', '.join(ENDPOINT_SETTINGS)}."
             )
         out[key] = value.strip()
     for key in ("max_age_s", "decay_half_life_s"):

@@ -79,7 +79,7 @@ class ControlTask(ABC):
     @property
     def interval_s(self) -> float:
         """Seconds between two ticks of this task (default ``control_tick_s``)."""
-        return self.settings.control_tick_s
+        return self.settings.control.tick_s
 
     @abstractmethod
     def tick(self, now: datetime) -> dict[str, Any] | None:
@@ -196,7 +196,7 @@ class ControlLoop:
         self.settings = settings or Settings()
         self.holder = holder or f"loop-{uuid.uuid4().hex[:12]}"
         self._now = now or _utc_now
-        self.lease = Lease(storage, self.holder, self.settings.control_lease_s, now=self._now)
+        self.lease = Lease(storage, self.holder, self.settings.control.lease_s, now=self._now)
         self._due: dict[str, datetime] = {}
         self._status: dict[str, dict[str, Any]] = {}
         self._stop = threading.Event()
@@ -269,8 +269,8 @@ class ControlLoop:
             self._stop.wait(self._sleep_s())
 
     def _sleep_s(self) -> float:
-        intervals = [t.interval_s for t in self.tasks] or [self.settings.control_tick_s]
-        return max(0.05, min(min(intervals), self.settings.control_lease_s / 3))
+        intervals = [t.interval_s for t in self.tasks] or [self.settings.control.tick_s]
+        return max(0.05, min(min(intervals), self.settings.control.lease_s / 3))
 
     def stop(self) -> None:
         """Stop the thread, release the lease and close every task."""

@@ -17,7 +17,7 @@ went away mid-write), the reservation stays behind: a later write from the same
 process sees that it belongs to a writer of this process that is no longer
 running and takes it over at once; a reservation of a writer in another process
 that died is taken over with compare-and-swap once older than
-``Settings.features_stale_reservation_s``.
+``features_stale_reservation_s``.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class VersionPublisher:
         """
         key = layout.hash_key(name, sha)
         s = self.settings
-        deadline = time.monotonic() + s.features_wait_timeout_s
+        deadline = time.monotonic() + s.features.wait_timeout_s
         pause = 0.02
         while True:
             mine = dumps({"sha256": sha, "writer": writer, "reserved_at": self._now().isoformat()})
@@ -126,7 +126,7 @@ class VersionPublisher:
                     age = (self._now() - reserved_at).total_seconds()
                 except InvalidInputError:
                     age = float("inf")
-                stale = age > s.features_stale_reservation_s or _dead_writer_of_this_process(
+                stale = age > s.features.stale_reservation_s or _dead_writer_of_this_process(
                     doc.get("writer")
                 )
             if stale:
@@ -197,7 +197,7 @@ class VersionPublisher:
         pending: list[Future[None]] = []
         try:
             for index, part in enumerate(
-                split_parts(source, s.features_rows_per_file, s.features_batch_rows)
+                split_parts(source, s.features.rows_per_file, s.features.batch_rows)
             ):
                 files.append(layout.part_name(index))
                 pending.append(
@@ -205,7 +205,7 @@ class VersionPublisher:
                         self.storage.write_parquet,
                         prefix + files[-1],
                         part,
-                        compression=s.features_compression,
+                        compression=s.features.compression,
                     )
                 )
                 while len(pending) > threads:

@@ -3,7 +3,7 @@
 Numeric columns merge count/mean/M2 (Chan et al.'s parallel variance), so the
 standard deviation of the whole column comes out of per-batch pieces without a
 second pass. Categorical columns count values exactly up to a cap
-(``Settings.features_max_categories``); past it the distinct count is reported
+(``features_max_categories``); past it the distinct count is reported
 as a lower bound and top values are dropped rather than guessed.
 
 Example:

@@ -111,15 +111,15 @@ class FeatureStore:
         if exp is not None:
             validate_expectations(exp, source.schema)
         s = self.settings
-        threads = s.features_threads or os.cpu_count() or 1
+        threads = s.features.threads or os.cpu_count() or 1
         with ThreadPoolExecutor(threads, thread_name_prefix="rayops-features") as pool:
             result = scan(
                 source,
                 expectations=exp,
                 pool=pool,
-                batch_rows=s.features_batch_rows,
-                max_categories=s.features_max_categories,
-                top_values=s.features_top_values,
+                batch_rows=s.features.batch_rows,
+                max_categories=s.features.max_categories,
+                top_values=s.features.top_values,
             )
             if strict and result.violations:
                 listed = "; ".join(v.message for v in result.violations)
@@ -261,7 +261,7 @@ class FeatureStore:
         version = self.get(ref)
         prefix = layout.version_dir(version.name, version.version)
         source = open_source(prefix, self.storage)
-        actual = content_hash(source.batches(self.settings.features_batch_rows), source.schema)
+        actual = content_hash(source.batches(self.settings.features.batch_rows), source.schema)
         if actual != version.sha256:
             raise UnsafeArtifactError(
                 f"{version.ref} is corrupt: its data hashes to {actual[:12]}, the manifest "

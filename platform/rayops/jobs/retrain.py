@@ -38,10 +38,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the retrain named by ``args`` (needs a Ray session started by the caller)."""
     from rayops.automation.pipeline import run_retrain
     from rayops.automation.retrainer import Retrainer
-    from rayops.config import Settings
+    from rayops.config import load_settings
     from rayops.storage import open_storage
 
-    settings = Settings(storage=args.storage) if args.storage else Settings()
+    settings = load_settings(storage=args.storage)
     storage = open_storage(settings.storage, settings)
     if args.job:
         job = run_retrain(storage, args.model, args.job, settings=settings)

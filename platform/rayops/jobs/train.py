@@ -44,11 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the training named by ``args`` (needs a Ray session started by the caller)."""
-    from rayops.config import Settings
+    from rayops.config import load_settings
     from rayops.storage import open_storage
     from rayops.training.pipeline import load_params, run_training
 
-    settings = Settings(storage=args.storage) if args.storage else Settings()
+    settings = load_settings(storage=args.storage)
     storage = open_storage(settings.storage, settings)
     params = load_params(storage, params_file=args.params, from_run=args.from_run)
     return run_training(

@@ -53,13 +53,13 @@ def run(args: argparse.Namespace, progress: Any = None) -> dict[str, Any]:
     """
     from pathlib import Path
 
-    from rayops.config import Settings
+    from rayops.config import load_settings
     from rayops.storage import open_storage
     from rayops.training.sources import from_feature_set, from_parquet
     from rayops.training.spaces import load_space
     from rayops.training.tune import run_tune
 
-    settings = Settings(storage=args.storage) if args.storage else Settings()
+    settings = load_settings(storage=args.storage)
     storage = open_storage(settings.storage, settings)
     space = load_space(args.config)
     data = from_feature_set(storage, args.features) if args.features else from_parquet(args.data)

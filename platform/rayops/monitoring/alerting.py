@@ -121,7 +121,7 @@ class Alerter:
                     entry["active"] = False
                 elif not entry["active"]:
                     last = entry["last_fired"]
-                    cool = rule.cooldown_span(self.settings.monitoring_alert_cooldown_s)
+                    cool = rule.cooldown_span(self.settings.monitoring.alert_cooldown_s)
                     if last is not None and now - datetime.fromisoformat(last) < cool:
                         entry["suppressed"] = int(entry["suppressed"]) + 1
                     else:
@@ -155,7 +155,7 @@ class Alerter:
     def _deliver(
         self, view: EndpointView, rule: AlertRule, ref: str, value: float, now: datetime
     ) -> Alert:
-        window = rule.window or self.settings.monitoring_window
+        window = rule.window or self.settings.monitoring.window
         target = view.endpoint if ref == "*" else f"{view.endpoint} {ref}"
         alert = Alert(
             id=uuid.uuid4().hex[:12],
@@ -177,7 +177,7 @@ class Alerter:
         alert.actions = [self._act(action, alert) for action in rule.actions]
         logger.log(_LEVELS.get(alert.severity, logging.ERROR), "Alert: %s", alert.message)
         alert.deliveries.append({"sink": "log", "ok": True})
-        url = rule.webhook or self.settings.monitoring_webhook_url
+        url = rule.webhook or self.settings.monitoring.webhook_url
         if url:
             alert.deliveries.append(self._webhook(url, alert))
         write_record(
@@ -190,7 +190,7 @@ class Alerter:
         out: dict[str, Any] = {"sink": "webhook", "url": url}
         try:
             status = self._post(
-                url, alert.model_dump(mode="json"), self.settings.monitoring_webhook_timeout_s
+                url, alert.model_dump(mode="json"), self.settings.monitoring.webhook_timeout_s
             )
         except Exception as e:  # any transport failure: recorded, never raised
             logger.warning("Webhook %s failed for alert %s: %s", url, alert.id, e)

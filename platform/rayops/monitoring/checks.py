@@ -167,7 +167,7 @@ def _reference_part(
         doc = {}
     if part in doc:
         return doc[part], False
-    if not freeze or len(values) < settings.monitoring_reference_rows:
+    if not freeze or len(values) < settings.monitoring.reference_rows:
         return None, False
     import pandas as pd
 
@@ -232,7 +232,7 @@ def check_drift(
         sample = samples[part]
         entry, frozen = _reference_part(storage, endpoint, ref, part, sample, settings, freeze, end)
         if entry is None:
-            need = settings.monitoring_reference_rows
+            need = settings.monitoring.reference_rows
             notes.append(f"No {kind.value} reference yet ({len(sample)} of {need} rows).")
         elif frozen:
             notes.append(f"The {kind.value} reference of {ref} was frozen from this window.")

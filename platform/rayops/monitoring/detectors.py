@@ -215,21 +215,21 @@ def make_detector(kind: DetectorKind | str, settings: Settings, *, mode: str = "
     s = settings
     try:
         if kind is DetectorKind.ADWIN:
-            return Adwin({"delta": s.monitoring_adwin_delta}, s.monitoring_adwin_replay)
+            return Adwin({"delta": s.monitoring.adwin_delta}, s.monitoring.adwin_replay)
         if kind is DetectorKind.PAGE_HINKLEY:
             return PageHinkley(
                 {
-                    "min_instances": s.monitoring_ph_min_instances,
-                    "delta": s.monitoring_ph_delta,
-                    "threshold": s.monitoring_ph_threshold,
+                    "min_instances": s.monitoring.ph_min_instances,
+                    "delta": s.monitoring.ph_delta,
+                    "threshold": s.monitoring.ph_threshold,
                     "mode": mode,
                 }
             )
         return Kswin(
             {
-                "alpha": s.monitoring_kswin_alpha,
-                "window_size": s.monitoring_kswin_window,
-                "stat_size": s.monitoring_kswin_stat_size,
+                "alpha": s.monitoring.kswin_alpha,
+                "window_size": s.monitoring.kswin_window,
+                "stat_size": s.monitoring.kswin_stat_size,
                 "seed": 0,
             }
         )

@@ -196,7 +196,7 @@ def numeric_drift(
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     n = len(values)
-    psi_thr, ks_thr = settings.monitoring_psi_threshold, settings.monitoring_ks_threshold
+    psi_thr, ks_thr = settings.monitoring.psi_threshold, settings.monitoring.ks_threshold
     if "histogram" not in stats or not n:
         return FeatureDrift(name, "numeric", "psi", 0.0, psi_thr, False, n)
     ordered = np.sort(values)
@@ -205,17 +205,17 @@ def numeric_drift(
     cuts = np.concatenate([[0], np.searchsorted(ordered, edges[1:-1], side="left"), [n]])
     actual = np.diff(cuts).astype(np.float64)
     expected = np.asarray(stats["histogram"]["counts"], dtype=np.float64)
-    eps = settings.monitoring_psi_epsilon
+    eps = settings.monitoring.psi_epsilon
     e = _proportions(expected, eps)
     a = _proportions(actual, eps)
     psi = float(np.sum((a - e) * np.log(a / e)))
     chi, chi_p = _chi2_pvalue(actual, e)
     distinct = int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1
     d, ks_p = _ks_one_sample(ordered, *_baseline_cdf(stats))
-    alpha = settings.monitoring_drift_alpha
-    enough = n >= settings.monitoring_drift_min_rows
+    alpha = settings.monitoring.drift_alpha
+    enough = n >= settings.monitoring.drift_min_rows
     psi_hit = enough and psi >= psi_thr and chi_p < alpha
-    ks_usable = distinct > settings.monitoring_ks_min_distinct
+    ks_usable = distinct > settings.monitoring.ks_min_distinct
     ks_hit = enough and ks_usable and d >= ks_thr and ks_p < alpha
     # The score shown is whichever statistic is further past (or closer to) its threshold.
     use_psi = not ks_usable or psi / psi_thr >= d / ks_thr
@@ -275,21 +275,21 @@ def categorical_drift(
     known = [counts.get(c, 0) for c in cats[:-1]]
     observed = np.asarray([*known, sum(counts.values()) - sum(known)], dtype=np.float64)
     n = int(observed.sum())
-    thr = settings.monitoring_js_threshold
+    thr = settings.monitoring.js_threshold
     if n == 0:
         return FeatureDrift(name, "categorical", "jensen_shannon", 0.0, thr, False, 0)
     shares = np.asarray([freq.get(c, 0.0) for c in cats], dtype=np.float64)
     # Chi-square needs every expected count above zero; Jensen-Shannon does not.
-    chi, chi_p = _chi2_pvalue(observed, _proportions(shares, settings.monitoring_psi_epsilon))
+    chi, chi_p = _chi2_pvalue(observed, _proportions(shares, settings.monitoring.psi_epsilon))
     js = float(jensenshannon(observed / n, shares / max(shares.sum(), 1e-300), base=2))
-    enough = n >= settings.monitoring_drift_min_rows
+    enough = n >= settings.monitoring.drift_min_rows
     return FeatureDrift(
         name,
         "categorical",
         "jensen_shannon",
         js,
         thr,
-        enough and js >= thr and chi_p < settings.monitoring_drift_alpha,
+        enough and js >= thr and chi_p < settings.monitoring.drift_alpha,
         n,
         {"chi2": _finite(chi), "chi2_pvalue": _finite(chi_p), "jensen_shannon": js},
     )
@@ -299,7 +299,7 @@ def _report(
     kind: DriftKind, rows: int, found: dict[str, FeatureDrift], settings: Settings
 ) -> DriftReport:
     share = sum(f.drifted for f in found.values()) / len(found) if found else 0.0
-    thr = settings.monitoring_drift_share
+    thr = settings.monitoring.drift_share
     return DriftReport(kind, rows, found, share, thr, share > thr)
 
 
@@ -358,20 +358,20 @@ def compare_samples(
     edges = np.unique(np.quantile(ref, np.linspace(0, 1, 11))[1:-1])
     e = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=len(edges) + 1)
     a = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=len(edges) + 1)
-    eps = settings.monitoring_psi_epsilon
+    eps = settings.monitoring.psi_epsilon
     psi = _psi(e.astype(np.float64), a.astype(np.float64), eps)
     ks = sps.ks_2samp(ref, cur)
     d, p = float(ks.statistic), float(ks.pvalue)
-    psi_thr, ks_thr = settings.monitoring_psi_threshold, settings.monitoring_ks_threshold
+    psi_thr, ks_thr = settings.monitoring.psi_threshold, settings.monitoring.ks_threshold
     use_psi = psi / psi_thr >= d / ks_thr
-    enough = len(cur) >= settings.monitoring_drift_min_rows
+    enough = len(cur) >= settings.monitoring.drift_min_rows
     fd = FeatureDrift(
         name,
         "numeric",
         "psi" if use_psi else "ks",
         psi if use_psi else d,
         psi_thr if use_psi else ks_thr,
-        enough and (psi >= psi_thr or d >= ks_thr) and p < settings.monitoring_drift_alpha,
+        enough and (psi >= psi_thr or d >= ks_thr) and p < settings.monitoring.drift_alpha,
         len(cur),
         {"psi": psi, "ks_statistic": d, "ks_pvalue": _finite(p)},
     )

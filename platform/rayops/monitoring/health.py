@@ -106,12 +106,12 @@ class HealthReport(BaseModel):
 def _thresholds(settings: Settings) -> dict[str, tuple[Literal["above", "below"], float, float]]:
     s = settings
     out: dict[str, tuple[Literal["above", "below"], float, float]] = {
-        "accuracy": ("below", s.monitoring_accuracy_warning, s.monitoring_accuracy_critical),
+        "accuracy": ("below", s.monitoring.accuracy_warning, s.monitoring.accuracy_critical),
         "latency_p95_ms": (
-            "above", s.monitoring_latency_warning_ms, s.monitoring_latency_critical_ms
+            "above", s.monitoring.latency_warning_ms, s.monitoring.latency_critical_ms
         ),
-        "error_rate": ("above", s.monitoring_error_rate_warning, s.monitoring_error_rate_critical),
-        "drift_share": ("above", s.monitoring_drift_warning, s.monitoring_drift_critical),
+        "error_rate": ("above", s.monitoring.error_rate_warning, s.monitoring.error_rate_critical),
+        "drift_share": ("above", s.monitoring.drift_warning, s.monitoring.drift_critical),
     }  # fmt: skip
     for metric, (bad, warning, critical) in out.items():
         if (bad == "below" and warning < critical) or (bad == "above" and warning > critical):
@@ -159,11 +159,11 @@ def assess(
     settings = settings or Settings()
     rules = _thresholds(settings)
     enough_labels = (
-        metrics is not None and metrics.labeled >= settings.monitoring_health_min_labeled
+        metrics is not None and metrics.labeled >= settings.monitoring.health_min_labeled
     )
     enough_requests = (
         metrics is not None
-        and metrics.requests + metrics.failed_requests >= settings.monitoring_health_min_requests
+        and metrics.requests + metrics.failed_requests >= settings.monitoring.health_min_requests
     )
     values = {
         "accuracy": metrics.accuracy if metrics is not None and enough_labels else None,

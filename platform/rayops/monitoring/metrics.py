@@ -6,7 +6,7 @@ Everything is computed from the gateway's logs (see :mod:`rayops.monitoring.logs
   excluded; latency is per request, so each request counts once);
 * ``labeled``, ``mae``, ``rmse``, ``accuracy``: predictions joined with feedback;
   accuracy is the share of labeled rows with ``|prediction - actual| <= tolerance``
-  (``Settings.accuracy_tolerance`` unless given);
+  (``accuracy_tolerance`` unless given);
 * ``error_rate``: the request-outcome log (``logs/<endpoint>/requests/``): failed
   requests (HTTP status >= 400) over all recorded predict requests. Failures that
   happened before a version was chosen count for the endpoint as a whole (the
@@ -196,7 +196,7 @@ def endpoint_metrics(
     if tolerance is None:
         from rayops.config import Settings
 
-        tolerance = Settings().accuracy_tolerance
+        tolerance = Settings().training.accuracy_tolerance
     if tolerance <= 0:
         raise InvalidInputError(f"The accuracy tolerance must be positive, got {tolerance}.")
     if frame is None:
@@ -247,7 +247,7 @@ def version_metrics(
     ``model@version`` (an endpoint may serve versions of several models, e.g. an
     ensemble next to a booster).
 
-    ``tolerance`` is the T of accuracy-within-±T (default ``Settings.accuracy_tolerance``).
+    ``tolerance`` is the T of accuracy-within-±T (default ``accuracy_tolerance``).
     With ``include_shadow`` the shadow version's rows (answers logged, never returned)
     are measured too, under their own ref (a shadow rollout judges them).
     Feedback is joined up to 7 days after ``end`` (see :func:`~rayops.monitoring.logs.joined`).

@@ -132,7 +132,7 @@ class Monitor:
         """Drift of ``endpoint`` over ``window`` now (never freezes references)."""
         from rayops.errors import NotFoundError
 
-        check = self._view(endpoint).drift(window or self.settings.monitoring_drift_window)
+        check = self._view(endpoint).drift(window or self.settings.monitoring.drift_window)
         if check is None:
             raise NotFoundError(f"No endpoint named {endpoint!r}.")
         result: DriftCheck = check

@@ -184,7 +184,7 @@ def feed_streams(
         doc, token = {"cursors": {}, "streams": {}}, None
     streams_doc: dict[str, Any] = doc["streams"]
     cursors: dict[str, str] = doc["cursors"]
-    first = parse_duration(settings.monitoring_window, what="monitoring window")
+    first = parse_duration(settings.monitoring.window, what="monitoring window")
     registry = Registry(storage, settings=settings)
     found: list[Detection] = []
 
@@ -194,14 +194,14 @@ def feed_streams(
         except NotFoundError:
             return None
 
-    lag = timedelta(seconds=settings.monitoring_log_lag_s)
+    lag = timedelta(seconds=settings.monitoring.log_lag_s)
     wait = timedelta(
-        seconds=max(settings.monitoring_log_lag_s, settings.monitoring_feedback_wait_s)
+        seconds=max(settings.monitoring.log_lag_s, settings.monitoring.feedback_wait_s)
     )
     # Error streams: predictions old enough for their feedback, in prediction order.
     end = now - wait
     start = datetime.fromisoformat(cursors["errors"]) if "errors" in cursors else end - first
-    if start < end and settings.monitoring_error_detectors:
+    if start < end and settings.monitoring.error_detectors:
         rows = joined(storage, endpoint, start, end, feedback_grace=now - end)
         rows = rows[rows["actual"].notna()].sort_values(["time", "request_id", "row"])
         refs = (rows["model"].astype(str) + "@" + rows["version"].astype(str)).to_numpy()
@@ -212,12 +212,12 @@ def feed_streams(
             scale = (_card_mae(c.metrics) if c is not None else None) or 1.0
             stream = _Stream.load(
                 streams_doc.get(name), name, 0.0, scale,
-                list(settings.monitoring_error_detectors), "up", settings,
+                list(settings.monitoring.error_detectors), "up", settings,
             )  # fmt: skip
-            pick = _evenly(len(part), settings.monitoring_stream_max_rows)
+            pick = _evenly(len(part), settings.monitoring.stream_max_rows)
             values = part["error"].abs().to_numpy()[pick]
             times = list(part["time"].iloc[pick])
-            for det, index, i, x in stream.feed(values, settings.monitoring_kswin_max_rows):
+            for det, index, i, x in stream.feed(values, settings.monitoring.kswin_max_rows):
                 t = _as_datetime(times[i])
                 found.append(Detection(endpoint, "error", ref, det, index, t, x))
             streams_doc[name] = stream.to_doc()
@@ -225,15 +225,15 @@ def feed_streams(
     # Feature streams: every predicted row, standardized by the main version's baseline.
     end = now - lag
     start = datetime.fromisoformat(cursors["features"]) if "features" in cursors else end - first
-    wanted = list(settings.monitoring_stream_features)
-    if start < end and wanted and settings.monitoring_feature_detectors:
+    wanted = list(settings.monitoring.stream_features)
+    if start < end and wanted and settings.monitoring.feature_detectors:
         ref = main_ref(Endpoints(storage, registry=False).get(endpoint))
         baseline = getattr(card(ref), "baseline", None) or {}
         preds = read_predictions(storage, endpoint, start, end).sort_values(
             ["time", "request_id", "row"]
         )
         values_frame = feature_frame(preds)
-        pick = _evenly(len(preds), settings.monitoring_stream_max_rows)
+        pick = _evenly(len(preds), settings.monitoring.stream_max_rows)
         times = list(preds["time"].iloc[pick])
         for feature in wanted:
             stats = baseline.get(feature, {})
@@ -242,13 +242,13 @@ def feed_streams(
             name = f"feature:{feature}"
             stream = _Stream.load(
                 streams_doc.get(name), name, float(stats.get("mean", 0.0)),
-                float(stats.get("std") or 1.0), list(settings.monitoring_feature_detectors),
+                float(stats.get("std") or 1.0), list(settings.monitoring.feature_detectors),
                 "both", settings,
             )  # fmt: skip
             numbers = pd.to_numeric(values_frame[feature], errors="coerce")
             col = numbers.to_numpy(dtype="float64", na_value=math.nan)[pick]
             ok = [i for i, v in enumerate(col) if math.isfinite(v)]
-            for det, index, i, x in stream.feed(col[ok], settings.monitoring_kswin_max_rows):
+            for det, index, i, x in stream.feed(col[ok], settings.monitoring.kswin_max_rows):
                 t = _as_datetime(times[ok[i]])
                 found.append(Detection(endpoint, feature, None, det, index, t, x))
             streams_doc[name] = stream.to_doc()

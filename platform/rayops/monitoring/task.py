@@ -81,7 +81,7 @@ class MonitorTask(ControlTask):
 
     @property
     def interval_s(self) -> float:
-        return self.settings.monitoring_interval_s
+        return self.settings.monitoring.interval_s
 
     @property
     def gauges(self) -> Gauges:
@@ -113,7 +113,7 @@ class MonitorTask(ControlTask):
         from rayops.monitoring.view import EndpointView
 
         s = self.settings
-        end = now - timedelta(seconds=s.monitoring_log_lag_s)
+        end = now - timedelta(seconds=s.monitoring.log_lag_s)
         summary: dict[str, Any] = {"time": end.isoformat()}
         key = cursor_key(endpoint)
         try:
@@ -123,15 +123,17 @@ class MonitorTask(ControlTask):
         start = (
             datetime.fromisoformat(cursor["snapshot_end"])
             if "snapshot_end" in cursor
-            else end - timedelta(seconds=s.monitoring_interval_s)
+            else end - timedelta(seconds=s.monitoring.interval_s)
         )
         if start < end:
-            snapped = snapshot(self.storage, endpoint, start, end, tolerance=s.accuracy_tolerance)
+            snapped = snapshot(
+                self.storage, endpoint, start, end, tolerance=s.training.accuracy_tolerance
+            )
             summary["snapshot"] = {"start": start.isoformat(), "refs": sorted(snapped)}
             self.storage.write_json(key, {**cursor, "snapshot_end": end.isoformat()})
 
         view = EndpointView(self.storage, endpoint, end, s, freeze=True)
-        drift = view.drift(s.monitoring_drift_window)
+        drift = view.drift(s.monitoring.drift_window)
         if drift is not None:
             store_drift(self.storage, drift)
             summary["drift"] = {

@@ -101,10 +101,10 @@ class EndpointView:
     def bounds(self, window: str | None = None) -> tuple[datetime, datetime]:
         from rayops.monitoring.metrics import parse_window
 
-        return parse_window(window or self.settings.monitoring_window, end=self.end)
+        return parse_window(window or self.settings.monitoring.window, end=self.end)
 
     def _key(self, window: str | None) -> str:
-        return window or self.settings.monitoring_window
+        return window or self.settings.monitoring.window
 
     def frame(self, window: str | None = None) -> pd.DataFrame:
         """The joined prediction + feedback log of the window."""
@@ -123,7 +123,7 @@ class EndpointView:
         if key not in self._metrics:
             self._metrics[key] = endpoint_metrics(
                 self.storage, self.endpoint, *self.bounds(window),
-                tolerance=self.settings.accuracy_tolerance, frame=self.frame(window),
+                tolerance=self.settings.training.accuracy_tolerance, frame=self.frame(window),
             )  # fmt: skip
         return self._metrics[key]
 

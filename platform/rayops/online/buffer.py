@@ -139,7 +139,7 @@ def read_buffer(
     whether an update is due); :func:`join_buffer` completes such a buffer.
     ``max_rows`` (default ``online_max_rows``) caps the samples, oldest first.
     """
-    horizon = now - timedelta(seconds=settings.online_settle_s)
+    horizon = now - timedelta(seconds=settings.online.settle_s)
     if horizon <= cursor.time:
         return Buffer(_empty(), 0, 0, 0, None, joined=join)
     fb = read_feedback(storage, endpoint, cursor.time, horizon)
@@ -174,8 +174,8 @@ def join_buffer(
     fb = light.feedback_rows
     if light.joined or fb is None or not len(fb) or light.oldest is None:
         return light if light.joined else Buffer(_empty(), 0, 0, 0, None)
-    horizon = now - timedelta(seconds=settings.online_settle_s)
-    window = timedelta(seconds=settings.online_feedback_window_s)
+    horizon = now - timedelta(seconds=settings.online.settle_s)
+    window = timedelta(seconds=settings.online.feedback_window_s)
     preds = read_predictions(
         storage,
         endpoint,
@@ -188,12 +188,12 @@ def join_buffer(
         ["request_id", "row", "actual", "feedback_time"]
     ].merge(preds, on=["request_id", "row"], how="left")
     unjoined = merged["features"].isna()
-    young = merged["feedback_time"] >= now - timedelta(seconds=settings.online_prediction_wait_s)
+    young = merged["feedback_time"] >= now - timedelta(seconds=settings.online.prediction_wait_s)
     waiting = unjoined & young
     bound = int(waiting.to_numpy().argmax()) if bool(waiting.any()) else len(merged)
     head = merged.iloc[:bound]
     usable = head[~head["features"].isna()]
-    limit = settings.online_max_rows if max_rows is None else max_rows
+    limit = settings.online.max_rows if max_rows is None else max_rows
     samples = usable.iloc[:limit].reset_index(drop=True)[list(SAMPLE_COLUMNS)]
     samples["actual"] = samples["actual"].astype("float64")
     first = samples["feedback_time"].iloc[0].to_pydatetime() if len(samples) else None

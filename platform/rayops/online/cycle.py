@@ -58,8 +58,8 @@ def online_params(card_params: dict[str, Any], settings: Settings) -> dict[str, 
 
     p = {k: v for k, v in card_params.items() if k not in _TRAINING_ONLY}
     objective = str(p.pop("objective", "reg:squarederror"))
-    seed = int(p.pop("seed", settings.cv_seed))
-    return native_params(p, objective=objective, seed=seed, nthread=settings.online_nthread)
+    seed = int(p.pop("seed", settings.training.cv_seed))
+    return native_params(p, objective=objective, seed=seed, nthread=settings.online.nthread)
 
 
 def decay_weights(times: pd.Series, now: Any, half_life_s: float) -> np.ndarray | None:
@@ -178,8 +178,8 @@ def run_cycle(
         params=params,
         min_improvement=config.min_improvement,
         alpha=config.gate_alpha,
-        tolerance=settings.accuracy_tolerance,
-        nthread=settings.online_nthread,
+        tolerance=settings.training.accuracy_tolerance,
+        nthread=settings.online.nthread,
     )
     gate, timings = outcome.gate, dict(outcome.timings_ms)
     status, reason, version = UpdateStatus.REJECTED, f"rejected: {gate.reason}", None

@@ -52,6 +52,7 @@ from rayops.online.config import (
     OnlineConfig,
     OnlineConfigDoc,
     config_key,
+    effective_config,
     read_config,
     write_config,
 )
@@ -75,7 +76,7 @@ def due(buffer: Buffer, config: OnlineConfig, now: datetime) -> str | None:
     Example:
         >>> import pandas as pd
         >>> from rayops.config import Settings
-        >>> cfg = OnlineConfig.effective(Settings(), {"buffer_size": 3})
+        >>> cfg = effective_config(Settings().online, {"buffer_size": 3})
         >>> t = datetime(2026, 1, 1, tzinfo=UTC)
         >>> due(Buffer(pd.DataFrame(), 3, 0, 0, t, joined=False), cfg, t)
         'full'
@@ -197,7 +198,7 @@ class OnlineLearner:
     def config(self, endpoint: str) -> OnlineConfig:
         """The effective settings of ``endpoint`` (defaults plus its overrides)."""
         doc = read_config(self.storage, endpoint)
-        return OnlineConfig.effective(self.settings, doc.overrides if doc else None)
+        return effective_config(self.settings.online, doc.overrides if doc else None)
 
     def endpoints(self, *, enabled_only: bool = False) -> list[str]:
         """Endpoints with an online-learning config (only enabled ones if asked), sorted."""
@@ -222,7 +223,7 @@ class OnlineLearner:
                 f"Online learning was never enabled for {endpoint!r}; run "
                 f"`rayops online enable {endpoint}`."
             )
-        config = OnlineConfig.effective(self.settings, doc.overrides)
+        config = effective_config(self.settings.online, doc.overrides)
         state = read_state(self.storage, endpoint)
         now = self._now()
         out: dict[str, Any] = {
@@ -270,7 +271,7 @@ class OnlineLearner:
         state = read_state(self.storage, endpoint)
         if doc is None or not doc.enabled or state is None:
             return None
-        config = OnlineConfig.effective(self.settings, doc.overrides)
+        config = effective_config(self.settings.online, doc.overrides)
         now = self._now()
         light = read_buffer(self.storage, endpoint, state.cursor, now, self.settings, join=False)
         if due(light, config, now) is None:
@@ -297,7 +298,7 @@ class OnlineLearner:
                 f"Online learning was never enabled for {endpoint!r}; run "
                 f"`rayops online enable {endpoint}` first."
             )
-        config = OnlineConfig.effective(self.settings, doc.overrides)
+        config = effective_config(self.settings.online, doc.overrides)
         buf = read_buffer(self.storage, endpoint, state.cursor, self._now(), self.settings)
         if buf.size < max(2, config.min_samples):
             raise InvalidInputError(
@@ -325,7 +326,7 @@ class OnlineLearner:
         """Mark an update of ``endpoint`` as running; None if another one holds it."""
         claim_id = uuid.uuid4().hex[:12]
         now = self._now()
-        stale = timedelta(seconds=self.settings.control_lease_s)
+        stale = timedelta(seconds=self.settings.control.lease_s)
 
         def take(current: OnlineState | None) -> OnlineState | None:
             if current is None or current.cursor != state.cursor:
@@ -366,7 +367,7 @@ class OnlineLearner:
         try:
             # One XGBoost thread from loading the parent to saving the candidate: on a busy
             # machine an idle OpenMP pool turns 2 ms model loads into 20 ms.
-            with xgb.config_context(nthread=self.settings.online_nthread):
+            with xgb.config_context(nthread=self.settings.online.nthread):
                 result = run_cycle(self, endpoint, config, state, buf, trigger, started)
         except BaseException:
             self._release(endpoint, claim_id)

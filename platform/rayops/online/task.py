@@ -48,7 +48,7 @@ class OnlineTask(ControlTask):
 
     @property
     def interval_s(self) -> float:
-        return self.settings.online_interval_s
+        return self.settings.online.interval_s
 
     def tick(self, now: datetime) -> dict[str, Any] | None:
         """Run one cycle for every enabled endpoint at time ``now``."""

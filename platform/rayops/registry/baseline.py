@@ -48,10 +48,10 @@ def baseline_from_frame(
 
     if bins is None or quantiles is None or max_categories is None:
         settings = Settings()
-        bins = bins if bins is not None else settings.registry_baseline_bins
-        quantiles = quantiles if quantiles is not None else settings.registry_baseline_quantiles
+        bins = bins if bins is not None else settings.registry.baseline_bins
+        quantiles = quantiles if quantiles is not None else settings.registry.baseline_quantiles
         if max_categories is None:
-            max_categories = settings.registry_baseline_max_categories
+            max_categories = settings.registry.baseline_max_categories
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise InvalidInputError(

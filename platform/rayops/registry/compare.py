@@ -1,7 +1,7 @@
 """Side-by-side evaluation of model versions on one data set.
 
 Metrics: MAE, RMSE, R² and accuracy within a tolerance (the share of rows whose
-absolute error is at most ``tolerance``, default ``Settings.accuracy_tolerance``).
+absolute error is at most ``tolerance``, default ``accuracy_tolerance``).
 Latency is the best of ``repeats`` timed predictions over the whole frame,
 reported in milliseconds per 1,000 rows.
 

@@ -483,8 +483,10 @@ class Registry:
             target,
             when=self._now(),
             dataset=dataset,
-            tolerance=tolerance if tolerance is not None else self.settings.accuracy_tolerance,
-            repeats=self.settings.registry_compare_repeats,
+            tolerance=tolerance
+            if tolerance is not None
+            else self.settings.training.accuracy_tolerance,
+            repeats=self.settings.registry.compare_repeats,
         )
 
     def comparisons(self, name: str) -> builtins.list[Comparison]:

@@ -197,8 +197,8 @@ class Rollouts:
         """Start rolling ``candidate`` out on ``endpoint`` over the version serving now.
 
         ``full`` promotes at once; ``canary`` ramps through ``steps`` (default
-        ``Settings.rollout_steps``), one analysis per ``interval``; ``ab`` splits
-        traffic (``steps=[50]`` or ``Settings.rollout_ab_split``) until the test decides;
+        ``rollout_steps``), one analysis per ``interval``; ``ab`` splits
+        traffic (``steps=[50]`` or ``rollout_ab_split``) until the test decides;
         ``shadow`` mirrors every request to the candidate.
 
         Example:
@@ -233,13 +233,13 @@ class Rollouts:
         elif strategy is Strategy.SHADOW:
             plan = [0]
         elif strategy is Strategy.AB:
-            plan = parse_steps(steps) if steps is not None else [self.settings.rollout_ab_split]
+            plan = parse_steps(steps) if steps is not None else [self.settings.rollout.ab_split]
             if len(plan) != 1 or plan[0] >= 100:
                 raise InvalidInputError("An A/B test takes one split below 100, e.g. --steps 50.")
         else:
-            plan = parse_steps(steps if steps is not None else self.settings.rollout_steps)
+            plan = parse_steps(steps if steps is not None else self.settings.rollout.steps)
         seconds = parse_interval(
-            interval if interval is not None else self.settings.rollout_interval_s
+            interval if interval is not None else self.settings.rollout.interval_s
         )
         now = self._now()
         try:

@@ -110,14 +110,14 @@ class Thresholds(BaseModel):
     def from_settings(cls, settings: Any, **overrides: Any) -> Thresholds:
         """Thresholds from ``settings``, with ``overrides`` (None values ignored)."""
         base = {
-            "max_latency_p95_ms": settings.rollout_max_latency_p95_ms,
-            "max_error_rate": settings.rollout_max_error_rate,
-            "min_accuracy": settings.rollout_min_accuracy,
-            "max_degradation": settings.rollout_max_degradation,
-            "min_samples": settings.rollout_min_samples,
-            "tolerance": settings.accuracy_tolerance,
-            "alpha": settings.rollout_alpha,
-            "test": settings.rollout_ab_test,
+            "max_latency_p95_ms": settings.rollout.max_latency_p95_ms,
+            "max_error_rate": settings.rollout.max_error_rate,
+            "min_accuracy": settings.rollout.min_accuracy,
+            "max_degradation": settings.rollout.max_degradation,
+            "min_samples": settings.rollout.min_samples,
+            "tolerance": settings.training.accuracy_tolerance,
+            "alpha": settings.rollout.alpha,
+            "test": settings.rollout.ab_test,
         }
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)

@@ -130,7 +130,7 @@ def create_api(service: GatewayService) -> FastAPI:
             raise UnsupportedMediaTypeError(
                 f"Send the body as JSON (Content-Type: application/json), not {kind!r}."
             )
-        limit = settings.serving_max_body_bytes
+        limit = settings.serving.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLargeError(
@@ -160,9 +160,9 @@ def create_api(service: GatewayService) -> FastAPI:
         return found if found is not None else await asyncio.to_thread(service.router, endpoint)
 
     def rows_ok(n: int) -> None:
-        if n > settings.serving_max_rows:
+        if n > settings.serving.max_rows:
             raise PayloadTooLargeError(
-                f"{n} rows is more than the {settings.serving_max_rows} one request may carry "
+                f"{n} rows is more than the {settings.serving.max_rows} one request may carry "
                 "(serving_max_rows); split the request."
             )
 

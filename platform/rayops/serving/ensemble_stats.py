@@ -181,11 +181,11 @@ class EnsembleStatsTask(ControlTask):
 
     @property
     def interval_s(self) -> float:
-        return self.settings.serving_ensemble_stats_interval_s
+        return self.settings.serving.ensemble_stats_interval_s
 
     def _load(self, ref: str) -> Any:
         if ref not in self._loaded:
-            if len(self._loaded) >= 4 * self.settings.serving_model_cache:
+            if len(self._loaded) >= 4 * self.settings.serving.model_cache:
                 self._loaded.clear()
             self._loaded[ref] = self.registry.load(ref)
         return self._loaded[ref]
@@ -227,7 +227,7 @@ class EnsembleStatsTask(ControlTask):
             if spec.kind == "multi_target":
                 continue  # per-target errors: rayops.serving.target_logs
             tuning = spec.adaptive_settings()
-            window_s = tuning.window_s or self.settings.serving_ensemble_window_s
+            window_s = tuning.window_s or self.settings.serving.ensemble_window_s
             start = now - timedelta(seconds=window_s)
             parts = []
             for endpoint in endpoints:
@@ -271,7 +271,7 @@ class EnsembleStatsTask(ControlTask):
         times = pd.Series([], dtype="datetime64[us, UTC]")
         if len(rows):
             rows = rows.sort_values("time", ascending=False).head(
-                self.settings.serving_ensemble_max_rows
+                self.settings.serving.ensemble_max_rows
             )
             records = [json.loads(s) for s in rows["features"]]
             keep = [all(f in r for f in schema.features) for r in records]
@@ -298,9 +298,9 @@ class EnsembleStatsTask(ControlTask):
             predictions,
             now=now,
             window_start=start,
-            half_life_s=tuning.half_life_s or self.settings.serving_ensemble_half_life_s,
-            min_rows=tuning.min_rows or self.settings.serving_ensemble_min_rows,
-            tolerance=self.settings.accuracy_tolerance,
+            half_life_s=tuning.half_life_s or self.settings.serving.ensemble_half_life_s,
+            min_rows=tuning.min_rows or self.settings.serving.ensemble_min_rows,
+            tolerance=self.settings.training.accuracy_tolerance,
             bins=context_bins(spec, numeric, baselines, frame),
             endpoints=endpoints,
         )

@@ -111,21 +111,21 @@ class GatewayService:
         self.endpoints = Endpoints(self.storage, registry=False, settings=settings)
         self.models = ModelCache(
             self.registry.load,
-            capacity=settings.serving_model_cache,
-            reject_missing=settings.serving_reject_missing,
+            capacity=settings.serving.model_cache,
+            reject_missing=settings.serving.reject_missing,
         )
         self.log = PredictionLog(
             self.storage,
-            flush_s=settings.serving_log_flush_s,
-            max_rows=settings.serving_log_max_rows,
+            flush_s=settings.serving.log_flush_s,
+            max_rows=settings.serving.log_max_rows,
         )
         self.requests = RequestLog(
             self.storage,
-            flush_s=settings.serving_log_flush_s,
-            max_rows=settings.serving_log_max_rows,
+            flush_s=settings.serving.log_flush_s,
+            max_rows=settings.serving.log_max_rows,
         )
         self._feedback: FeedbackLog | None = None
-        self.ensemble_stats = StatsCache(self.storage, settings.serving_ensemble_poll_s)
+        self.ensemble_stats = StatsCache(self.storage, settings.serving.ensemble_poll_s)
         self._live: dict[str, _Live] = {}
         self._errors: dict[str, str] = {}
         self._ready = threading.Event()
@@ -149,7 +149,7 @@ class GatewayService:
         self._watcher.start()
 
     def _watch(self) -> None:
-        while not self._stop.wait(self.settings.serving_poll_interval_s):
+        while not self._stop.wait(self.settings.serving.poll_interval_s):
             try:
                 self.refresh()
             except Exception:
@@ -344,7 +344,7 @@ class GatewayService:
         return Prediction(request_id, endpoint, route, predictions, latency_ms, chosen)
 
     def _evaluate(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
-        limit = self.settings.serving_batch_max_rows
+        limit = self.settings.serving.batch_max_rows
         if not limit or len(frame) > _BATCHABLE_ROWS or model.schema.categorical:
             return evaluate(model.predictor, frame, self.ensemble_stats.combiners)
         with self._batchers_lock:

@@ -82,8 +82,8 @@ class S3Storage(Storage):
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         self.uri = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
-        self.endpoint_url = self.settings.s3_endpoint_url
-        self.region = self.settings.s3_region or "us-east-1"
+        self.endpoint_url = self.settings.s3.endpoint_url
+        self.region = self.settings.s3.region or "us-east-1"
 
     def __getstate__(self) -> dict[str, Any]:
         # Clients hold sockets and locks; ship only the configuration (e.g. to Ray tasks).
@@ -105,9 +105,9 @@ class S3Storage(Storage):
 
         s = self.settings
         config = Config(
-            connect_timeout=s.storage_connect_timeout_s,
-            read_timeout=s.storage_read_timeout_s,
-            retries={"max_attempts": s.storage_max_attempts, "mode": "standard"},
+            connect_timeout=s.s3.connect_timeout_s,
+            read_timeout=s.s3.read_timeout_s,
+            retries={"max_attempts": s.s3.max_attempts, "mode": "standard"},
             # MinIO and most self-hosted servers need path-style addressing.
             s3={"addressing_style": "path" if self.endpoint_url else "auto"},
             max_pool_connections=64,
@@ -120,10 +120,10 @@ class S3Storage(Storage):
 
         kwargs: dict[str, Any] = {
             "region": self.region,
-            "connect_timeout": self.settings.storage_connect_timeout_s,
-            "request_timeout": self.settings.storage_read_timeout_s,
+            "connect_timeout": self.settings.s3.connect_timeout_s,
+            "request_timeout": self.settings.s3.read_timeout_s,
             "retry_strategy": pafs.AwsStandardS3RetryStrategy(
-                max_attempts=self.settings.storage_max_attempts
+                max_attempts=self.settings.s3.max_attempts
             ),
         }
         creds = self._session.get_credentials()

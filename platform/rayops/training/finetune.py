@@ -10,7 +10,7 @@ Two ways to adapt a booster, both XGBoost-native:
 
 The candidate and its parent are scored on the same holdout of the new data; the
 candidate is accepted only if its RMSE is at least ``min_improvement`` (a
-fraction, default ``Settings.finetune_min_improvement``) lower. An accepted model
+fraction, default ``finetune_min_improvement``) lower. An accepted model
 is registered as a **patch** version with the parent as lineage; a rejected one
 is discarded. Every attempt is recorded under
 ``training/finetune/<model>/<time>-<id>.json``.
@@ -242,7 +242,9 @@ def fine_tune(
         raise InvalidInputError(
             f"Unknown fine-tune mode {mode!r}; use one of {[m.value for m in FineTuneMode]}."
         ) from None
-    gate = settings.finetune_min_improvement if min_improvement is None else min_improvement
+    gate = (
+        settings.training.finetune_min_improvement if min_improvement is None else min_improvement
+    )
     registry = Registry(storage)
     parent = registry.get(ref)
     card = parent.card
@@ -259,7 +261,7 @@ def fine_tune(
     started = time.perf_counter()
     train, hold = split_holdout(
         frame,
-        fraction=holdout_fraction or settings.holdout_fraction,
+        fraction=holdout_fraction or settings.training.holdout_fraction,
         time_column=time_column,
     )
     params = {k: v for k, v in dict(card.params).items() if k != "n_estimators"}
@@ -280,7 +282,7 @@ def fine_tune(
         y = train[target].to_numpy(dtype="float64")
         candidate = refresh_leaves(booster, xgb.DMatrix(X, y, enable_categorical=True), params)
 
-    tol = settings.accuracy_tolerance
+    tol = settings.training.accuracy_tolerance
     before = evaluate(booster, hold, target, features=features, tolerance=tol)
     after = evaluate(candidate, hold, target, features=features, tolerance=tol)
     improvement = relative_improvement(before, after, "rmse")

@@ -2,7 +2,7 @@
 
 :func:`train_model` picks the path by itself and records the choice:
 
-* **fast** — fewer rows than ``Settings.train_fast_path_max_rows`` and at most one
+* **fast** — fewer rows than ``train_fast_path_max_rows`` and at most one
   worker asked for: one Ray task (``num_cpus=1``) trains the booster, skipping
   Ray Train's worker-group start-up (about 10 s here).
 * **ray_train** — ``XGBoostTrainer`` with the rows sharded across workers (each
@@ -156,7 +156,7 @@ def train_model(
         features: feature columns; default: every column but the target and
             date/time columns.
         workers: Ray Train workers; default 1 below the fast-path size, else
-            ``settings.train_workers``.
+            ``settings.training.workers``.
         path: force a path (benchmarks and tests); default: automatic.
         storage: where Ray Train checkpoints go (``train/checkpoints/<run_id>``);
             default: ``settings.storage``.
@@ -187,9 +187,9 @@ def train_model(
         raise InvalidInputError("Training needs at least one row and one boosting round.")
 
     if path is None:
-        small = len(frame) < settings.train_fast_path_max_rows
+        small = len(frame) < settings.training.fast_path_max_rows
         path = TrainPath.FAST if small and (workers or 1) == 1 else TrainPath.RAY_TRAIN
-    n_workers = 1 if path is TrainPath.FAST else (workers or settings.train_workers)
+    n_workers = 1 if path is TrainPath.FAST else (workers or settings.training.workers)
     X = prepare_frame(frame, features)
     y = frame[target].to_numpy(dtype="float64")
     base = bytes(xgb_model.save_raw("ubj")) if xgb_model is not None else None
@@ -312,7 +312,7 @@ def _ray_train(
             "shards": shards,
             "params": native,
             "rounds": rounds,
-            "every": settings.train_checkpoint_every,
+            "every": settings.training.checkpoint_every,
             "base": base,
             "inject_failure": inject_failure,
         },
@@ -325,7 +325,7 @@ def _ray_train(
             name=run_id,
             storage_path=storage_path,
             storage_filesystem=fs,
-            failure_config=FailureConfig(max_failures=settings.train_max_failures),
+            failure_config=FailureConfig(max_failures=settings.training.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
         ),
     )

@@ -66,7 +66,7 @@ def run_training(
 ) -> dict[str, Any]:
     """Train on a feature set (``features="name@3"``) or a Parquet file (``data=``).
 
-    Holds out ``Settings.holdout_fraction`` of the rows (the latest ones when the
+    Holds out ``holdout_fraction`` of the rows (the latest ones when the
     feature set declares an event time), trains (fast path or Ray Train, chosen
     automatically), scores the holdout, scores ``register``'s production version on
     the same holdout if there is one, and registers the model (a minor version)
@@ -89,7 +89,9 @@ def run_training(
         None,
     )
     cols = infer_features(frame, target, source.exclude)
-    train, hold = split_holdout(frame, fraction=settings.holdout_fraction, time_column=time_column)
+    train, hold = split_holdout(
+        frame, fraction=settings.training.holdout_fraction, time_column=time_column
+    )
     run_id = f"train-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     result = train_model(
         train,
@@ -102,7 +104,7 @@ def run_training(
         run_id=run_id,
         settings=settings,
     )
-    tol = settings.accuracy_tolerance
+    tol = settings.training.accuracy_tolerance
     holdout = evaluate(result.booster, hold, target, features=cols, tolerance=tol)
     record: dict[str, Any] = {
         "run_id": run_id,

@@ -203,8 +203,8 @@ def run_tune(
     if np.isnan(y).any():
         raise InvalidInputError(f"Target {target!r} has missing values; drop those rows first.")
     X = prepare_frame(frame, features)
-    n_folds = folds or space.cv.folds or settings.cv_folds
-    seed, tolerance = settings.cv_seed, settings.accuracy_tolerance
+    n_folds = folds or space.cv.folds or settings.training.cv_folds
+    seed, tolerance = settings.training.cv_seed, settings.training.accuracy_tolerance
     plan = FoldPlan.for_frame(
         frame, strategy=space.cv.strategy, folds=n_folds, seed=seed, column=space.cv.column
     )
@@ -219,7 +219,7 @@ def run_tune(
     baseline_ref = baseline_task.remote(data_ref, plan_ref)
     param_space = space.to_tune()
     n_rounds = max(1, len(param_space["rounds"]))
-    cpus = settings.tune_cpus_per_trial
+    cpus = settings.training.tune_cpus_per_trial
     setup = {
         "model": space.model,
         "metric": space.metric,
@@ -266,7 +266,7 @@ def run_tune(
                 callbacks=callbacks,
                 # A trial whose actor dies (or that raises) runs again from scratch: a trial
                 # is one configuration's CV, short enough not to need checkpoints.
-                failure_config=tune.FailureConfig(max_failures=settings.tune_max_failures),
+                failure_config=tune.FailureConfig(max_failures=settings.training.tune_max_failures),
             ),
         )
         # Tune prints its own banner to stdout; keep stdout for the caller (--json).
@@ -312,7 +312,9 @@ def run_tune(
             best_params,
             features=list(features),
             method=selection_method,  # type: ignore[arg-type]
-            top_k=None if threshold is not None else (top_k or settings.selection_top_k or None),
+            top_k=None
+            if threshold is not None
+            else (top_k or settings.training.selection_top_k or None),
             threshold=threshold,
             objective=space.objective,
             seed=seed,

@@ -1,0 +1,225 @@
+"""Monitoring (:mod:`rayops.monitoring`): drift, health limits, alerts, detectors."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from rayops.config._section import Section
+
+__all__ = ["MonitoringSettings"]
+
+
+class MonitoringSettings(Section):
+    """Monitoring (:mod:`rayops.monitoring`): drift, health limits, alerts, detectors."""
+
+    env_prefix: ClassVar[str] = "RAYOPS_MONITORING_"
+
+    psi_threshold: float = Field(
+        default=0.2,
+        gt=0,
+        description="A numeric feature drifted when its PSI against the baseline reaches this.",
+    )
+    ks_threshold: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description=(
+            "A numeric feature drifted when its Kolmogorov-Smirnov statistic (largest CDF gap) "
+            "reaches this; an effect size, because on large windows p-values flag tiny shifts."
+        ),
+    )
+    js_threshold: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="A categorical feature drifted when its Jensen-Shannon distance reaches this.",
+    )
+    drift_share: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="The dataset drifted when more than this share of its features drifted.",
+    )
+    psi_epsilon: float = Field(
+        default=1e-4, gt=0, description="Floor for empty-bin proportions in PSI."
+    )
+    drift_alpha: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description=(
+            "A feature is flagged only if its drift test (chi-square on the PSI bins, KS, "
+            "chi-square on the categories) is also significant at this level. Default 0.01."
+        ),
+    )
+    drift_min_rows: int = Field(
+        default=100,
+        ge=1,
+        description="Windows with fewer rows are measured but never flagged as drifted.",
+    )
+    ks_min_distinct: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "KS flags a numeric column only when the window has more distinct values than "
+            "this (the baseline CDF is continuous); PSI covers low-cardinality columns."
+        ),
+    )
+    interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between monitoring passes of the control loop. Default 60.",
+    )
+    window: str = Field(
+        default="1h",
+        pattern=r"^\d+(\.\d+)?[smhdw]$",
+        description=(
+            "Default window of `monitor status`, health and alert rules that do not set one."
+        ),
+    )
+    drift_window: str = Field(
+        default="1h",
+        pattern=r"^\d+(\.\d+)?[smhdw]$",
+        description="Window of the drift check the control loop runs and stores each pass.",
+    )
+    log_lag_s: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "The control loop reads logs up to this many seconds before now, so rows the "
+            "gateway still buffers (serving_log_flush_s) are in storage. Default 10."
+        ),
+    )
+    feedback_wait_s: float = Field(
+        default=300.0,
+        ge=0,
+        description=(
+            "Predictions enter the streaming error detectors this many seconds after they were "
+            "made, with the feedback received by then; later feedback is not streamed."
+        ),
+    )
+    reference_rows: int = Field(
+        default=1000,
+        ge=10,
+        description=(
+            "Prediction (and target) drift compare with the first window of at least this many "
+            "predictions (labeled rows) the main version served; frozen then."
+        ),
+    )
+    accuracy_warning: float = Field(
+        default=0.80, ge=0, le=1, description="Health is warning when accuracy falls below this."
+    )
+    accuracy_critical: float = Field(
+        default=0.75,
+        ge=0,
+        le=1,
+        description="Health is critical when accuracy falls below this (the earlier alert level).",
+    )
+    latency_warning_ms: float = Field(
+        default=100.0, gt=0, description="Health is warning when p95 latency exceeds this."
+    )
+    latency_critical_ms: float = Field(
+        default=200.0, gt=0, description="Health is critical when p95 latency exceeds this."
+    )
+    error_rate_warning: float = Field(
+        default=0.01, ge=0, le=1, description="Health is warning when the error rate exceeds this."
+    )
+    error_rate_critical: float = Field(
+        default=0.05, ge=0, le=1, description="Health is critical when the error rate exceeds this."
+    )
+    drift_warning: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Health is warning when the share of drifted features exceeds this (any).",
+    )
+    drift_critical: float = Field(
+        default=0.10,
+        ge=0,
+        le=1,
+        description="Health is critical when the share of drifted features exceeds this (10%).",
+    )
+    health_min_labeled: int = Field(
+        default=30,
+        ge=1,
+        description="Labeled rows needed before accuracy counts for health (else unknown).",
+    )
+    health_min_requests: int = Field(
+        default=10,
+        ge=1,
+        description="Requests needed before latency and error rate count for health.",
+    )
+    alert_cooldown_s: float = Field(
+        default=900.0,
+        ge=0,
+        description=(
+            "After an alert fires, the same rule and version stay silent this long (rules may "
+            "set their own cooldown). Default 900."
+        ),
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="Alerts are POSTed as JSON to this URL (rules may set their own webhook).",
+    )
+    webhook_timeout_s: float = Field(
+        default=5.0, gt=0, description="Timeout of one webhook POST; a failure is recorded."
+    )
+    error_detectors: list[Literal["adwin", "page_hinkley", "kswin"]] = Field(
+        default=["adwin", "page_hinkley", "kswin"],
+        description=(
+            "Streaming detectors (river) on each version's absolute-error stream "
+            "(JSON list in the env)."
+        ),
+    )
+    stream_features: list[str] = Field(
+        default=[],
+        description="Numeric features streamed through monitoring_feature_detectors (JSON list).",
+    )
+    feature_detectors: list[Literal["adwin", "page_hinkley", "kswin"]] = Field(
+        default=["adwin", "kswin"],
+        description="Streaming detectors on each of monitoring_stream_features (JSON list).",
+    )
+    stream_max_rows: int = Field(
+        default=20_000,
+        ge=1,
+        description="Most rows one pass feeds a stream; beyond, an evenly spaced subsample.",
+    )
+    kswin_max_rows: int = Field(
+        default=500,
+        ge=1,
+        description=(
+            "Most rows one pass feeds a KSWIN (a KS test per update, a few hundred to a "
+            "thousand updates/s); beyond, an evenly spaced subsample."
+        ),
+    )
+    adwin_delta: float = Field(
+        default=0.002, gt=0, lt=1, description="ADWIN's confidence delta (river default)."
+    )
+    adwin_replay: int = Field(
+        default=5000,
+        ge=100,
+        description=(
+            "Inputs kept to rebuild an ADWIN after a restart (its state is not JSON); exact "
+            "while fewer arrived since its last detection."
+        ),
+    )
+    ph_delta: float = Field(
+        default=0.1,
+        ge=0,
+        description="Page-Hinkley's tolerated change, in units of the stream's scale.",
+    )
+    ph_threshold: float = Field(
+        default=100.0, gt=0, description="Page-Hinkley's detection threshold (lambda)."
+    )
+    ph_min_instances: int = Field(
+        default=30, ge=1, description="Inputs Page-Hinkley needs before it can detect."
+    )
+    kswin_alpha: float = Field(default=1e-5, gt=0, lt=1, description="KSWIN's significance level.")
+    kswin_window: int = Field(
+        default=300, ge=2, description="KSWIN's sliding window of recent inputs."
+    )
+    kswin_stat_size: int = Field(
+        default=100, ge=1, description="KSWIN's most recent inputs tested against the window."
+    )

@@ -1,0 +1,112 @@
+"""The gateway (:mod:`rayops.serving`): routing, limits, logs, caches, ensembles."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from rayops.config._section import Section
+
+__all__ = ["ServingSettings"]
+
+
+class ServingSettings(Section):
+    """The gateway (:mod:`rayops.serving`): routing, limits, logs, caches, ensembles."""
+
+    env_prefix: ClassVar[str] = "RAYOPS_SERVING_"
+
+    poll_interval_s: float = Field(
+        default=0.5,
+        gt=0,
+        description=(
+            "Seconds between a gateway replica's checks of the routing tables in storage; a "
+            "routing change takes effect within about this long. Default 0.5."
+        ),
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the gateway accepts (413 above it). Default 16 MiB.",
+    )
+    max_rows: int = Field(
+        default=100_000, ge=1, description="Most rows in one predict or feedback request."
+    )
+    reject_missing: bool = Field(
+        default=False,
+        description=(
+            "Reject (422) feature values that are null/NaN instead of passing them to XGBoost "
+            "as missing values. Infinite values are always rejected."
+        ),
+    )
+    log_flush_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between flushes of the buffered prediction log to Parquet.",
+    )
+    log_max_rows: int = Field(
+        default=50_000,
+        ge=1,
+        description="Buffered prediction-log rows that trigger an early flush.",
+    )
+    model_cache: int = Field(
+        default=32,
+        ge=1,
+        description="Loaded model versions a gateway replica keeps in memory (LRU).",
+    )
+    batch_max_rows: int = Field(
+        default=256,
+        ge=0,
+        description=(
+            "Concurrent small requests (up to 16 numeric rows each) for one model version are "
+            "predicted together in batches of at most this many rows; 0 disables batching."
+        ),
+    )
+    ensemble_poll_s: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "Seconds between a gateway replica's re-reads of its ensembles' stats documents "
+            "(dynamic selection and voting weights), on the routing poll. Default 5."
+        ),
+    )
+    ensemble_stats_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Seconds between recomputations of every served ensemble's per-member stats by the "
+            "control loop's 'ensembles' task. Default 60."
+        ),
+    )
+    ensemble_window_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description=(
+            "Labeled rows of the last this many seconds feed an ensemble's member stats "
+            "(spec setting window_s overrides). Default 86400 (one day)."
+        ),
+    )
+    ensemble_half_life_s: float = Field(
+        default=3_600.0,
+        gt=0,
+        description=(
+            "A labeled row's weight in the member stats halves every this many seconds of age "
+            "(spec setting half_life_s overrides). Default 3600."
+        ),
+    )
+    ensemble_min_rows: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "Labeled rows a context segment needs before dynamic selection or voting uses its "
+            "stats; below, the ensemble-wide stats, then the spec's weights. Default 20."
+        ),
+    )
+    ensemble_max_rows: int = Field(
+        default=20_000,
+        ge=1,
+        description=(
+            "Newest labeled rows per ensemble the stats task re-predicts on each pass. "
+            "Default 20000."
+        ),
+    )
