@@ -30,9 +30,9 @@ import pandas as pd
 from rayops.config import Settings
 from rayops.datasets import CovariateDrift, make_regression
 from rayops.monitoring.drift import feature_drift
-from rayops.monitoring.logs import feature_frame
 from rayops.monitoring.streaming import Detector, DetectorKind, make_detector
 from rayops.registry.baseline import baseline_from_frame
+from rayops.telemetry.readers import feature_frame
 
 BUDGET_MS, AIM_MS = 100.0, 20.0
 

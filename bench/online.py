@@ -159,11 +159,11 @@ def bench_swap(df: pd.DataFrame, booster: xgb.Booster, swaps: int) -> list[float
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "online"))
     from online_support import register
 
+    from rayops.apps.gateway import APP_NAME, build_app
     from rayops.config import Settings
     from rayops.online import OnlineLearner, UpdateStatus
     from rayops.online.task import OnlineTask
     from rayops.serving import Endpoints
-    from rayops.serving.gateway import APP_NAME, build_app
     from rayops.storage import open_storage
 
     with socket.socket() as s:

@@ -117,9 +117,9 @@ def main() -> None:
     import uvicorn
     from ray import serve
 
+    from rayops.apps.gateway import APP_NAME, build_app
     from rayops.registry import EnsembleSpec, Registry
     from rayops.serving import Endpoints
-    from rayops.serving.gateway import APP_NAME, build_app
     from rayops.storage import open_storage
 
     booster, df = train(0)

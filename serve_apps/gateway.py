@@ -15,8 +15,8 @@ from typing import Any
 
 from ray.serve import Application
 
-from rayops.serving.gateway import APP_NAME, GatewayArgs
-from rayops.serving.gateway import build_app as _build
+from rayops.apps.gateway import APP_NAME, GatewayArgs
+from rayops.apps.gateway import build_app as _build
 
 __all__ = ["APP_NAME", "GatewayArgs", "build_app"]
 

@@ -155,9 +155,12 @@ class Client:
     @cached_property
     def monitor(self) -> Monitor:
         """Metrics, drift, health and alerts of the endpoints on this root."""
+        from rayops.control.tasks import alert_actions
         from rayops.monitoring import Monitor
 
-        return Monitor(self.storage, settings=self.settings)
+        return Monitor(
+            self.storage, settings=self.settings, actions=alert_actions(self.storage, self.settings)
+        )
 
     @cached_property
     def online(self) -> OnlineLearner:

@@ -142,9 +142,10 @@ def run_quickstart(
         f"(members {member_rmse})"
     )
 
+    from rayops.apps.controller import CONTROLLER_APP, deploy_controller
+    from rayops.apps.gateway import APP_NAME, deploy_gateway
     from rayops.client import Client
-    from rayops.control.deployment import CONTROLLER_APP, deploy_controller
-    from rayops.serving.gateway import APP_NAME, deploy_gateway
+    from rayops.registry.registry import PRODUCTION
 
     url = deploy_gateway(store.uri, port=port, num_cpus=0.5, settings=GATEWAY_SETTINGS)
     deploy_controller(store.uri, settings=CONTROL_SETTINGS, tasks=["rollout", "monitor",
@@ -190,7 +191,7 @@ def run_quickstart(
         rollout = _wait(lambda: _promoted(client), deadline, "the canary to finish")
         steps = [f"{e.kind.value} {e.weight}%" for e in client.rollouts.history(MODEL)]
         say(f"12. canary of {rollout.candidate}: {' -> '.join(steps)}; production is now "
-            f"{client.registry.get(f'{MODEL}@production').ref}")  # fmt: skip
+            f"{client.registry.get(f'{MODEL}@{PRODUCTION}').ref}")  # fmt: skip
     finally:
         stream.stop()
     live_after = stream.mae(until=stream.switched_at(client, rollout.candidate))
@@ -350,7 +351,7 @@ class _Stream:
 
     def mae(self, *, until: float) -> float:
         """MAE of the stream's answers from the stable version before ``until``, from the logs."""
-        from rayops.monitoring.logs import joined
+        from rayops.telemetry.readers import joined
 
         ids = {rid for t, rid, _ in self.sent if t < until}
         log = joined(self.client.storage, self.endpoint, datetime.now(UTC) - timedelta(hours=1),
@@ -361,7 +362,7 @@ class _Stream:
 
 def _traffic(client: Any, store: Any, rows: Any, batch: int = 20, endpoint: str = MODEL) -> float:
     """Send ``rows`` to the endpoint with their feedback; the MAE the logs then show."""
-    from rayops.monitoring.logs import joined
+    from rayops.telemetry.readers import joined
 
     started = datetime.now(UTC) - timedelta(seconds=1)
     features = rows.drop(columns=["target", "entity_id", "event_time"])

@@ -26,8 +26,8 @@ import xgboost as xgb
 from rayops.registry import Registry, Stage, baseline_from_frame
 from rayops.rollout.rollouts import Rollouts
 from rayops.serving.endpoints import Endpoints
-from rayops.serving.log import FeedbackLog, PredictionLog, RequestLog
 from rayops.storage import Storage
+from rayops.telemetry.writers import FeedbackLog, PredictionLog, RequestLog
 
 FEATURES = ["x0", "x1", "x2"]
 END = datetime(2026, 3, 8, tzinfo=UTC)

@@ -16,8 +16,8 @@ from rayops.automation.requests import request_retrain
 from rayops.config import Settings
 from rayops.errors import InvalidInputError, InvalidNameError
 from rayops.monitoring.metrics import endpoint_metrics
-from rayops.serving.log import FeedbackLog, PredictionLog, RequestLog
 from rayops.storage import Storage
+from rayops.telemetry.writers import FeedbackLog, PredictionLog, RequestLog
 
 START = END - timedelta(days=7)
 TOL = Settings().training.accuracy_tolerance

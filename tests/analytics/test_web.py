@@ -25,13 +25,13 @@ def server(recent: tuple[Storage, Truth]) -> Iterator[str]:
     """The gateway's FastAPI app (with /dashboard) under uvicorn, token required."""
     import uvicorn
 
-    from rayops.serving.api import create_api
+    from rayops.apps.gateway import gateway_api
     from rayops.serving.service import GatewayService
 
     settings = Settings(storage=recent[0].uri, api_token=TOKEN, analytics_cache_s=30.0)
     service = GatewayService(settings)
     port = free_port()
-    config = uvicorn.Config(create_api(service), host="127.0.0.1", port=port, log_level="error")
+    config = uvicorn.Config(gateway_api(service), host="127.0.0.1", port=port, log_level="error")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

@@ -15,8 +15,8 @@ from rayops.datasets import ConceptDrift, make_regression
 from rayops.features import FeatureStore
 from rayops.registry import Registry
 from rayops.serving import Endpoints
-from rayops.serving.log import FeedbackLog, PredictionLog
 from rayops.storage import Storage, open_storage
+from rayops.telemetry.writers import FeedbackLog, PredictionLog
 from rayops.training.pipeline import run_training
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -19,7 +19,7 @@ from automation_support import DRIFT_AT, build
 from gateway import deploy_gateway_app, serve_http
 from harness import wait_until
 
-from rayops.automation.jobs import Decision, JobState, JobStore
+from rayops.automation.jobs import JobState, JobStore, RetrainDecision
 from rayops.automation.retrainer import Retrainer
 from rayops.automation.submit import RaySubmitter
 from rayops.automation.task import RetrainTask
@@ -89,7 +89,7 @@ def test_drift_triggers_a_ray_job_whose_better_candidate_is_canaried_to_producti
         assert wait_until(done, timeout=240, interval=2.0), JobStore(storage).get("demand", job_id)
         job = JobStore(storage).get("demand", job_id)
         assert job.state is JobState.SUCCEEDED, job.error
-        assert job.decision is Decision.DEPLOYED and job.candidate is not None
+        assert job.decision is RetrainDecision.DEPLOYED and job.candidate is not None
         # The Ray job itself ends a moment after it recorded its outcome.
         assert wait_until(lambda: RaySubmitter(settings).status(job_id).state == "SUCCEEDED",
                           timeout=60, interval=1.0)  # fmt: skip

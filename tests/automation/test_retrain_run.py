@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from automation_support import DRIFT_AT, build
 
-from rayops.automation.jobs import Decision, JobState
+from rayops.automation.jobs import JobState, RetrainDecision
 from rayops.automation.retrainer import Retrainer
 from rayops.features import FeatureStore
 from rayops.registry import Registry
@@ -35,7 +35,7 @@ def test_a_better_candidate_is_registered_and_canaried(world: tuple[Storage, pd.
     r.set_policy({"model": "demand", "endpoint": "shop", "features": "demand-fs",
                   "canary": {"steps": [50], "interval": "3s"}})  # fmt: skip
     job = r.run_local("demand")
-    assert job.state is JobState.SUCCEEDED and job.decision is Decision.DEPLOYED, job
+    assert job.state is JobState.SUCCEEDED and job.decision is RetrainDecision.DEPLOYED, job
     assert job.candidate == "demand@1.1.0" and job.production == "demand@1.0.0"
     cand, prod = job.metrics["candidate"]["rmse"], job.metrics["production"]["rmse"]
     assert cand < 0.9 * prod  # the post-drift holdout: the candidate learned the new relation
@@ -53,7 +53,7 @@ def test_a_better_candidate_is_registered_and_canaried(world: tuple[Storage, pd.
     assert done.id == job.id and "canary started on shop" in done.reason
     # A second run adds no logged row twice.
     again = r.run_local("demand", deploy=False)
-    assert again.metrics["logged_rows"] == 0 and again.decision is not Decision.DEPLOYED
+    assert again.metrics["logged_rows"] == 0 and again.decision is not RetrainDecision.DEPLOYED
     assert FeatureStore(storage).get("demand-fs").row_count == len(data)
 
 
@@ -66,7 +66,7 @@ def test_a_worse_candidate_is_registered_but_not_deployed(
     r.set_policy({"model": "demand", "endpoint": "shop", "features": "demand-fs",
                   "train": {"params": {"max_depth": 1, "n_estimators": 1}}})  # fmt: skip
     job = r.run_local("demand")
-    assert job.state is JobState.SUCCEEDED and job.decision is Decision.REJECTED
+    assert job.state is JobState.SUCCEEDED and job.decision is RetrainDecision.REJECTED
     assert "is not better than production" in job.reason and "not deployed" in job.reason
     assert job.candidate is not None and Registry(storage).get(job.candidate)  # registered
     assert Registry(storage).get("demand@production").ref == "demand@1.0.0"

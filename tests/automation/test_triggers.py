@@ -19,8 +19,8 @@ from rayops.automation.jobs import JobState, JobStore
 from rayops.automation.retrainer import Retrainer
 from rayops.automation.triggers import check
 from rayops.cli import app
-from rayops.serving.log import FeedbackLog, PredictionLog
 from rayops.storage import Storage
+from rayops.telemetry.writers import FeedbackLog, PredictionLog
 
 
 def snapshot(storage: Storage) -> dict[str, bytes]:

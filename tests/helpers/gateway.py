@@ -43,7 +43,7 @@ def deploy_gateway_app(url: str, storage_uri: str, *, replicas: int = 1, **setti
     """Deploy (or redeploy) the gateway on ``storage_uri`` and wait until it is ready."""
     from ray import serve
 
-    from rayops.serving.gateway import APP_NAME, build_app
+    from rayops.apps.gateway import APP_NAME, build_app
 
     overrides = {"serving_log_flush_s": 0.5, "serving_poll_interval_s": 0.25, **settings}
     app = build_app(

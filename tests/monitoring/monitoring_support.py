@@ -17,8 +17,8 @@ import xgboost as xgb
 
 from rayops.registry import Registry, baseline_from_frame
 from rayops.serving import Endpoints
-from rayops.serving.log import FeedbackLog, PredictionLog, RequestLog
 from rayops.storage import Storage
+from rayops.telemetry.writers import FeedbackLog, PredictionLog, RequestLog
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 NUMERIC = [f"num_{i}" for i in range(8)]

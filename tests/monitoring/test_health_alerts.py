@@ -19,6 +19,7 @@ from monitoring_support import (
 
 from rayops.automation.requests import pending_requests
 from rayops.config import Settings
+from rayops.control.tasks import alert_actions
 from rayops.datasets import make_regression
 from rayops.errors import InvalidInputError
 from rayops.monitoring import HealthState, Monitor, endpoint_health, read_alerts
@@ -127,10 +128,11 @@ def test_alert_state_survives_a_restart_and_webhook_failures_are_recorded(
                      webhook="http://127.0.0.1:9/unreachable", actions=["retrain"])  # fmt: skip
     settings = Settings(monitoring_webhook_timeout_s=2)
     end = T0 + timedelta(hours=1)
-    first = Alerter(storage, settings).evaluate(
+    acts = alert_actions(storage, settings)
+    first = Alerter(storage, settings, actions=acts).evaluate(
         EndpointView(storage, "shop", end, settings), [rule]
     )
-    again = Alerter(storage, settings).evaluate(
+    again = Alerter(storage, settings, actions=acts).evaluate(
         EndpointView(storage, "shop", end, settings), [rule]
     )
     assert len(first) == 1 and again == []
@@ -155,14 +157,14 @@ def test_rollback_action_rolls_back_a_running_canary(local: Storage) -> None:
     rule = AlertRule(name="bad-canary", metric="accuracy", comparator="<", threshold=0.75,
                      per_version=True, actions=["rollback"], severity="critical")  # fmt: skip
     view = EndpointView(local, "shop", T0 + timedelta(hours=1))
-    alerts = Alerter(local).evaluate(view, [rule])
+    alerts = Alerter(local, actions=alert_actions(local)).evaluate(view, [rule])
     assert [a.ref for a in alerts] == [candidate]
     assert alerts[0].actions == [
         {"action": "rollback", "ok": True, "detail": f"rolled back {candidate}"}
     ]
     assert Rollouts(local).get("shop").status is RolloutStatus.ROLLED_BACK
     # A second rollback finds nothing to do, and says so instead of failing.
-    again = Alerter(local)._rollback(alerts[0])
+    again = alert_actions(local)["rollback"](alerts[0])
     assert not again["ok"] and "already rolled_back" in again["detail"]
 
 

@@ -18,8 +18,8 @@ from rayops.monitoring.metrics import (
     snapshot,
     version_metrics,
 )
-from rayops.serving.log import FeedbackLog, PredictionLog, RequestLog
 from rayops.storage import Storage
+from rayops.telemetry.writers import FeedbackLog, PredictionLog, RequestLog
 
 START = datetime(2026, 2, 28, 23, 0, tzinfo=UTC)  # the traffic crosses a day partition
 REFS = ("m@1.0.0", "m@1.1.0")

@@ -4,8 +4,8 @@ A stand-in for the gateway that writes real serving logs at chosen times.
 
 :class:`Stream` predicts each batch with the version the endpoint's routing
 table sends traffic to (read from storage, like the gateway does), records it
-with :class:`~rayops.serving.log.PredictionLog` and its actual values with
-:class:`~rayops.serving.log.FeedbackLog` — the same writers, files and schemas
+with :class:`~rayops.telemetry.writers.PredictionLog` and its actual values with
+:class:`~rayops.telemetry.writers.FeedbackLog` — the same writers, files and schemas
 the gateway uses — so online learning reads exactly what it would in production.
 """
 
@@ -20,8 +20,8 @@ import xgboost as xgb
 
 from rayops.registry import Registry
 from rayops.serving import Endpoints
-from rayops.serving.log import FeedbackLog, PredictionLog
 from rayops.storage import Storage
+from rayops.telemetry.writers import FeedbackLog, PredictionLog
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 DRIFT_AT = 3_000

@@ -18,8 +18,8 @@ from rayops.online.buffer import read_buffer
 from rayops.online.learner import due
 from rayops.online.state import SampleKey, read_state
 from rayops.online.task import OnlineTask
-from rayops.serving.log import FeedbackLog
 from rayops.storage import Storage
+from rayops.telemetry.writers import FeedbackLog
 
 
 def test_buffer_joins_feedback_with_logged_features_after_the_cursor(

@@ -13,7 +13,7 @@ from online_support import DRIFT_AT, FEATURES, PARAMS
 
 from rayops.online.config import UpdateMode
 from rayops.online.cycle import decay_weights, online_params
-from rayops.online.update import Batch, ModelSchema, incremental_update, judge
+from rayops.online.update import Batch, ModelSchema, incremental_update, judge_update
 from rayops.registry import Registry
 from rayops.storage import Storage
 
@@ -104,13 +104,17 @@ def test_numeric_only_models_take_the_numpy_path(local: Storage) -> None:
 
 
 def test_gate_needs_the_improvement_and_significance() -> None:
-    better = judge([5.0, 6.0, 4.0, 5.5], [1.0, 1.2, 0.8, 1.1], min_improvement=0.01, alpha=0.05)
+    better = judge_update(
+        [5.0, 6.0, 4.0, 5.5], [1.0, 1.2, 0.8, 1.1], min_improvement=0.01, alpha=0.05
+    )
     assert better.accepted and better.improvement > 0.7 and better.p_value < 0.01
-    small = judge([5.0, 6.0, 4.0, 5.5], [4.99, 5.99, 3.99, 5.49], min_improvement=0.01, alpha=1)
+    small = judge_update(
+        [5.0, 6.0, 4.0, 5.5], [4.99, 5.99, 3.99, 5.49], min_improvement=0.01, alpha=1
+    )
     assert not small.accepted and "gate 1.0%" in small.reason
     rng = np.random.default_rng(1)
     noise = rng.normal(5, 2, 20).clip(0)
-    lucky = judge(
+    lucky = judge_update(
         noise, (noise + rng.normal(-0.2, 2, 20)).clip(0), min_improvement=0.01, alpha=0.05
     )
     assert not lucky.accepted and "p=" in lucky.reason  # a few % on 20 noisy rows is not enough
@@ -118,8 +122,8 @@ def test_gate_needs_the_improvement_and_significance() -> None:
 
     a, b = rng.normal(5, 2, 15), rng.normal(4, 2, 15)
     p = stats.ttest_rel(a, b, alternative="greater").pvalue
-    assert judge(a, b, min_improvement=0, alpha=0.5).p_value == pytest.approx(p, abs=1e-6)
-    worse = judge([1.0, 1.0], [2.0, 2.0], min_improvement=0.0, alpha=0.05)
+    assert judge_update(a, b, min_improvement=0, alpha=0.5).p_value == pytest.approx(p, abs=1e-6)
+    worse = judge_update([1.0, 1.0], [2.0, 2.0], min_improvement=0.0, alpha=0.05)
     assert not worse.accepted and worse.improvement == -1.0
 
 

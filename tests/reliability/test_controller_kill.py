@@ -29,7 +29,7 @@ from gateway import serve_http
 from harness import wait_until
 from ray.job_submission import JobSubmissionClient
 
-from rayops.automation.jobs import Decision, JobState, JobStore
+from rayops.automation.jobs import JobState, JobStore, RetrainDecision
 from rayops.automation.retrainer import Retrainer
 from rayops.automation.submit import RaySubmitter
 from rayops.config import Settings
@@ -38,8 +38,8 @@ from rayops.datasets import ConceptDrift, make_regression
 from rayops.features import FeatureStore
 from rayops.registry import Registry
 from rayops.serving import Endpoints
-from rayops.serving.log import FeedbackLog, PredictionLog
 from rayops.storage import Storage, open_storage
+from rayops.telemetry.writers import FeedbackLog, PredictionLog
 from rayops.training.pipeline import run_training
 
 DRIFT_AT = 1500
@@ -138,7 +138,7 @@ class RoutingWatcher(threading.Thread):
 def _kill_controller_replica() -> str:
     import ray
 
-    from rayops.control.deployment import CONTROLLER_APP
+    from rayops.apps.controller import CONTROLLER_APP
 
     (replica,) = [
         a
@@ -154,7 +154,7 @@ def test_a_killed_control_loop_follows_its_retrain_job_and_starts_no_second_one(
 ) -> None:
     from ray import serve
 
-    from rayops.control.deployment import CONTROLLER_APP, deploy_controller
+    from rayops.apps.controller import CONTROLLER_APP, deploy_controller
 
     storage = _world(tmp_path)
     # The retrain's driver reserves a CPU, so it waits while a blocker holds the head node's
@@ -235,7 +235,7 @@ def test_a_killed_control_loop_follows_its_retrain_job_and_starts_no_second_one(
 
     done = jobs.get("demand", job.id)
     assert done.state is JobState.SUCCEEDED, done.error
-    assert done.decision is Decision.DEPLOYED and done.candidate is not None
+    assert done.decision is RetrainDecision.DEPLOYED and done.candidate is not None
     # Exactly one retrain job in storage and on Ray, the one claimed before the crashes.
     assert [j.id for j in jobs.list("demand")] == [job.id]
     new_ray_jobs = [

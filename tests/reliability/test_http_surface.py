@@ -56,12 +56,12 @@ def url(ray_cluster: Any, root: Storage) -> Iterator[str]:
 
 def _routes(root: Storage) -> list[tuple[str, str]]:
     """(method, path template) of every route of the app the gateway serves."""
-    from rayops.serving.api import create_api
+    from rayops.apps.gateway import gateway_api
     from rayops.serving.service import GatewayService
 
     service = GatewayService(Settings(storage=root.uri, api_token=TOKEN))
     try:
-        app = create_api(service)
+        app = gateway_api(service)
     finally:
         service.close()
     out = []

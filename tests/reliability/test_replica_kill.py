@@ -101,7 +101,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Storage:
 def url(ray_cluster: Any, root: Storage) -> Iterator[str]:
     from ray import serve
 
-    from rayops.serving.gateway import APP_NAME, build_app
+    from rayops.apps.gateway import APP_NAME, build_app
 
     with serve_http() as base:
         app = build_app(

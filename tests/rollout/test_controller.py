@@ -218,7 +218,7 @@ def test_the_accuracy_floor_never_rolls_back_to_a_worse_version() -> None:
     from types import SimpleNamespace as M
 
     from rayops.rollout import Thresholds
-    from rayops.rollout.analysis import judge
+    from rayops.rollout.analysis import judge_canary
 
     t = Thresholds.from_settings(Settings(rollout_min_samples=5))
     rng = np.random.default_rng(0)
@@ -231,7 +231,9 @@ def test_the_accuracy_floor_never_rolls_back_to_a_worse_version() -> None:
                  abs_errors=errors.tolist())  # fmt: skip
 
     drifted_stable, better = arm(8.0, 0.30), arm(6.0, 0.45)
-    assert judge(drifted_stable, better, t).verdict is Verdict.HEALTHY  # below 75%, yet better
+    assert (
+        judge_canary(drifted_stable, better, t).verdict is Verdict.HEALTHY
+    )  # below 75%, yet better
     worse = arm(8.0, 0.20)
-    verdict = judge(arm(8.0, 0.30), worse, t)
+    verdict = judge_canary(arm(8.0, 0.30), worse, t)
     assert verdict.verdict is Verdict.BREACH and "accuracy within ±5" in verdict.reasons[0]

@@ -174,7 +174,7 @@ def test_the_controller_resumes_a_rollout_after_being_killed(
     import ray
     from ray import serve
 
-    from rayops.control.deployment import CONTROLLER_APP, deploy_controller
+    from rayops.apps.controller import CONTROLLER_APP, deploy_controller
     from rayops.control.loop import Lease
 
     Endpoints(root).create("canary-kill", models["stable"])

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from rayops.serving.log import FeedbackLog, PredictionLog, RequestLog
 from rayops.storage import Storage
+from rayops.telemetry.writers import FeedbackLog, PredictionLog, RequestLog
 
 
 def write_arm(

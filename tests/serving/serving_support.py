@@ -40,7 +40,7 @@ def deploy(root: Storage, **settings: Any) -> None:
     """Deploy (or redeploy) the gateway app on ``root`` and wait until it answers."""
     from ray import serve
 
-    from rayops.serving.gateway import APP_NAME, build_app
+    from rayops.apps.gateway import APP_NAME, build_app
 
     overrides = {
         "serving_log_flush_s": 0.5,

@@ -12,10 +12,10 @@ from serving_support import FEATURES, make_frame
 
 from rayops import Client
 from rayops.errors import InvalidInputError, NotFoundError
-from rayops.monitoring.logs import read_feedback
 from rayops.registry import Registry
 from rayops.serving.errors import NotReadyError
 from rayops.storage import Storage
+from rayops.telemetry.readers import read_feedback
 
 
 def test_client_predict_and_feedback(gateway: str, root: Storage, models: dict[str, str]) -> None:

@@ -17,9 +17,9 @@ from rayops.registry import EnsembleSpec, Registry
 from rayops.serving import Endpoints
 from rayops.serving.ensemble_stats import EnsembleStatsTask, compute_stats
 from rayops.serving.ensembles import Combiner, Segmenter, combiner_for, read_stats, stats_key
-from rayops.serving.log import FeedbackLog, PredictionLog
 from rayops.serving.models import evaluate
 from rayops.storage import Storage, open_storage
+from rayops.telemetry.writers import FeedbackLog, PredictionLog
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

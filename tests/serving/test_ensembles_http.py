@@ -22,8 +22,8 @@ from rayops.config import Settings
 from rayops.registry import EnsembleSpec, Registry
 from rayops.serving import Endpoints
 from rayops.serving.ensemble_stats import EnsembleStatsTask
-from rayops.serving.target_logs import joined_targets
 from rayops.storage import Storage
+from rayops.telemetry.targets import joined_targets
 
 HALF_LIFE = 600.0
 

@@ -410,7 +410,7 @@ def test_prediction_log_is_flushed_when_the_app_is_deleted(
 ) -> None:
     from ray import serve
 
-    from rayops.serving.gateway import APP_NAME
+    from rayops.apps.gateway import APP_NAME
 
     deploy(root, serving_log_flush_s=3600.0)
     assert wait_until(ready(serve_url), timeout=60)

@@ -97,7 +97,7 @@ def test_oip_bad_tensors(inputs: list[dict[str, object]], words: str) -> None:
         "rayops.serving.inputs",
         "rayops.serving.oip",
         "rayops.serving.models",
-        "rayops.serving.log",
+        "rayops.telemetry.writers",
         "rayops.serving.service",
         "rayops.serving.batching",
     ],

@@ -10,13 +10,13 @@ import pytest
 from serving_support import FEATURES, make_frame, train
 
 from rayops.errors import InvalidInputError
-from rayops.monitoring.logs import joined
 from rayops.registry import EnsembleSpec, Registry
 from rayops.serving import Endpoints
-from rayops.serving.log import FeedbackLog, PredictionLog
 from rayops.serving.models import evaluate, evaluate_targets
-from rayops.serving.target_logs import joined_targets
 from rayops.storage import Storage, open_storage
+from rayops.telemetry.readers import joined
+from rayops.telemetry.targets import joined_targets
+from rayops.telemetry.writers import FeedbackLog, PredictionLog
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

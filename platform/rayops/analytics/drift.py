@@ -58,7 +58,7 @@ def _read_features(
 ) -> pd.DataFrame:
     import pandas as pd
 
-    from rayops.monitoring.logs import read_predictions
+    from rayops.telemetry.readers import read_predictions
 
     cols = ("request_id", "model", "features", "time")
     parts = [read_predictions(storage, ep, start, end, columns=cols) for ep in endpoints]
@@ -87,7 +87,7 @@ def drift_summary(
     """Drift of the current window (at least ``analytics_drift_min_rows`` latest rows) and
     per bucket; None with fewer logged rows, or none with a feature the baseline knows."""
     from rayops.monitoring.drift import feature_drift
-    from rayops.monitoring.logs import feature_frame
+    from rayops.telemetry.readers import feature_frame
 
     logged = _read_features(storage, endpoints, start, end, model)
     min_rows = settings.analytics.drift_min_rows

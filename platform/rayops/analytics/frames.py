@@ -4,7 +4,7 @@ The figures use the same definitions as :mod:`rayops.monitoring.metrics`
 (a test checks they agree): latency percentiles over requests (each request
 once), MAE/RMSE/accuracy over rows with feedback (the latest actual per row),
 error rate = failed requests (HTTP status >= 400) / logged predict requests.
-Shadow rows are left out. Unlike :func:`rayops.monitoring.logs.joined`, the
+Shadow rows are left out. Unlike :func:`rayops.telemetry.readers.joined`, the
 ``features`` column is not read here (it is the largest one); drift reads it
 separately, for the latest rows only.
 
@@ -75,7 +75,7 @@ def load_window(
     """Rows and outcomes of ``endpoints`` in ``[start, end)`` (only ``model``'s, if given)."""
     import pandas as pd
 
-    from rayops.monitoring.logs import read_feedback, read_predictions, read_requests
+    from rayops.telemetry.readers import read_feedback, read_predictions, read_requests
 
     frames, outcomes = [], []
     for ep in endpoints:

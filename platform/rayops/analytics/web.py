@@ -27,7 +27,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from rayops.errors import InvalidInputError
+from rayops.serving.auth import BearerAuth
 from rayops.serving.errors import UnauthorizedError
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def mount_dashboard(app: FastAPI, service: GatewayService) -> None:
     from rayops.monitoring.metrics import parse_window
 
     settings, storage = service.settings, service.storage
-    secret = settings.api_token.get_secret_value() if settings.api_token else None
+    auth = BearerAuth(settings.api_token)
     reports = ReportCache(settings.analytics.cache_s)
     config = {
         "refresh_s": settings.analytics.dashboard_refresh_s,
@@ -123,16 +123,10 @@ def mount_dashboard(app: FastAPI, service: GatewayService) -> None:
     }
     html = page_html(config)
 
-    def matches(value: str | None) -> bool:
-        return secret is None or (
-            value is not None and hmac.compare_digest(value.strip().encode(), secret.encode())
-        )
-
     def authorized(request: Request) -> bool:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and matches(value):
-            return True
-        return secret is None or matches(request.cookies.get(COOKIE))
+        return auth.header_ok(request.headers.get("authorization")) or auth.matches(
+            request.cookies.get(COOKIE)
+        )
 
     def authorize(request: Request) -> None:
         if not authorized(request):
@@ -143,8 +137,8 @@ def mount_dashboard(app: FastAPI, service: GatewayService) -> None:
 
     @app.get("/dashboard", include_in_schema=False)
     async def dashboard_page(request: Request, token: str | None = None) -> Response:
-        if secret is not None and token is not None:
-            if not matches(token):
+        if auth.required and token is not None:
+            if not auth.matches(token):
                 return HTMLResponse(_LOGIN, status_code=401)
             rest = {k: v for k, v in request.query_params.items() if k != "token"}
             target = "/dashboard" + (f"?{urlencode(rest)}" if rest else "")

@@ -52,7 +52,7 @@ def labeled_rows(
     (prediction time). ``feedback_since`` leaves out rows an earlier retrain included."""
     import pandas as pd
 
-    from rayops.monitoring.logs import joined
+    from rayops.telemetry.readers import joined
 
     log = joined(storage, endpoint, start, cutoff, feedback_grace=timedelta(0))
     if len(log):

@@ -33,17 +33,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rayops.clock import utc_now
 from rayops.errors import ConflictError, NotFoundError
 from rayops.names import validate_name
 from rayops.storage.base import Storage, dumps
 
-__all__ = ["Decision", "JobState", "JobStore", "RetrainJob", "Stage"]
+__all__ = ["RetrainDecision", "JobState", "JobStore", "RetrainJob", "JobStage"]
 
 
 class JobState(StrEnum):
@@ -57,7 +58,7 @@ class JobState(StrEnum):
         return self in (JobState.SUCCEEDED, JobState.FAILED)
 
 
-class Stage(StrEnum):
+class JobStage(StrEnum):
     """Where a running retrain is."""
 
     QUEUED = "queued"
@@ -70,7 +71,7 @@ class Stage(StrEnum):
     DONE = "done"
 
 
-class Decision(StrEnum):
+class RetrainDecision(StrEnum):
     DEPLOYED = "deployed"
     REGISTERED = "registered"
     REJECTED = "rejected"
@@ -86,7 +87,7 @@ class RetrainJob(BaseModel):
     trigger: str = Field(description="What started it: age, new_samples, health, drift, ...")
     reason: str
     state: JobState = JobState.QUEUED
-    stage: Stage = Stage.QUEUED
+    stage: JobStage = JobStage.QUEUED
     progress: float = Field(default=0.0, ge=0, le=1)
     created_at: datetime
     updated_at: datetime
@@ -100,13 +101,9 @@ class RetrainJob(BaseModel):
     metrics: dict[str, Any] = Field(
         default_factory=dict, description="Holdout metrics: candidate and production."
     )
-    decision: Decision | None = None
+    decision: RetrainDecision | None = None
     error: str | None = None
     requests: list[str] = Field(default_factory=list, description="Retrain requests it answers.")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class JobStore:
@@ -116,7 +113,7 @@ class JobStore:
         self, storage: Storage, *, now: Callable[[], datetime] | None = None, retries: int = 64
     ) -> None:
         self.storage = storage
-        self._now = now or _utc_now
+        self._now = now or utc_now
         self.retries = retries
 
     @staticmethod
@@ -216,7 +213,13 @@ class JobStore:
         """Mark the job succeeded or failed and free the model for the next retrain."""
         now = self._now()
         job = self.update(
-            model, job_id, state=state, finished_at=now, stage=Stage.DONE, progress=1.0, **changes
+            model,
+            job_id,
+            state=state,
+            finished_at=now,
+            stage=JobStage.DONE,
+            progress=1.0,
+            **changes,
         )
         self._release(model, job_id)
         return job

@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rayops.automation.jobs import Decision, JobState, JobStore, RetrainJob, Stage
+from rayops.automation.jobs import JobStage, JobState, JobStore, RetrainDecision, RetrainJob
 from rayops.automation.policy import PolicyStore, RetrainPolicy
+from rayops.clock import utc_now
 from rayops.config import Settings
 from rayops.errors import ConflictError, InvalidInputError, NotFoundError
 from rayops.storage.base import Storage
@@ -184,12 +185,12 @@ def run_retrain(
 ) -> RetrainJob:
     """Run retrain job ``job_id`` of ``model`` (needs a Ray session); returns the final job."""
     settings = settings or Settings()
-    clock = now or (lambda: datetime.now(UTC))
+    clock = now or utc_now
     jobs = JobStore(storage, now=clock)
     job = jobs.get(model, job_id)
     if job.state.finished:
         return job
-    stage = Stage.DATA
+    stage = JobStage.DATA
     try:
         policy = PolicyStore(storage).get(model)
         jobs.update(model, job_id, state=JobState.RUNNING, stage=stage, progress=0.1)
@@ -197,10 +198,10 @@ def run_retrain(
         jobs.update(model, job_id, feature_set=ref, progress=0.25)
         params = _params(storage, policy, job.production)
         if policy.train.retune:
-            stage = Stage.TUNE
+            stage = JobStage.TUNE
             jobs.update(model, job_id, stage=stage, progress=0.3)
             params = _retune(storage, ref, target, params, policy, settings)
-        stage = Stage.TRAIN
+        stage = JobStage.TRAIN
         jobs.update(model, job_id, stage=stage, progress=0.5)
         from rayops.training.pipeline import run_training
 
@@ -210,7 +211,7 @@ def run_retrain(
             workers=policy.train.workers, register=model, actor=f"retrain {job_id}",
             settings=settings,
         )  # fmt: skip
-        stage = Stage.COMPARE
+        stage = JobStage.COMPARE
         candidate = record["model"]["ref"]
         prod = record.get("production") or {}
         metrics = {"candidate": record["holdout"], "production": prod.get("holdout"),
@@ -218,7 +219,7 @@ def run_retrain(
         jobs.update(model, job_id, stage=stage, progress=0.8, candidate=candidate,
                     metrics=metrics)  # fmt: skip
         decision, note = _decide(storage, policy, job, candidate, record, settings)
-        stage = Stage.DONE
+        stage = JobStage.DONE
         _handled(storage, job, decision)
         return jobs.finish(model, job_id, JobState.SUCCEEDED, decision=decision, reason=(
             f"{job.reason}; {note}"))  # fmt: skip
@@ -247,13 +248,13 @@ def _retune(
 def _decide(
     storage: Storage, policy: RetrainPolicy, job: RetrainJob, candidate: str,
     record: dict[str, Any], settings: Settings,
-) -> tuple[Decision, str]:  # fmt: skip
+) -> tuple[RetrainDecision, str]:  # fmt: skip
     prod = record.get("production")
     cand_rmse = float(record["holdout"]["rmse"])
     if prod:
         prod_rmse = float(prod["holdout"]["rmse"])
         if not cand_rmse < prod_rmse * (1 - policy.min_improvement):
-            return Decision.REJECTED, (
+            return RetrainDecision.REJECTED, (
                 f"candidate {candidate} holdout RMSE {cand_rmse:.4g} is not better than "
                 f"production {prod['version']} ({prod_rmse:.4g}); registered, not deployed"
             )
@@ -261,7 +262,7 @@ def _decide(
     else:
         verdict = f"no production version; candidate RMSE {cand_rmse:.4g}"
     if not (job.deploy and policy.auto_deploy and policy.endpoint):
-        return Decision.REGISTERED, f"{verdict}; registered (auto-deploy off)"
+        return RetrainDecision.REGISTERED, f"{verdict}; registered (auto-deploy off)"
     from rayops.rollout import Rollouts
 
     try:
@@ -272,11 +273,14 @@ def _decide(
             reason=f"retrain {job.id}: {verdict}", actor="retrain",
         )  # fmt: skip
     except (ConflictError, InvalidInputError, NotFoundError) as e:
-        return Decision.REGISTERED, f"{verdict}; registered, not deployed: {e}"
-    return Decision.DEPLOYED, f"{verdict}; {policy.canary.strategy} started on {policy.endpoint}"
+        return RetrainDecision.REGISTERED, f"{verdict}; registered, not deployed: {e}"
+    return (
+        RetrainDecision.DEPLOYED,
+        f"{verdict}; {policy.canary.strategy} started on {policy.endpoint}",
+    )
 
 
-def _handled(storage: Storage, job: RetrainJob, decision: Decision) -> None:
+def _handled(storage: Storage, job: RetrainJob, decision: RetrainDecision) -> None:
     from rayops.automation.requests import RetrainRequest, mark_handled, pending_requests
 
     wanted = set(job.requests)

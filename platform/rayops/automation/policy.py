@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rayops.durations import parse_duration
 from rayops.errors import InvalidInputError, NotFoundError
 from rayops.names import validate_name
 from rayops.storage.base import Storage, dumps
@@ -151,10 +152,7 @@ class Schedule(BaseModel):
 
 
 def _interval(text: str) -> timedelta:
-    from rayops.monitoring.metrics import parse_window
-
-    start, end = parse_window(text, end=datetime(2000, 1, 1))
-    return end - start
+    return parse_duration(text, what="schedule interval")
 
 
 def next_run(schedule: Schedule, after: datetime) -> datetime:

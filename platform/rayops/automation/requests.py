@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rayops.clock import utc_now
 from rayops.errors import AlreadyExistsError, NotFoundError
 from rayops.names import validate_name
 from rayops.storage.base import Storage, dumps
@@ -90,7 +91,7 @@ def request_retrain(
         endpoint=validate_name(endpoint, "endpoint name") if endpoint else None,
         source=source,
         reason=reason,
-        time=(now or (lambda: datetime.now(UTC)))(),
+        time=(now or utc_now)(),
         details=details or {},
     )
     storage.put_if_absent(req.key, dumps(req.model_dump(mode="json")))

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from rayops.automation.jobs import JobState, JobStore, RetrainJob
 from rayops.automation.policy import PolicyStore, RetrainPolicy, Schedule, parse_policy
 from rayops.automation.task import start_job
 from rayops.automation.triggers import CheckReport, check
+from rayops.clock import utc_now
 from rayops.config import Settings
 from rayops.errors import ConflictError, InvalidInputError, NotFoundError
 from rayops.storage.base import Storage
@@ -53,7 +54,7 @@ class Retrainer:
     ) -> None:
         self.storage = storage
         self.settings = settings or Settings()
-        self._now = now or (lambda: datetime.now(UTC))
+        self._now = now or utc_now
         self._submitter = submitter
         self.policies = PolicyStore(storage)
         self.jobs = JobStore(storage, now=self._now)
@@ -159,10 +160,8 @@ class Retrainer:
         from rayops.registry import Registry
 
         self.policies.get(model)
-        try:
-            production: str | None = str(Registry(self.storage).get(f"{model}@production").ref)
-        except NotFoundError:
-            production = None
+        prod = Registry(self.storage).production(model)
+        production = prod.ref if prod is not None else None
         job = self.jobs.claim(model, trigger="forced", reason=reason, deploy=deploy,
                               production=production)  # fmt: skip
         if job is None:

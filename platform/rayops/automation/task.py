@@ -23,10 +23,10 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from rayops.automation.jobs import JobState, JobStore, RetrainJob, Stage
+from rayops.automation.jobs import JobStage, JobState, JobStore, RetrainJob
 from rayops.automation.policy import PolicyStore, RetrainPolicy
 from rayops.automation.triggers import check, schedule_state
-from rayops.control.loop import ControlTask
+from rayops.controltask import ControlTask
 from rayops.errors import RayopsError
 from rayops.storage.base import Storage
 
@@ -50,10 +50,8 @@ def start_job(
     from rayops.registry import Registry
 
     jobs = JobStore(storage, now=lambda: now)
-    try:
-        production: str | None = str(Registry(storage).get(f"{policy.model}@production").ref)
-    except RayopsError:
-        production = None
+    prod = Registry(storage).production(policy.model)
+    production = prod.ref if prod is not None else None
     job = jobs.claim(
         policy.model, trigger=trigger, reason=reason, deploy=deploy,
         production=production, requests=requests,
@@ -80,7 +78,7 @@ def submit(storage: Storage, job: RetrainJob, submitter: Any, now: datetime) -> 
     except RayopsError as e:
         return jobs.finish(job.model, job.id, JobState.FAILED, error=f"submission failed: {e}")
     return jobs.update(
-        job.model, job.id, state=JobState.RUNNING, stage=Stage.SUBMITTED, ray_job_id=ray_id,
+        job.model, job.id, state=JobState.RUNNING, stage=JobStage.SUBMITTED, ray_job_id=ray_id,
         submitted_at=now, progress=0.05, error=None,
     )  # fmt: skip
 

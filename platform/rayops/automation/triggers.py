@@ -126,10 +126,7 @@ def check(
 
     settings = settings or Settings()
     registry = Registry(storage, settings=settings)
-    try:
-        prod = registry.get(f"{policy.model}@production")
-    except NotFoundError:
-        prod = None
+    prod = registry.production(policy.model)
     # "Since the last training" counts from the production version's training or the
     # last retrain attempt, whichever is later: a rejected candidate must not make the
     # same trigger fire again at once.
@@ -197,7 +194,7 @@ def check(
 def _new_samples(
     storage: Storage, policy: RetrainPolicy, since: datetime | None, now: datetime
 ) -> int:
-    from rayops.monitoring.logs import joined
+    from rayops.telemetry.readers import joined
 
     assert policy.endpoint is not None
     start = since or now - timedelta(days=365)
@@ -236,8 +233,8 @@ def _drift(
 ) -> TriggerResult:  # fmt: skip
     from rayops.automation.data import expand_features
     from rayops.monitoring.drift import feature_drift
-    from rayops.monitoring.logs import read_predictions
     from rayops.monitoring.metrics import parse_window
+    from rayops.telemetry.readers import read_predictions
 
     assert policy.endpoint is not None
     spec = policy.triggers.drift

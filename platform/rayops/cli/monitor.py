@@ -52,10 +52,12 @@ def register(app: typer.Typer) -> None:
 
 
 def _monitor(storage: str | None) -> Monitor:
+    from rayops.control.tasks import alert_actions
     from rayops.monitoring import Monitor
     from rayops.storage import open_storage
 
-    return Monitor(open_storage(storage))
+    store = open_storage(storage)
+    return Monitor(store, actions=alert_actions(store))
 
 
 def _fmt(value: Any) -> str:

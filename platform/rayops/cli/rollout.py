@@ -235,7 +235,7 @@ def controller_start(
     from rayops.cli._output import ray_session
 
     with handle_errors(as_json), ray_session(address):
-        from rayops.control.deployment import CONTROLLER_APP, deploy_controller
+        from rayops.apps.controller import CONTROLLER_APP, deploy_controller
 
         deploy_controller(storage, tasks=tasks)
         emit({"app": CONTROLLER_APP, "deployed": True}, as_json,

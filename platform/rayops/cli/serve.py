@@ -224,11 +224,11 @@ def serve(
     with handle_errors(as_json), ray_session(address):
         from ray import serve as ray_serve
 
-        from rayops.serving.gateway import APP_NAME, deploy_gateway
+        from rayops.apps.gateway import APP_NAME, deploy_gateway
 
         url = deploy_gateway(storage, host=host, port=port, replicas=replicas, num_cpus=num_cpus)
         if controller:
-            from rayops.control.deployment import deploy_controller
+            from rayops.apps.controller import deploy_controller
 
             deploy_controller(storage)
         emit(
@@ -245,6 +245,6 @@ def serve(
             except KeyboardInterrupt:
                 ray_serve.delete(APP_NAME)
                 if controller:
-                    from rayops.control.deployment import CONTROLLER_APP
+                    from rayops.apps.controller import CONTROLLER_APP
 
                     ray_serve.delete(CONTROLLER_APP)

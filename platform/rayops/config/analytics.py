@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from rayops.config._section import Section
+from rayops.durations import DURATION_PATTERN
 
 __all__ = ["AnalyticsSettings"]
 
@@ -21,7 +22,7 @@ class AnalyticsSettings(Section):
 
     range: str = Field(
         default="24h",
-        pattern=r"^\s*\d+(\.\d+)?\s*[smhdw]\s*$",
+        pattern=DURATION_PATTERN,
         description="Time range of analytics and dashboards when none is given. Default 24h.",
     )
     buckets: int = Field(

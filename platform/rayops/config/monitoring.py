@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from rayops.config._section import Section
+from rayops.durations import DURATION_PATTERN
 
 __all__ = ["MonitoringSettings"]
 
@@ -74,14 +75,14 @@ class MonitoringSettings(Section):
     )
     window: str = Field(
         default="1h",
-        pattern=r"^\d+(\.\d+)?[smhdw]$",
+        pattern=DURATION_PATTERN,
         description=(
             "Default window of `monitor status`, health and alert rules that do not set one."
         ),
     )
     drift_window: str = Field(
         default="1h",
-        pattern=r"^\d+(\.\d+)?[smhdw]$",
+        pattern=DURATION_PATTERN,
         description="Window of the drift check the control loop runs and stores each pass.",
     )
     log_lag_s: float = Field(

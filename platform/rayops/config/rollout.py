@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import Field
 
 from rayops.config._section import Section
+from rayops.gate import TwoSampleTest
 
 __all__ = ["ABTest", "RolloutSettings"]
 
 
-class ABTest(StrEnum):
-    """The two-sample test of an A/B rollout on per-row losses."""
-
-    WELCH = "welch"  # Welch's t-test
-    MANNWHITNEY = "mannwhitney"  # Mann-Whitney U test
+#: The two-sample test of an A/B rollout on per-request losses.
+ABTest = TwoSampleTest
 
 
 class RolloutSettings(Section):

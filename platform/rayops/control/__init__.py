@@ -3,7 +3,7 @@ restartable place inside the cluster.
 
 * :mod:`~rayops.control.loop` — :class:`ControlTask`, :class:`ControlLoop` and its lease.
 * :mod:`~rayops.control.tasks` — the registered tasks (:func:`default_tasks`).
-* :mod:`~rayops.control.deployment` — the loop as a one-replica Serve deployment (imports Ray).
+* :mod:`~rayops.apps.controller` — the loop as a one-replica Serve deployment (imports Ray).
 """
 
 from __future__ import annotations

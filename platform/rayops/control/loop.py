@@ -4,7 +4,7 @@ learning and retraining.
 Each capability contributes a :class:`ControlTask` whose :meth:`~ControlTask.tick`
 reads its state from storage, decides, and writes its decision back. Nothing is
 kept only in memory, so a loop that is killed and started again (by Serve, which
-hosts it as a one-replica deployment, see :mod:`rayops.control.deployment`)
+hosts it as a one-replica deployment, see :mod:`rayops.apps.controller`)
 resumes where the stored state says.
 
 Only one loop acts at a time, even while Serve replaces a replica or an operator
@@ -35,12 +35,13 @@ import threading
 import time
 import traceback
 import uuid
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from datetime import datetime, timedelta
+from typing import Any
 
+from rayops.clock import utc_now
 from rayops.config import Settings
+from rayops.controltask import ControlTask
 from rayops.errors import ConflictError, NotFoundError, RayopsError
 from rayops.storage.base import Storage, dumps
 
@@ -50,43 +51,6 @@ logger = logging.getLogger(__name__)
 
 LEASE_KEY = "control/lease.json"
 STATUS_KEY = "control/status.json"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class ControlTask(ABC):
-    """One capability's share of the control loop.
-
-    Subclasses set ``name`` and implement :meth:`tick`; they read and write all
-    their state through ``storage`` so that a restarted loop resumes. ``tick``
-    must be safe to call again after a crash half way (use put-if-absent and
-    compare-and-swap for anything that must happen once).
-
-    Args:
-        storage: the storage root.
-        settings: tunables (default: from the environment).
-    """
-
-    #: Short, unique name (shown by ``rayops controller status``).
-    name: ClassVar[str] = "task"
-
-    def __init__(self, storage: Storage, settings: Settings | None = None) -> None:
-        self.storage = storage
-        self.settings = settings or Settings()
-
-    @property
-    def interval_s(self) -> float:
-        """Seconds between two ticks of this task (default ``control_tick_s``)."""
-        return self.settings.control.tick_s
-
-    @abstractmethod
-    def tick(self, now: datetime) -> dict[str, Any] | None:
-        """Do one pass of work at time ``now``; return a JSON-ready summary (or None)."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release resources when the loop stops (optional)."""
 
 
 class Lease:
@@ -114,7 +78,7 @@ class Lease:
         self.storage = storage
         self.holder = holder
         self.duration_s = duration_s
-        self._now = now or _utc_now
+        self._now = now or utc_now
 
     def acquire(self) -> bool:
         """Take or renew the lease; False while another holder's lease is unexpired."""
@@ -195,7 +159,7 @@ class ControlLoop:
         self.tasks = list(tasks)
         self.settings = settings or Settings()
         self.holder = holder or f"loop-{uuid.uuid4().hex[:12]}"
-        self._now = now or _utc_now
+        self._now = now or utc_now
         self.lease = Lease(storage, self.holder, self.settings.control.lease_s, now=self._now)
         self._due: dict[str, datetime] = {}
         self._status: dict[str, dict[str, Any]] = {}

@@ -15,13 +15,14 @@ Example:
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from rayops.config import Settings
-from rayops.control.loop import ControlTask
+from rayops.controltask import ControlTask
 from rayops.errors import InvalidInputError
 from rayops.storage.base import Storage
 
-__all__ = ["TASKS", "default_tasks"]
+__all__ = ["ALERT_ACTIONS", "TASKS", "alert_actions", "default_tasks"]
 
 #: Task name -> "module:Class". The order is the order of a pass: rollouts first
 #: (they move traffic), then monitoring, online learning and retraining.
@@ -32,6 +33,30 @@ TASKS: dict[str, str] = {
     "online": "rayops.online.task:OnlineTask",
     "retrain": "rayops.automation.task:RetrainTask",
 }
+
+
+#: Alert action name -> "module:factory" of the capability that owns it; each factory
+#: takes (storage, settings) and returns the handler monitoring runs.
+ALERT_ACTIONS: dict[str, str] = {
+    "rollback": "rayops.rollout.actions:rollback_action",
+    "retrain": "rayops.automation.actions:retrain_action",
+}
+
+
+def alert_actions(storage: Storage, settings: Settings | None = None) -> dict[str, Any]:
+    """Every alert action's handler, for monitoring's alerter.
+
+    Example:
+        >>> import tempfile
+        >>> from rayops.storage import open_storage
+        >>> sorted(alert_actions(open_storage(tempfile.mkdtemp())))
+        ['retrain', 'rollback']
+    """
+    out = {}
+    for name, path in ALERT_ACTIONS.items():
+        module, _, factory = path.partition(":")
+        out[name] = getattr(importlib.import_module(module), factory)(storage, settings)
+    return out
 
 
 def default_tasks(
@@ -47,5 +72,6 @@ def default_tasks(
     for name in chosen:
         module, _, cls = TASKS[name].partition(":")
         task_cls = getattr(importlib.import_module(module), cls)
-        out.append(task_cls(storage, settings))
+        extra = {"actions": alert_actions(storage, settings)} if name == "monitor" else {}
+        out.append(task_cls(storage, settings, **extra))
     return out

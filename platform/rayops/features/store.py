@@ -28,11 +28,12 @@ import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from rayops.clock import utc_now
 from rayops.config import Settings
 from rayops.errors import InvalidInputError, NotFoundError, UnsafeArtifactError
 from rayops.features import layout
@@ -69,7 +70,7 @@ class FeatureStore:
     ) -> None:
         self.storage = storage
         self.settings = settings or getattr(storage, "settings", None) or Settings()
-        self._now = now or (lambda: datetime.now(UTC))
+        self._now = now or utc_now
         self._publisher = VersionPublisher(storage, self.settings, self._now, self._manifest)
 
     # --- write -----------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Monitoring: the serving logs joined with feedback, metrics, drift, health and alerts.
 
-* :mod:`~rayops.monitoring.logs` — read and join the prediction, feedback and request logs.
+* :mod:`~rayops.telemetry.readers` — read and join the prediction, feedback and request logs.
 * :mod:`~rayops.monitoring.metrics` — request count, MAE, RMSE, accuracy, latency
   percentiles and error rate per version over any window; Parquet snapshots.
 * :mod:`~rayops.monitoring.drift` — PSI, KS, chi-square and Jensen-Shannon drift statistics.
@@ -29,7 +29,6 @@ from rayops.monitoring.alerts import Alert, AlertRule, Severity, read_alerts
 from rayops.monitoring.checks import DriftCheck, read_drift_reports
 from rayops.monitoring.drift import DriftKind, DriftReport, FeatureDrift
 from rayops.monitoring.health import HealthReport, HealthState, endpoint_health
-from rayops.monitoring.logs import joined, read_feedback, read_predictions, read_requests
 from rayops.monitoring.metrics import (
     VersionMetrics,
     endpoint_metrics,
@@ -40,6 +39,7 @@ from rayops.monitoring.metrics import (
 from rayops.monitoring.monitor import Monitor
 from rayops.monitoring.streaming import Detection, DetectorKind, read_detections
 from rayops.monitoring.task import MonitorTask
+from rayops.telemetry.readers import joined, read_feedback, read_predictions, read_requests
 
 __all__ = [
     "Alert",

@@ -12,10 +12,11 @@ restart, or with two loops, an alert is never sent twice.
 
 Then, in order:
 
-1. **actions**: ``rollback`` rolls back the endpoint's running rollout (only if
-   the alert is about the endpoint or the rollout's candidate); ``retrain`` files a
-   retrain request (:func:`rayops.automation.requests.request_retrain`) for the
-   alert's model (the main version's for an endpoint-wide alert);
+1. **actions**: each of the rule's actions runs its handler, which the capability
+   that owns it provides (``rollback``: :func:`rayops.rollout.actions.rollback_action`,
+   ``retrain``: :func:`rayops.automation.actions.retrain_action`); the control loop
+   hands them over (:func:`rayops.control.tasks.alert_actions`), so monitoring never
+   imports rollouts or retraining;
 2. **sinks**: the log (``rayops.monitoring.alerting`` logger), the webhook (HTTP POST
    of the alert as JSON, with ``monitoring_webhook_timeout_s``; a failure is logged
    and recorded, never raised) and storage (the alert record with every action's and
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,10 @@ from rayops.storage.base import Storage, dumps
 if TYPE_CHECKING:
     from rayops.monitoring.view import EndpointView
 
-__all__ = ["Alerter", "alert_state_key", "post_json"]
+__all__ = ["AlertAction", "Alerter", "alert_state_key", "post_json"]
+
+#: An alert action: acts on an alert, returns ``{"action", "ok", "detail"}`` (recorded).
+AlertAction = Callable[[Alert], dict[str, Any]]
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +83,8 @@ class Alerter:
         storage: the storage root.
         settings: tunables (cool-down, webhook URL and timeout).
         post: the webhook transport, ``post(url, payload, timeout_s) -> status``.
+        actions: alert action handlers by name (``rollback``, ``retrain``); the
+            capabilities that own them provide them (:func:`rayops.control.tasks.alert_actions`).
     """
 
     def __init__(
@@ -87,10 +93,12 @@ class Alerter:
         settings: Settings | None = None,
         *,
         post: Callable[[str, dict[str, Any], float], int] = post_json,
+        actions: Mapping[str, AlertAction] | None = None,
     ) -> None:
         self.storage = storage
         self.settings = settings or Settings()
         self._post = post
+        self.actions: dict[str, AlertAction] = dict(actions or {})
 
     def evaluate(
         self, view: EndpointView, rules: list[AlertRule], now: datetime | None = None
@@ -201,45 +209,15 @@ class Alerter:
 
     # --- actions ---------------------------------------------------------------------------
     def _act(self, action: str, alert: Alert) -> dict[str, Any]:
+        handler = self.actions.get(action)
+        if handler is None:
+            detail = (
+                f"no handler for {action!r} here: actions run in the control loop "
+                f"(this Alerter knows {sorted(self.actions) or 'none'})"
+            )
+            return {"action": action, "ok": False, "detail": detail}
         try:
-            if action == "rollback":
-                return self._rollback(alert)
-            return self._retrain(alert)
+            return handler(alert)
         except RayopsError as e:
             logger.warning("Action %s of alert %s failed: %s", action, alert.id, e)
             return {"action": action, "ok": False, "detail": f"{type(e).__name__}: {e}"}
-
-    def _rollback(self, alert: Alert) -> dict[str, Any]:
-        from rayops.rollout import Rollouts
-
-        rollouts = Rollouts(self.storage, settings=self.settings)
-        try:
-            doc = rollouts.get(alert.endpoint)
-        except NotFoundError:
-            return {"action": "rollback", "ok": False, "detail": "no rollout on this endpoint"}
-        if doc.finished:
-            detail = f"the rollout of {doc.candidate} is already {doc.status.value}"
-            return {"action": "rollback", "ok": False, "detail": detail}
-        if alert.ref is not None and alert.ref != doc.candidate:
-            detail = f"the alert is about {alert.ref}, not the candidate {doc.candidate}"
-            return {"action": "rollback", "ok": False, "detail": detail}
-        rollouts.rollback(alert.endpoint, reason=alert.message, actor="monitor")
-        return {"action": "rollback", "ok": True, "detail": f"rolled back {doc.candidate}"}
-
-    def _retrain(self, alert: Alert) -> dict[str, Any]:
-        from rayops.automation.requests import request_retrain
-        from rayops.monitoring.checks import main_ref
-        from rayops.serving import Endpoints
-
-        ref = alert.ref or main_ref(Endpoints(self.storage, registry=False).get(alert.endpoint))
-        model = ref.partition("@")[0]
-        req = request_retrain(
-            self.storage,
-            model,
-            reason=alert.message,
-            source="alert",
-            endpoint=alert.endpoint,
-            details={"alert": alert.id, "rule": alert.rule, "ref": ref, "value": alert.value},
-            now=lambda: alert.time,
-        )
-        return {"action": "retrain", "ok": True, "detail": f"retrain request {req.id} for {model}"}

@@ -75,7 +75,7 @@ class Severity(enum.StrEnum):
 
 
 def _duration(value: str | None, what: str, *, zero: bool = False) -> str | None:
-    from rayops.monitoring.metrics import parse_duration
+    from rayops.durations import parse_duration
 
     if value is None:
         return None
@@ -159,7 +159,7 @@ class AlertRule(BaseModel):
         )
 
     def cooldown_span(self, default_s: float) -> timedelta:
-        from rayops.monitoring.metrics import parse_duration
+        from rayops.durations import parse_duration
 
         if self.cooldown is None:
             return timedelta(seconds=default_s)

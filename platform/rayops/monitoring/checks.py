@@ -40,13 +40,11 @@ from rayops.storage.base import Storage
 if TYPE_CHECKING:
     import pandas as pd
 
-    from rayops.serving.routing import RoutingTable
 
 __all__ = [
     "DriftCheck",
     "check_drift",
     "drift_prefix",
-    "main_ref",
     "read_drift_reports",
     "store_drift",
 ]
@@ -65,11 +63,6 @@ def reference_key(endpoint: str, ref: str) -> str:
         f"monitoring/{validate_name(endpoint, 'endpoint name')}/reference/"
         f"{validate_name(model, 'model name')}/{validate_name(version, 'model version')}.json"
     )
-
-
-def main_ref(table: RoutingTable) -> str:
-    """The version with the most traffic (the first of equals): whose baseline counts."""
-    return max(table.routes, key=lambda r: r.weight).ref
 
 
 @dataclass(frozen=True)
@@ -196,16 +189,16 @@ def check_drift(
     """Drift of ``endpoint`` in ``[start, end)`` (see the module docstring).
 
     ``freeze=False`` never creates a reference (read-only checks, e.g. the CLI).
-    ``frame`` is the window's joined log (:func:`~rayops.monitoring.logs.joined`),
+    ``frame`` is the window's joined log (:func:`~rayops.telemetry.readers.joined`),
     when the caller already read it.
     """
     import pandas as pd
 
-    from rayops.monitoring.logs import feature_frame, joined
     from rayops.serving import Endpoints
+    from rayops.telemetry.readers import feature_frame, joined
 
     settings = settings or Settings()
-    ref = main_ref(Endpoints(storage, registry=False).get(endpoint))
+    ref = Endpoints(storage, registry=False).get(endpoint).main.ref
     rows = joined(storage, endpoint, start, end) if frame is None else frame
     notes: list[str] = []
     features = None

@@ -1,6 +1,6 @@
 """Quality, latency and error metrics of one endpoint, per version, over a window.
 
-Everything is computed from the gateway's logs (see :mod:`rayops.monitoring.logs`):
+Everything is computed from the gateway's logs (see :mod:`rayops.telemetry.readers`):
 
 * ``requests``, ``rows``, latency percentiles: the prediction log (shadow rows
   excluded; latency is per request, so each request counts once);
@@ -31,13 +31,14 @@ Example:
 from __future__ import annotations
 
 import math
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from rayops.clock import as_utc, utc_now
+from rayops.durations import parse_duration
 from rayops.errors import InvalidInputError
 from rayops.names import validate_name
 from rayops.storage.base import Storage
@@ -49,7 +50,6 @@ __all__ = [
     "ALL_VERSIONS",
     "VersionMetrics",
     "endpoint_metrics",
-    "parse_duration",
     "parse_window",
     "read_snapshots",
     "snapshot",
@@ -58,9 +58,6 @@ __all__ = [
 
 #: Key of the endpoint-wide entry in :func:`endpoint_metrics`.
 ALL_VERSIONS = "*"
-
-_WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_window(
@@ -79,12 +76,12 @@ def parse_window(
         >>> s.isoformat()
         '2026-01-01T11:00:00+00:00'
     """
-    end = _utc(end) if end is not None else (now() if now else datetime.now(UTC))
-    end = _utc(end)
+    end = as_utc(end) if end is not None else (now() if now else utc_now())
+    end = as_utc(end)
     if start is not None:
         if window is not None:
             raise InvalidInputError("Give either a window duration or a start time, not both.")
-        start = _utc(start)
+        start = as_utc(start)
     else:
         if window is None:
             raise InvalidInputError("Give a window (e.g. '1h', '24h', '7d') or a start time.")
@@ -92,39 +89,6 @@ def parse_window(
     if end <= start:
         raise InvalidInputError(f"The window ends ({end}) before it starts ({start}).")
     return start, end
-
-
-def parse_duration(value: str | timedelta, *, what: str = "duration") -> timedelta:
-    """A positive duration from ``"90s"``, ``"15m"``, ``"1h"``, ``"7d"``, ``"2w"`` or a timedelta.
-
-    Example:
-        >>> parse_duration("1.5h")
-        datetime.timedelta(seconds=5400)
-        >>> parse_duration("-1h", what="window")
-        Traceback (most recent call last):
-        ...
-        rayops.errors.InvalidInputError: The window must be positive, got '-1h'.
-    """
-    if isinstance(value, timedelta):
-        span = value
-    else:
-        text = str(value).strip()
-        m = _WINDOW.match(text.lstrip("-"))
-        if m is None:
-            raise InvalidInputError(
-                f"The {what} {value!r} is not a duration; use a number and a unit "
-                "(s, m, h, d, w), e.g. '1h', '24h', '7d' or '30d'."
-            )
-        span = timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
-        if text.startswith("-"):
-            span = -span
-    if span <= timedelta(0):
-        raise InvalidInputError(f"The {what} must be positive, got {value!r}.")
-    return span
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 @dataclass
@@ -188,10 +152,10 @@ def endpoint_metrics(
     """Like :func:`version_metrics`, plus the endpoint-wide entry under ``"*"``
     (``ALL_VERSIONS``), which also counts requests that failed before routing.
 
-    ``frame`` is the window's joined log (:func:`~rayops.monitoring.logs.joined`)
+    ``frame`` is the window's joined log (:func:`~rayops.telemetry.readers.joined`)
     when the caller already read it.
     """
-    from rayops.monitoring.logs import joined, read_requests
+    from rayops.telemetry.readers import joined, read_requests
 
     if tolerance is None:
         from rayops.config import Settings
@@ -250,7 +214,7 @@ def version_metrics(
     ``tolerance`` is the T of accuracy-within-±T (default ``accuracy_tolerance``).
     With ``include_shadow`` the shadow version's rows (answers logged, never returned)
     are measured too, under their own ref (a shadow rollout judges them).
-    Feedback is joined up to 7 days after ``end`` (see :func:`~rayops.monitoring.logs.joined`).
+    Feedback is joined up to 7 days after ``end`` (see :func:`~rayops.telemetry.readers.joined`).
 
     Example:
         >>> m = version_metrics(storage, "shop", start, end)  # doctest: +SKIP
@@ -291,7 +255,7 @@ def snapshot(
     found = endpoint_metrics(storage, endpoint, start, end, tolerance=tolerance)
     if not found:
         return found
-    start, end = _utc(start), _utc(end)
+    start, end = as_utc(start), as_utc(end)
     ints = {"requests", "rows", "labeled", "failed_requests"}
     cols: dict[str, Any] = {
         "endpoint": pa.array([endpoint] * len(found), pa.string()),
@@ -312,8 +276,8 @@ def snapshot(
 
 def read_snapshots(storage: Storage, endpoint: str, start: datetime, end: datetime) -> pd.DataFrame:
     """Stored metric snapshots of ``endpoint`` whose window ended in ``[start, end)``."""
-    from rayops.monitoring.logs import read_partitioned
+    from rayops.telemetry.readers import read_partitioned
 
     columns = ("endpoint", "ref", "window_start", "time", *_SNAPSHOT_FIELDS)
-    frame = read_partitioned(storage, metrics_prefix(endpoint), columns, _utc(start), _utc(end))
+    frame = read_partitioned(storage, metrics_prefix(endpoint), columns, as_utc(start), as_utc(end))
     return frame.sort_values(["time", "ref"]).reset_index(drop=True)

@@ -15,10 +15,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from rayops.clock import utc_now
 from rayops.config import Settings
 from rayops.errors import InvalidInputError
 from rayops.storage.base import Storage
@@ -42,7 +43,7 @@ def parse_time(value: datetime | str | None, now: datetime) -> datetime | None:
         >>> parse_time("24h", t).isoformat(), parse_time("2026-01-01", t).isoformat()
         ('2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')
     """
-    from rayops.monitoring.metrics import parse_duration
+    from rayops.durations import parse_duration
 
     if value is None:
         return None
@@ -68,6 +69,8 @@ class Monitor:
         storage: the storage root.
         settings: tunables (``monitoring_*``).
         now: the clock; inject one in tests.
+        actions: alert action handlers a pass may run (see
+            :class:`~rayops.monitoring.alerting.Alerter`); the SDK passes every one.
     """
 
     def __init__(
@@ -75,10 +78,12 @@ class Monitor:
         storage: Storage,
         settings: Settings | None = None,
         now: Callable[[], datetime] | None = None,
+        actions: Mapping[str, Any] | None = None,
     ) -> None:
         self.storage = storage
         self.settings = settings or Settings()
-        self._now = now or (lambda: datetime.now(UTC))
+        self._now = now or utc_now
+        self.actions = dict(actions or {})
 
     def _view(self, endpoint: str) -> Any:
         from rayops.monitoring.view import EndpointView
@@ -204,7 +209,7 @@ class Monitor:
 
         if endpoint is not None:
             Endpoints(self.storage, registry=False).get(endpoint)  # NotFoundError if unknown
-        task = MonitorTask(self.storage, self.settings)
+        task = MonitorTask(self.storage, self.settings, actions=self.actions)
         now = self._now()
         if endpoint is None:
             return task.tick(now)

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from rayops.clock import as_utc
 from rayops.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from rayops.storage.base import Storage, dumps
 
@@ -37,13 +38,9 @@ _STAMP = "%Y%m%dT%H%M%S%fZ"
 _READ_THREADS = 8
 
 
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
 def record_key(prefix: str, when: datetime, record_id: str) -> str:
     """Key of the record ``record_id`` stamped ``when`` under ``prefix``."""
-    when = _utc(when)
+    when = as_utc(when)
     return f"{prefix}date={when:%Y-%m-%d}/{when.strftime(_STAMP)}-{record_id}.json"
 
 
@@ -68,8 +65,8 @@ def list_records(
     storage: Storage, prefix: str, start: datetime | None = None, end: datetime | None = None
 ) -> list[str]:
     """Keys of the records stamped in ``[start, end)`` (open ends when None), oldest first."""
-    start = _utc(start) if start is not None else None
-    end = _utc(end) if end is not None else None
+    start = as_utc(start) if start is not None else None
+    end = as_utc(end) if end is not None else None
     if start is not None and end is not None and end <= start:
         raise InvalidInputError(f"The window ends ({end}) before it starts ({start}).")
     days = [d for d in storage.list_children(prefix) if d.startswith("date=")]

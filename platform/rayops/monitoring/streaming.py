@@ -169,11 +169,10 @@ def feed_streams(
     state and the detections; return the detections (see the module docstring)."""
     import pandas as pd
 
-    from rayops.monitoring.checks import main_ref
-    from rayops.monitoring.logs import feature_frame, joined, read_predictions
-    from rayops.monitoring.metrics import parse_duration
+    from rayops.durations import parse_duration
     from rayops.registry import Registry
     from rayops.serving import Endpoints
+    from rayops.telemetry.readers import feature_frame, joined, read_predictions
 
     settings = settings or Settings()
     key = streams_key(endpoint)
@@ -227,7 +226,7 @@ def feed_streams(
     start = datetime.fromisoformat(cursors["features"]) if "features" in cursors else end - first
     wanted = list(settings.monitoring.stream_features)
     if start < end and wanted and settings.monitoring.feature_detectors:
-        ref = main_ref(Endpoints(storage, registry=False).get(endpoint))
+        ref = Endpoints(storage, registry=False).get(endpoint).main.ref
         baseline = getattr(card(ref), "baseline", None) or {}
         preds = read_predictions(storage, endpoint, start, end).sort_values(
             ["time", "request_id", "row"]

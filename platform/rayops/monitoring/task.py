@@ -30,13 +30,14 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from rayops.config import Settings
-from rayops.control.loop import ControlTask
+from rayops.controltask import ControlTask
 from rayops.errors import NotFoundError, RayopsError
-from rayops.monitoring.alerting import Alerter
+from rayops.monitoring.alerting import AlertAction, Alerter
 from rayops.monitoring.gauges import Gauges, default_gauges
 from rayops.names import validate_name
 from rayops.storage.base import Storage
@@ -63,6 +64,7 @@ class MonitorTask(ControlTask):
         settings: tunables (``monitoring_*``).
         gauges: where to report (default: Ray gauges when Ray is initialized).
         alerter: evaluates and delivers alerts (default: one on ``storage``).
+        actions: alert action handlers for the default alerter (see :class:`Alerter`).
     """
 
     name = "monitor"
@@ -74,10 +76,11 @@ class MonitorTask(ControlTask):
         *,
         gauges: Gauges | None = None,
         alerter: Alerter | None = None,
+        actions: Mapping[str, AlertAction] | None = None,
     ) -> None:
         super().__init__(storage, settings)
         self._gauges = gauges
-        self.alerter = alerter or Alerter(storage, self.settings)
+        self.alerter = alerter or Alerter(storage, self.settings, actions=actions)
 
     @property
     def interval_s(self) -> float:

@@ -108,7 +108,7 @@ class EndpointView:
 
     def frame(self, window: str | None = None) -> pd.DataFrame:
         """The joined prediction + feedback log of the window."""
-        from rayops.monitoring.logs import joined
+        from rayops.telemetry.readers import joined
 
         key = self._key(window)
         if key not in self._frames:

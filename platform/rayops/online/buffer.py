@@ -45,9 +45,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from rayops.config import Settings
-from rayops.monitoring.logs import read_feedback, read_predictions
 from rayops.online.state import SampleKey
 from rayops.storage.base import Storage
+from rayops.telemetry.readers import read_feedback, read_predictions
 
 if TYPE_CHECKING:
     import pandas as pd

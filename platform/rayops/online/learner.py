@@ -43,6 +43,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rayops.clock import utc_now
 from rayops.config import Settings
 from rayops.errors import ConflictError, InvalidInputError, NotFoundError
 from rayops.names import validate_name
@@ -64,10 +65,6 @@ __all__ = ["ACTOR", "OnlineLearner", "due"]
 
 #: The actor recorded on online deploys and registrations.
 ACTOR = "online"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def due(buffer: Buffer, config: OnlineConfig, now: datetime) -> str | None:
@@ -111,7 +108,7 @@ class OnlineLearner:
 
         self.storage = storage
         self.settings = settings or Settings()
-        self._clock = now or _utc_now
+        self._clock = now or utc_now
         self.registry = registry or Registry(storage, now=self._now, settings=self.settings)
 
     def _now(self) -> datetime:
@@ -262,7 +259,7 @@ class OnlineLearner:
             table = Endpoints(self.storage, registry=False, settings=self.settings).get(endpoint)
         except NotFoundError:
             return None
-        return max(table.routes, key=lambda r: r.weight).ref
+        return table.main.ref
 
     # --- act -------------------------------------------------------------------------
     def step(self, endpoint: str) -> UpdateRecord | None:

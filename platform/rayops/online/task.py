@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from rayops.config import Settings
-from rayops.control.loop import ControlTask
+from rayops.controltask import ControlTask
 from rayops.errors import RayopsError
 from rayops.online.learner import OnlineLearner
 from rayops.storage.base import Storage

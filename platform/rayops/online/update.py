@@ -14,13 +14,14 @@ categorical ones as Arrow dictionary arrays over **the booster's own category
 list**, so codes mean what they meant in training (XGBoost refuses to continue
 training on a different category set). Unknown categories become missing values.
 
-The gate (:func:`judge`) scores parent and candidate on the same holdout rows:
+The gate (:func:`judge_update`) scores parent and candidate on the same holdout rows:
 the candidate wins only if its MAE is at least ``min_improvement`` lower *and*
 a one-sided paired t-test on the per-row absolute errors says so at level
 ``alpha`` — on a holdout of twenty rows a lucky draw can look like a 5% gain.
 
 Example:
-    >>> g = judge([4.0, 5.0, 6.0, 5.0], [1.0, 2.0, 1.5, 1.0], min_improvement=0.01, alpha=0.05)
+    >>> g = judge_update([4.0, 5.0, 6.0, 5.0], [1.0, 2.0, 1.5, 1.0], min_improvement=0.01,
+    ...                  alpha=0.05)
     >>> g.accepted, g.improvement, round(g.p_value, 4)
     (True, 0.725, 0.0012)
     >>> g.reason
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     import numpy as np
     import xgboost as xgb
 
-__all__ = ["Batch", "Gate", "ModelSchema", "UpdateOutcome", "incremental_update", "judge"]
+__all__ = ["Batch", "Gate", "ModelSchema", "UpdateOutcome", "incremental_update", "judge_update"]
 
 #: Up to this many rows, a float matrix is built in Python; above, through Arrow's
 #: JSON reader (C++), which costs more to start and less per row.
@@ -233,7 +234,7 @@ class Gate:
     reason: str
 
 
-def judge(
+def judge_update(
     parent_abs_errors: Sequence[float] | np.ndarray,
     candidate_abs_errors: Sequence[float] | np.ndarray,
     *,
@@ -327,7 +328,7 @@ def incremental_update(
         y = np.asarray(holdout.label, dtype=np.float64)
         before = regression_metrics(y, before_pred, tolerance=tolerance)
         after = regression_metrics(y, after_pred, tolerance=tolerance)
-        gate = judge(
+        gate = judge_update(
             np.abs(before_pred - y),
             np.abs(after_pred - y),
             min_improvement=min_improvement,

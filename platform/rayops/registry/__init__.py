@@ -24,7 +24,7 @@ from rayops.registry.compare import Comparison, ComparisonResult
 from rayops.registry.events import Event
 from rayops.registry.lifecycle import ALLOWED, Stage
 from rayops.registry.predictor import EnsemblePredictor, Predictor
-from rayops.registry.registry import Registry
+from rayops.registry.registry import PRODUCTION, Registry
 from rayops.registry.versions import Bump, SemVer
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "Lineage",
     "ModelCard",
     "ModelVersion",
+    "PRODUCTION",
     "Predictor",
     "Registry",
     "SemVer",

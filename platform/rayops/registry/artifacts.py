@@ -209,3 +209,26 @@ def prepare_booster(
         feature_types=list(types) if types is not None else None,
         libraries={"xgboost": str(xgb.__version__)},
     )
+
+
+def booster_objective(model: Any) -> tuple[str | None, int]:
+    """The objective and class count an ``xgboost.Booster`` (or its saved bytes) says.
+
+    Saved bytes are parsed by XGBoost itself (UBJSON/JSON, never a pickle; the format
+    was checked before). ``(None, 0)`` when the model does not say.
+    """
+    import json
+
+    import xgboost as xgb
+
+    booster = model
+    if isinstance(model, bytes | bytearray | memoryview):
+        booster = xgb.Booster()
+        booster.load_model(bytearray(model))
+    try:
+        learner = json.loads(booster.save_config())["learner"]
+    except (KeyError, ValueError, xgb.core.XGBoostError):
+        return None, 0
+    objective = learner.get("objective", {}).get("name")
+    num_class = int(learner.get("learner_model_param", {}).get("num_class", 0) or 0)
+    return objective, num_class

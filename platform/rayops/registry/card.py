@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from rayops.errors import InvalidInputError
 from rayops.registry.lifecycle import Stage
+from rayops.tasks import Labels, TaskKind
 
 __all__ = [
     "ADAPTIVE_KINDS",
@@ -201,8 +202,26 @@ class ModelCard(BaseModel):
     name: str
     version: str
     kind: Literal["booster", "ensemble"]
+    task: TaskKind = Field(
+        default=TaskKind.REGRESSION, description="regression, binary or multiclass."
+    )
+    classes: list[str | bool | int] | None = Field(
+        default=None,
+        description="A classifier's classes as in training; their order is the output order.",
+    )
+    objective: str | None = Field(default=None, description="The XGBoost objective.")
+    threshold: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description=(
+            "binary: the decision threshold on the second class's probability at "
+            "registration (default 0.5); `rayops models set-threshold` changes it later."
+        ),
+    )
+    target: str | None = Field(default=None, description="The target column it was trained on.")
     params: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, float | dict[str, float]] = Field(
+    metrics: dict[str, float | None | dict[str, float | None]] = Field(
         default_factory=dict,
         description="Flat ({'rmse': 1.2}) or per split ({'cv': {'rmse': 1.2}, 'holdout': ...}).",
     )
@@ -223,9 +242,31 @@ class ModelCard(BaseModel):
     ensemble: EnsembleSpec | None = None
     library_versions: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _task(self) -> ModelCard:
+        classification = self.task is not TaskKind.REGRESSION
+        if classification and not self.classes:
+            raise ValueError(f"a {self.task.value} model needs its classes")
+        if not classification and self.classes:
+            raise ValueError("a regression model has no classes")
+        if self.classes is not None:
+            Labels(self.classes)  # distinct, one type, at least two
+            if self.task is TaskKind.BINARY and len(self.classes) != 2:
+                raise ValueError(f"a binary model has two classes, not {len(self.classes)}")
+            if self.task is TaskKind.MULTICLASS and len(self.classes) < 3:
+                raise ValueError("a multiclass model has at least three classes")
+        if self.threshold is not None and self.task is not TaskKind.BINARY:
+            raise ValueError("only a binary model has a decision threshold")
+        return self
+
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def labels(self) -> Labels | None:
+        """The classes as :class:`~rayops.tasks.Labels` (None for regression)."""
+        return Labels(self.classes) if self.classes else None
 
 
 class ModelVersion(BaseModel):
@@ -238,6 +279,9 @@ class ModelVersion(BaseModel):
     stage: Stage
     aliases: list[str] = Field(default_factory=list)
     card: ModelCard
+    threshold: float | None = Field(
+        default=None, description="binary: the decision threshold in force now."
+    )
 
     @property
     def ref(self) -> str:

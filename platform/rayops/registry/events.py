@@ -23,7 +23,7 @@ from rayops.storage.base import Storage
 
 __all__ = ["Event", "EventLog"]
 
-EventKind = Literal["registered", "stage", "alias", "deleted"]
+EventKind = Literal["registered", "stage", "alias", "threshold", "deleted"]
 
 
 class Event(BaseModel):

@@ -7,6 +7,7 @@
     models/<name>/<semver>/card.json                  the model card (written last: the
                                                       version exists once this exists)
     models/<name>/<semver>/stage.json                 current stage (compare-and-swap)
+    models/<name>/<semver>/threshold.json             binary: current decision threshold (CAS)
     models/<name>/events/<time>-<id>.json             lifecycle events (append-only)
     models/<name>/aliases/<alias>.json                alias pointer (compare-and-swap)
     models/<name>/alias-history/<alias>/<rev>.json    every alias move (append-only)
@@ -31,6 +32,7 @@ __all__ = [
     "model_prefix",
     "stage_key",
     "stamp",
+    "threshold_key",
     "version_prefix",
 ]
 
@@ -63,6 +65,10 @@ def card_key(name: str, version: str) -> str:
 
 def stage_key(name: str, version: str) -> str:
     return f"{ROOT}/{name}/{version}/stage.json"
+
+
+def threshold_key(name: str, version: str) -> str:
+    return f"{ROOT}/{name}/{version}/threshold.json"
 
 
 def events_prefix(name: str) -> str:

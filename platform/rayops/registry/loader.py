@@ -42,7 +42,15 @@ def load_predictor(
         ) from None
     if card.kind == "booster":
         booster = load_booster(data, expected_sha256=card.artifact.sha256, what=what)
-        return Predictor(mv.ref, booster, card.features, card.feature_types)
+        return Predictor(
+            mv.ref,
+            booster,
+            card.features,
+            card.feature_types,
+            task=card.task,
+            labels=card.classes,
+            threshold=mv.threshold or 0.5,
+        )
     verify_sha256(data, card.artifact.sha256, what)
     try:
         spec = EnsembleSpec.model_validate(json.loads(data))
@@ -58,4 +66,4 @@ def load_predictor(
     meta = load_predictor(storage, get, spec.meta, depth + 1) if spec.meta else None
     if meta is not None and not isinstance(meta, Predictor):
         raise InvalidInputError(f"The meta model of {mv.ref} must be a booster, not an ensemble.")
-    return EnsemblePredictor(mv.ref, spec, members, meta)
+    return EnsemblePredictor(mv.ref, spec, members, meta, threshold=mv.threshold)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rayops._version import __version__
+from rayops.clock import utc_now
 from rayops.config import Settings
 from rayops.errors import (
     InvalidInputError,
@@ -42,16 +43,16 @@ from rayops.registry.refs import LATEST, parse_ref, validate_alias
 from rayops.registry.stages import move_stage, read_stage
 from rayops.registry.versions import Bump, SemVer, is_semver, parse_bump
 from rayops.storage.base import Storage
+from rayops.tasks import Labels, Task, TaskKind
 
 if TYPE_CHECKING:
     import pandas as pd
     import xgboost as xgb
 
-__all__ = ["Registry"]
+__all__ = ["PRODUCTION", "Registry"]
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
+#: The alias that names the version a model serves in production.
+PRODUCTION = "production"
 
 
 class Registry:
@@ -72,7 +73,7 @@ class Registry:
     ) -> None:
         self.storage = storage
         self.settings = settings or Settings()
-        self._clock = now or _utc_now
+        self._clock = now or utc_now
 
     # --- helpers -------------------------------------------------------------------
     def _now(self) -> datetime:
@@ -146,7 +147,21 @@ class Registry:
         card = self._card(name, version)
         stage = self._stage(name, version)
         pointing = sorted(a for a, s in aliases.items() if s.version == version)
-        return ModelVersion(name=name, version=version, stage=stage, aliases=pointing, card=card)
+        threshold = self._threshold_now(name, version, card) if card.threshold else None
+        return ModelVersion(
+            name=name,
+            version=version,
+            stage=stage,
+            aliases=pointing,
+            card=card,
+            threshold=threshold,
+        )
+
+    def _threshold_now(self, name: str, version: str, card: ModelCard) -> float | None:
+        try:
+            return float(self.storage.read_json(layout.threshold_key(name, version))["threshold"])
+        except NotFoundError:
+            return card.threshold
 
     # --- register --------------------------------------------------------------------
     def register(
@@ -166,8 +181,20 @@ class Registry:
         author: str | None = None,
         description: str = "",
         stage: Stage | str = Stage.TRAINED,
+        task: Task | str | None = None,
+        classes: Sequence[Any] | None = None,
+        objective: str | None = None,
+        threshold: float | None = None,
+        target: str | None = None,
     ) -> ModelVersion:
         """Store ``model`` as the next version of ``name`` and return it.
+
+        The **task** (regression, binary, multiclass) and a classifier's **classes**
+        (the training labels, in output order) are part of the card. Without
+        ``task``, a booster's objective decides (``binary:*``, ``multi:*`` or
+        regression) and a classifier without ``classes`` gets ``0..K-1``; an
+        ensemble takes its members' task and classes, which must agree. A binary
+        model's decision ``threshold`` defaults to 0.5.
 
         ``bump`` picks the version (see :mod:`rayops.registry.versions`): ``minor``
         for a new training run, ``patch`` with ``parent=`` for a fine-tune or online
@@ -212,8 +239,10 @@ class Registry:
         if spec is not None:
             feats = features if features is not None else self._member_features(spec)
             prepared = prepare_ensemble(spec, feats)
+            decided = self._ensemble_task(spec, task, classes, threshold)
         else:
             prepared = prepare_booster(model, features, feature_types)
+            decided = _booster_task(model, task, classes, objective, threshold)
         # Validate the whole card before claiming a number, so a bad input burns none.
         draft = validated(
             ModelCard,
@@ -221,6 +250,8 @@ class Registry:
                 "name": name,
                 "version": "0.0.0",
                 "kind": prepared.kind,
+                **decided,
+                "target": target,
                 "params": jsonable(dict(params or {})),
                 "metrics": jsonable(dict(metrics or {})),
                 "features": prepared.features,
@@ -259,6 +290,39 @@ class Registry:
             "registered", version=v, to_stage=initial, actor=author, details={"bump": kind.value}
         )
         return ModelVersion(name=name, version=v, stage=initial, card=card)
+
+    def _ensemble_task(
+        self,
+        spec: EnsembleSpec,
+        task: Task | str | None,
+        classes: Sequence[Any] | None,
+        threshold: float | None,
+    ) -> dict[str, Any]:
+        """An ensemble's task and classes: its members' (which must agree)."""
+        cards = [self.get(m).card for m in spec.members]
+        first = cards[0]
+        if spec.kind != "multi_target":
+            for card in cards[1:]:
+                if card.task != first.task or card.classes != first.classes:
+                    raise InvalidInputError(
+                        f"Ensemble members must share one task and class list: {first.ref} is "
+                        f"{first.task.value} {first.classes or ''}, {card.ref} is "
+                        f"{card.task.value} {card.classes or ''}."
+                    )
+        if task is not None and Task.of(task).kind != first.task:
+            raise InvalidInputError(
+                f"task={Task.of(task)} does not match the members' task {first.task.value}."
+            )
+        if classes is not None and list(classes) != first.classes:
+            raise InvalidInputError(
+                f"classes={list(classes)} differ from the members' classes {first.classes}."
+            )
+        return {
+            "task": first.task,
+            "classes": first.classes,
+            "objective": None,
+            "threshold": _threshold(Task.of(first.task), threshold, first.threshold),
+        }
 
     def _member_features(self, spec: EnsembleSpec) -> builtins.list[str]:
         seen: dict[str, None] = {}
@@ -360,6 +424,43 @@ class Registry:
         """Move a version to ``archived``; its artifacts stay (it can be restored to trained)."""
         return self.transition(ref, Stage.ARCHIVED, reason=reason, actor=actor)
 
+    def set_threshold(
+        self, ref: str, threshold: float, *, reason: str | None = None, actor: str | None = None
+    ) -> ModelVersion:
+        """Change a binary classifier's decision threshold and record the event.
+
+        The card keeps the threshold the version was registered with; the one in
+        force lives beside it (``threshold.json``). Gateways serving the version
+        pick the change up on their next poll of the version's serving state.
+
+        Example:
+            >>> mv = reg.set_threshold("churn@1.2.0", 0.35, reason="recall")  # doctest: +SKIP
+            >>> mv.threshold  # doctest: +SKIP
+            0.35
+        """
+        name, version = self.resolve(ref)
+        card = self._card(name, version)
+        if card.task is not TaskKind.BINARY:
+            raise InvalidInputError(
+                f"{name}@{version} is a {card.task.value} model; only binary classifiers have "
+                "a decision threshold."
+            )
+        value = _threshold(Task.of(card.task), threshold)
+        previous = self._threshold_now(name, version, card)
+        self.storage.write_json(
+            layout.threshold_key(name, version),
+            {"threshold": value, "since": self._now().isoformat(), "actor": actor,
+             "reason": reason, "previous": previous},
+        )  # fmt: skip
+        self._events(name).append(
+            "threshold",
+            version=version,
+            actor=actor,
+            reason=reason,
+            details={"threshold": value, "previous": previous},
+        )
+        return self.get(f"{name}@{version}")
+
     def delete(self, ref: str, *, reason: str | None = None, actor: str | None = None) -> None:
         """Delete an archived version's card and artifacts. Its number is never reused.
 
@@ -434,6 +535,20 @@ class Registry:
         """Every alias of ``name`` and where it points now."""
         return self._aliases(validate_name(name, "model name")).all()
 
+    def production(self, name: str) -> ModelVersion | None:
+        """The version the ``production`` alias of ``name`` points at; None if it has none.
+
+        The one place that answers "what is in production?"; a model that was never
+        promoted, or never registered, has no production version.
+
+        Example:
+            >>> reg.production("churn").ref  # doctest: +SKIP
+            'churn@1.2.0'
+        """
+        validate_name(name, "model name")
+        state = self._aliases(name).all().get(PRODUCTION)
+        return None if state is None else self.get(f"{name}@{state.version}")
+
     def alias_history(self, name: str, alias: str) -> builtins.list[AliasState]:
         """Every move of ``alias``, oldest first."""
         return self._aliases(validate_name(name, "model name")).history(validate_alias(alias))
@@ -507,3 +622,51 @@ class Registry:
             if self._latest_or_none(child) is not None:
                 out.append(child)
         return out
+
+
+def _threshold(task: Task, given: float | None, default: float | None = None) -> float | None:
+    if task.kind is not TaskKind.BINARY:
+        if given is not None:
+            raise InvalidInputError(f"Only a binary model has a threshold, not a {task} one.")
+        return None
+    value = given if given is not None else (default if default is not None else 0.5)
+    if not 0 < value < 1:
+        raise InvalidInputError(f"The decision threshold must be in (0, 1), got {value}.")
+    return float(value)
+
+
+def _booster_task(
+    model: Any,
+    task: Task | str | None,
+    classes: Sequence[Any] | None,
+    objective: str | None,
+    threshold: float | None,
+) -> dict[str, Any]:
+    """A booster's task, classes, objective and threshold, from the caller or the model."""
+    from rayops.registry.artifacts import booster_objective
+
+    own, num_class = booster_objective(model)
+    chosen = objective or own
+    decided = Task.of(task) if task is not None else Task.of_objective(chosen)
+    if chosen is not None and chosen not in decided.objectives:
+        raise InvalidInputError(
+            f"The model's objective {chosen!r} does not fit a {decided} task; rayops serves "
+            f"{decided} models trained with {', '.join(decided.objectives)}."
+        )
+    labels: list[Any] | None = None
+    if decided.is_classification:
+        k = 2 if decided.kind is TaskKind.BINARY else num_class
+        labels = list(classes) if classes is not None else list(range(k))
+        if num_class and decided.kind is TaskKind.MULTICLASS and len(labels) != num_class:
+            raise InvalidInputError(
+                f"The model predicts {num_class} classes but {len(labels)} were given."
+            )
+        labels = Labels(labels).classes
+    elif classes is not None:
+        raise InvalidInputError("A regression model has no classes.")
+    return {
+        "task": decided.kind,
+        "classes": labels,
+        "objective": chosen,
+        "threshold": _threshold(decided, threshold),
+    }

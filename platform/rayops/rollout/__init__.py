@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from rayops.rollout.rollouts import PRODUCTION, Rollouts, parse_interval, parse_steps
+from rayops.rollout.rollouts import Rollouts, parse_interval, parse_steps
 from rayops.rollout.state import (
     EventKind,
     Rollout,
@@ -24,7 +24,6 @@ from rayops.rollout.state import (
 )
 
 __all__ = [
-    "PRODUCTION",
     "EventKind",
     "Rollout",
     "RolloutEvent",

@@ -1,6 +1,6 @@
 """Judge a candidate against the stable version on the same window of traffic.
 
-:func:`judge` is the canary rule, applied at the end of every step:
+:func:`judge_canary` is the canary rule, applied at the end of every step:
 
 1. Guardrails that need no labels, once the candidate served ``min_samples``
    requests: p95 latency above ``max_latency_p95_ms`` or a failed-request share
@@ -34,9 +34,9 @@ Example:
     ...          latency_p50_ms=1, latency_p95_ms=2, latency_p99_ms=3, error_rate=0.0,
     ...          abs_errors=[0.1, 0.3] * 5)
     >>> bad = M(**{**vars(good), "mae": 9.0, "rmse": 9.1, "abs_errors": [8.9, 9.1] * 5})
-    >>> judge(good, good, t).verdict.value, judge(good, bad, t).verdict.value
+    >>> judge_canary(good, good, t).verdict.value, judge_canary(good, bad, t).verdict.value
     ('healthy', 'breach')
-    >>> judge(good, bad, t).reasons[0]
+    >>> judge_canary(good, bad, t).reasons[0]
     'mae 9 vs stable 0.2: worse by more than 10% (p = 4.8e-31)'
 
 """
@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rayops.rollout.state import Thresholds, Verdict
 
-__all__ = ["Analysis", "TestResult", "ab_test", "judge", "judge_ab", "summary"]
+__all__ = ["Analysis", "TestResult", "ab_test", "judge_ab", "judge_canary", "summary"]
 
 _FIELDS = (
     "requests", "rows", "labeled", "mae", "rmse", "accuracy", "latency_p50_ms",
@@ -109,7 +109,7 @@ def _worse(candidate: float, stable: float, limit: float, *, higher_is_better: b
     return candidate > stable * (1 + limit)
 
 
-def judge(stable: Any, candidate: Any, t: Thresholds) -> Analysis:
+def judge_canary(stable: Any, candidate: Any, t: Thresholds) -> Analysis:
     """The canary verdict for ``candidate`` against ``stable`` (see the module docstring)."""
     reasons: list[str] = []
     requests = getattr(candidate, "requests", 0) if candidate is not None else 0
@@ -236,7 +236,7 @@ def ab_test(
 
 def judge_ab(stable: Any, candidate: Any, t: Thresholds) -> Analysis:
     """The A/B verdict: the canary guardrails, then :func:`ab_test` on absolute errors."""
-    guard = judge(stable, candidate, t)
+    guard = judge_canary(stable, candidate, t)
     if guard.verdict is Verdict.BREACH and guard.reasons and not _quality_only(guard):
         return guard
     result = ab_test(

@@ -49,12 +49,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from rayops.control.loop import ControlTask
+from rayops.controltask import ControlTask
 from rayops.errors import NotFoundError, RayopsError
-from rayops.rollout.analysis import Analysis, judge, judge_ab
+from rayops.rollout.analysis import Analysis, judge_ab, judge_canary
 from rayops.rollout.state import EventKind, Rollout, RolloutStatus, Strategy, Verdict
 
-__all__ = ["Decision", "RolloutTask", "analyze", "decide", "spent_alpha"]
+__all__ = ["RolloutTask", "StepDecision", "analyze_step", "decide", "spent_alpha"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +65,14 @@ def spent_alpha(alpha: float, look: int) -> float:
 
 
 @dataclass(frozen=True)
-class Decision:
+class StepDecision:
     """What to do with a rollout after one analysis."""
 
     doc: Rollout  # the document to write
     kind: EventKind  # the event to record
 
 
-def analyze(storage: Any, doc: Rollout, now: datetime) -> Analysis:
+def analyze_step(storage: Any, doc: Rollout, now: datetime) -> Analysis:
     """Judge ``doc``'s candidate against its stable version on ``[step_started_at, now)``."""
     from rayops.monitoring.metrics import version_metrics
 
@@ -92,11 +92,11 @@ def analyze(storage: Any, doc: Rollout, now: datetime) -> Analysis:
         )
         result = judge_ab(stable, candidate, limits)
     else:
-        result = judge(stable, candidate, doc.thresholds)
+        result = judge_canary(stable, candidate, doc.thresholds)
     return result.model_copy(update={"window_start": doc.step_started_at, "window_end": now})
 
 
-def decide(doc: Rollout, analysis: Analysis, now: datetime) -> Decision:
+def decide(doc: Rollout, analysis: Analysis, now: datetime) -> StepDecision:
     """The next document for ``doc`` given ``analysis`` (see the module docstring's table)."""
     wait = timedelta(seconds=doc.interval_s)
     base: dict[str, Any] = {
@@ -109,24 +109,24 @@ def decide(doc: Rollout, analysis: Analysis, now: datetime) -> Decision:
     }
     verdict, why = analysis.verdict, analysis.reason
 
-    def finish(status: RolloutStatus, kind: EventKind, reason: str, **extra: Any) -> Decision:
-        return Decision(
+    def decided(status: RolloutStatus, kind: EventKind, reason: str, **extra: Any) -> StepDecision:
+        return StepDecision(
             doc.model_copy(update={**base, "status": status, "reason": reason, **extra}), kind
         )
 
     if verdict is Verdict.BREACH:
-        return finish(RolloutStatus.ROLLED_BACK, EventKind.ROLLED_BACK, f"automatic: {why}")
+        return decided(RolloutStatus.ROLLED_BACK, EventKind.ROLLED_BACK, f"automatic: {why}")
     if verdict is Verdict.HOLD:
-        return finish(RolloutStatus.HOLDING, EventKind.HOLD, why)
+        return decided(RolloutStatus.HOLDING, EventKind.HOLD, why)
     if doc.strategy is Strategy.CANARY:  # healthy
         if doc.step + 1 >= len(doc.steps) or doc.steps[doc.step + 1] >= 100:
-            return finish(
+            return decided(
                 RolloutStatus.PROMOTED,
                 EventKind.PROMOTED,
                 f"canary healthy at every step ({why})",
                 step=len(doc.steps) - 1,
             )
-        return finish(
+        return decided(
             RolloutStatus.RUNNING,
             EventKind.STEP,
             f"healthy at {doc.weight}%: {why}; advancing to {doc.steps[doc.step + 1]}%",
@@ -140,27 +140,27 @@ def decide(doc: Rollout, analysis: Analysis, now: datetime) -> Decision:
                 doc.candidate if test is not None and test.winner == "candidate" else doc.stable
             )
             if not doc.auto_promote:
-                return finish(
+                return decided(
                     RolloutStatus.HOLDING,
                     EventKind.WINNER,
                     f"{winner} wins ({why}); waiting for `rayops promote` or `rayops rollback`",
                     winner=winner,
                 )
             if winner == doc.candidate:
-                return finish(
+                return decided(
                     RolloutStatus.PROMOTED, EventKind.PROMOTED, f"A/B winner: {why}", winner=winner
                 )
-            return finish(
+            return decided(
                 RolloutStatus.ROLLED_BACK,
                 EventKind.ROLLED_BACK,
                 f"A/B: the stable version wins ({why})",
                 winner=winner,
             )
-        return finish(RolloutStatus.RUNNING, EventKind.ANALYSIS, why)
+        return decided(RolloutStatus.RUNNING, EventKind.ANALYSIS, why)
     # shadow, healthy
     if doc.auto_promote:
-        return finish(RolloutStatus.PROMOTED, EventKind.PROMOTED, f"shadow healthy: {why}")
-    return finish(RolloutStatus.RUNNING, EventKind.ANALYSIS, f"shadow healthy: {why}")
+        return decided(RolloutStatus.PROMOTED, EventKind.PROMOTED, f"shadow healthy: {why}")
+    return decided(RolloutStatus.RUNNING, EventKind.ANALYSIS, f"shadow healthy: {why}")
 
 
 class RolloutTask(ControlTask):
@@ -194,7 +194,7 @@ class RolloutTask(ControlTask):
             return None
         if doc.finished or doc.strategy is Strategy.FULL or now < doc.next_analysis_at:
             return None
-        analysis = analyze(self.storage, doc, now)
+        analysis = analyze_step(self.storage, doc, now)
         decision = decide(doc, analysis, now)
         metrics = analysis.model_dump(mode="json")
 
@@ -209,7 +209,7 @@ class RolloutTask(ControlTask):
         quiet = decision.kind in (EventKind.HOLD, EventKind.ANALYSIS) and doc.verdict == (
             analysis.verdict
         )
-        written = self.rollouts.finish(
+        written = self.rollouts.transition(
             endpoint, change, decision.kind, actor="controller", metrics=metrics, record=not quiet
         )
         return {

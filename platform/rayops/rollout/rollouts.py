@@ -18,14 +18,16 @@ Example:
 from __future__ import annotations
 
 import builtins
-import re
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from rayops.clock import utc_now
 from rayops.config import Settings
+from rayops.durations import seconds
 from rayops.errors import ConflictError, InvalidInputError, NotFoundError
+from rayops.registry.registry import PRODUCTION
 from rayops.rollout.state import (
     EventKind,
     Rollout,
@@ -39,36 +41,19 @@ from rayops.serving.endpoints import Endpoints
 from rayops.serving.routing import RoutingTable, Shadow, split_ref
 from rayops.storage.base import Storage
 
-__all__ = ["PRODUCTION", "Rollouts", "parse_interval", "parse_steps", "routes_for"]
+__all__ = ["Rollouts", "parse_interval", "parse_steps", "routes_for"]
 
 #: The registry alias that follows promotions and rollbacks.
-PRODUCTION = "production"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_interval(value: str | float | timedelta) -> float:
-    """Seconds from ``60``, ``"60s"``, ``"5m"``, ``"1h"``, ``"500ms"`` or a timedelta.
+    """Seconds of a rollout interval (:func:`rayops.durations.seconds`).
 
     Example:
         >>> parse_interval("5m"), parse_interval(30)
         (300.0, 30.0)
     """
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(value)
-        if m is None:
-            raise InvalidInputError(
-                f"Interval {value!r} is not a duration: use e.g. 60s, 5m or 1h."
-            )
-        seconds = float(m.group(1)) * _SECONDS[m.group(2) or "s"]
-    if seconds <= 0:
-        raise InvalidInputError(f"The interval must be positive, got {value!r}.")
-    return seconds
+    return seconds(value, what="interval")
 
 
 def parse_steps(value: str | Sequence[int]) -> list[int]:
@@ -113,10 +98,6 @@ def routes_for(doc: Rollout) -> tuple[dict[str, int], Shadow | None]:
     return {doc.stable: 100 - w, doc.candidate: w}, None
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Rollouts:
     """Rollouts of every endpoint in one storage root.
 
@@ -139,7 +120,7 @@ class Rollouts:
 
         self.storage = storage
         self.settings = settings or Settings()
-        self._now = now or _utc_now
+        self._now = now or utc_now
         self.registry = registry or Registry(storage, now=self._now, settings=self.settings)
         self.endpoints = Endpoints(
             storage, registry=self.registry, now=self._now, settings=self.settings
@@ -213,7 +194,7 @@ class Rollouts:
                 f"Unknown strategy {strategy!r}: use one of {', '.join(s.value for s in Strategy)}."
             ) from None
         table = self.endpoints.get(endpoint)
-        stable = max(table.routes, key=lambda r: r.weight).ref
+        stable = table.main.ref
         candidate = str(self.registry.get(candidate).ref)
         if candidate == stable:
             raise InvalidInputError(
@@ -305,7 +286,7 @@ class Rollouts:
                 }
             )
 
-        return self.finish(endpoint, change, EventKind.PROMOTED, actor=actor)
+        return self.transition(endpoint, change, EventKind.PROMOTED, actor=actor)
 
     def rollback(
         self,
@@ -348,7 +329,7 @@ class Rollouts:
                 }
             )
 
-        return self.finish(endpoint, change, EventKind.ROLLED_BACK, actor=actor)
+        return self.transition(endpoint, change, EventKind.ROLLED_BACK, actor=actor)
 
     def abort(
         self, endpoint: str, *, reason: str | None = None, actor: str | None = None
@@ -367,10 +348,10 @@ class Rollouts:
                 }
             )
 
-        return self.finish(endpoint, change, EventKind.ABORTED, actor=actor)
+        return self.transition(endpoint, change, EventKind.ABORTED, actor=actor)
 
     # --- shared by the operations and the controller ----------------------------------
-    def finish(
+    def transition(
         self,
         endpoint: str,
         change: Callable[[Rollout], Rollout | None],
@@ -380,7 +361,9 @@ class Rollouts:
         metrics: dict[str, Any] | None = None,
         record: bool = True,
     ) -> Rollout:
-        """Apply ``change`` to the document (CAS), then the routing, the alias and an event.
+        """Move the rollout: apply ``change`` to the document (CAS), then make the routing,
+        the production alias and the event history follow it. Every change of a rollout
+        goes through here: steps and holds as well as promotion, rollback and abort.
 
         ``change`` returns None to leave the document alone (nothing else happens then).
         """

@@ -1,7 +1,7 @@
 """Serving on Ray Serve: endpoints, routing tables, the gateway and its logs.
 
 Light to import (no Ray, pandas or XGBoost): :class:`Endpoints` and the routing
-models. The Serve application lives in :mod:`rayops.serving.gateway`
+models. The Serve application lives in :mod:`rayops.apps.gateway`
 (``build_app``), which imports Ray.
 
 Example:

@@ -21,8 +21,8 @@ error class carries (400, 401, 404, 413, 415, 422, 503); bad input is never a 5x
 from __future__ import annotations
 
 import asyncio
-import hmac
 import math
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -30,8 +30,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rayops._version import __version__
-from rayops.analytics.web import mount_dashboard
 from rayops.errors import InvalidInputError, RayopsError
+from rayops.serving.auth import BearerAuth
 from rayops.serving.errors import (
     NotReadyError,
     PayloadTooLargeError,
@@ -57,15 +57,20 @@ __all__ = ["create_api"]
 _JSON_TYPES = ("application/json", "application/octet-stream")
 
 
-def create_api(service: GatewayService) -> FastAPI:
+def create_api(
+    service: GatewayService,
+    extensions: Sequence[Callable[[FastAPI, GatewayService], None]] = (),
+) -> FastAPI:
     """The FastAPI app serving ``service``; used by the Serve gateway and usable alone.
+
+    Each of ``extensions`` adds routes to the app (the gateway application adds the
+    web dashboard of :mod:`rayops.analytics.web` this way).
 
     Example:
         >>> app = create_api(GatewayService(Settings()))  # doctest: +SKIP
         >>> uvicorn.run(app)  # doctest: +SKIP
     """
     settings = service.settings
-    token = settings.api_token.get_secret_value() if settings.api_token else None
     # No /openapi.json either: it answered without the token (issue 14 enumerates app.routes).
     app = FastAPI(
         title="rayops gateway",
@@ -112,15 +117,10 @@ def create_api(service: GatewayService) -> FastAPI:
             headers=getattr(exc, "headers", None),
         )
 
+    auth = BearerAuth(settings.api_token)
+
     def authorize(request: Request) -> None:
-        if token is None:
-            return
-        given = request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token):
-            raise UnauthorizedError(
-                "This gateway needs 'Authorization: Bearer <token>' (RAYOPS_API_TOKEN)."
-            )
+        auth.require(request.headers.get("authorization"))
 
     async def body_of(request: Request, *, binary_ok: bool = False) -> tuple[Any, bytes]:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -345,5 +345,6 @@ def create_api(service: GatewayService) -> FastAPI:
         authorize(request)
         return await endpoint_doc(endpoint)
 
-    mount_dashboard(app, service)  # /dashboard and /dashboard/api/* (rayops.analytics.web)
+    for extend in extensions:
+        extend(app, service)
     return app

@@ -23,11 +23,12 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from rayops.clock import utc_now
 from rayops.config import Settings
 from rayops.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from rayops.names import validate_name
@@ -62,10 +63,6 @@ class EndpointEvent(BaseModel):
     previous: RoutingTable | None = None
     actor: str | None = None
     reason: str | None = None
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _routes(spec: RouteSpec) -> list[Route]:
@@ -117,7 +114,7 @@ class Endpoints:
     ) -> None:
         self.storage = storage
         self.settings = settings or Settings()
-        self._now = now or _utc_now
+        self._now = now or utc_now
         if registry is None:
             from rayops.registry import Registry
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rayops.control.loop import ControlTask
+from rayops.controltask import ControlTask
 from rayops.errors import RayopsError
 from rayops.registry.card import ADAPTIVE_KINDS, EnsembleSpec
 from rayops.serving.ensembles import (
@@ -216,7 +216,7 @@ class EnsembleStatsTask(ControlTask):
         return out
 
     def tick(self, now: datetime) -> dict[str, Any] | None:
-        from rayops.monitoring.logs import joined
+        from rayops.telemetry.readers import joined
 
         served = self.served()
         rows_cache: dict[tuple[str, float], pd.DataFrame] = {}
@@ -225,7 +225,7 @@ class EnsembleStatsTask(ControlTask):
             predictor = self._load(ref)
             spec: EnsembleSpec = predictor.spec
             if spec.kind == "multi_target":
-                continue  # per-target errors: rayops.serving.target_logs
+                continue  # per-target errors: rayops.telemetry.targets
             tuning = spec.adaptive_settings()
             window_s = tuning.window_s or self.settings.serving.ensemble_window_s
             start = now - timedelta(seconds=window_s)

@@ -118,10 +118,32 @@ class RoutingTable(BaseModel):
             raise ValueError(f"the shadow {self.shadow.ref} already gets live traffic")
         return self
 
+    @property
+    def main(self) -> Route:
+        """The endpoint's main version: the route with the most traffic, the first on a tie.
+
+        The one decider of "which version is this endpoint" for everything that needs
+        one version (input schema, targets, feedback, monitoring's reference, the
+        stable side of a new rollout, online learning). After a promotion the table
+        is ``{old: 0, new: 100}``, so the main version is the new one; during a
+        canary ``{stable: 95, canary: 5}`` it is the stable one; an A/B test at
+        50/50 keeps the first (stable) route.
+
+        Example:
+            >>> t = RoutingTable(endpoint="e", routes=[Route(ref="m@1.0.0", weight=0),
+            ...                                        Route(ref="m@2.0.0", weight=100)])
+            >>> t.main.ref
+            'm@2.0.0'
+        """
+        return max(self.routes, key=lambda r: r.weight)  # max keeps the first of equals
+
     def refs(self) -> list[str]:
-        """Every version this table needs loaded (routes with weight > 0, then the shadow)."""
-        out = [r.ref for r in self.routes if r.weight > 0]
-        return out + ([self.shadow.ref] if self.shadow else [])
+        """Every version this table needs loaded: every route, then the shadow.
+
+        A weight-0 route is a standby (the version a promotion replaced): it stays
+        loaded so that a rollback to it is instant.
+        """
+        return [r.ref for r in self.routes] + ([self.shadow.ref] if self.shadow else [])
 
 
 def bucket_of(endpoint: str, key: str) -> int:

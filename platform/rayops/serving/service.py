@@ -35,7 +35,6 @@ from rayops.serving.endpoints import Endpoints
 from rayops.serving.ensembles import StatsCache
 from rayops.serving.errors import NotReadyError
 from rayops.serving.inputs import FeatureSchema
-from rayops.serving.log import FeedbackLog, PredictionLog, RequestLog
 from rayops.serving.models import (
     LoadedModel,
     ModelCache,
@@ -46,11 +45,12 @@ from rayops.serving.models import (
 from rayops.serving.routing import Route, Router, RoutingTable
 from rayops.serving.targets import split_actuals, wanted_targets
 from rayops.storage.base import Storage
+from rayops.telemetry.writers import FeedbackLog, PredictionLog, RequestLog
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["GatewayService", "Prediction"]
+__all__ = ["GatewayService", "ServedPrediction"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ _SHADOW_QUEUE = 256
 
 
 @dataclass(frozen=True)
-class Prediction:
+class ServedPrediction:
     """The answer to one predict request."""
 
     request_id: str
@@ -255,7 +255,7 @@ class GatewayService:
     def targets(self, endpoint: str, version: str | None = None) -> list[str] | None:
         """Target names of a multi-target endpoint (None: one target); see :meth:`schema`."""
         router = self.router(endpoint)
-        route = router.choose_version(version) if version else router.table.routes[0]
+        route = router.choose_version(version) if version else router.table.main
         return self.models.get(route.ref).targets
 
     def performance(self, endpoint: str) -> dict[str, Any]:
@@ -269,13 +269,9 @@ class GatewayService:
         return out
 
     def schema(self, endpoint: str, version: str | None = None) -> FeatureSchema:
-        """Input schema of a pinned version, else of the route with the most traffic."""
+        """Input schema of a pinned version, else of the endpoint's main version."""
         router = self.router(endpoint)
-        route = (
-            router.choose_version(version)
-            if version
-            else max(router.table.routes, key=lambda r: r.weight)
-        )
+        route = router.choose_version(version) if version else router.table.main
         return self.models.get(route.ref).schema
 
     # --- predict -------------------------------------------------------------------------
@@ -288,7 +284,7 @@ class GatewayService:
         version: str | None = None,
         protocol: str = "json",
         targets: list[str] | None = None,
-    ) -> Prediction:
+    ) -> ServedPrediction:
         """Route one request, predict, log it and mirror it to the shadow if drawn.
 
         ``make_frame(schema)`` builds the input frame for the chosen model; it raises
@@ -341,7 +337,7 @@ class GatewayService:
             assert router.table.shadow is not None
             self._mirror(endpoint, router.table.shadow.ref, request_id, key, frame)
         chosen = {t: outputs[t] for t in wanted} if outputs is not None and wanted else None
-        return Prediction(request_id, endpoint, route, predictions, latency_ms, chosen)
+        return ServedPrediction(request_id, endpoint, route, predictions, latency_ms, chosen)
 
     def _evaluate(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
         limit = self.settings.serving.batch_max_rows
@@ -414,7 +410,7 @@ class GatewayService:
         target) or ``{target: [...]}`` for a multi-target endpoint.
         """
         router = self.router(endpoint)  # 404 for an unknown endpoint
-        ref = router.table.routes[0].ref
+        ref = router.table.main.ref
         model = self.models.peek(ref)
         if model is None:
             model = await asyncio.to_thread(self.models.get, ref)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rayops.config import Settings
-from rayops.errors import InvalidInputError, NotFoundError
+from rayops.errors import InvalidInputError
 from rayops.storage import Storage
 
 __all__ = ["load_params", "run_training"]
@@ -122,10 +122,7 @@ def run_training(
         from rayops.registry import Registry, baseline_from_frame
 
         registry = Registry(storage)
-        try:
-            prod = registry.get(f"{register}@production")
-        except NotFoundError:
-            prod = None
+        prod = registry.production(register)
         if prod is not None:
             prod_booster = getattr(registry.load(prod.ref), "booster", None)
             if prod_booster is not None:

@@ -21,7 +21,7 @@ from ray.serve import Application
 
 from rayops.config import Settings
 
-__all__ = ["APP_NAME", "Gateway", "GatewayArgs", "build_app", "deploy_gateway"]
+__all__ = ["APP_NAME", "Gateway", "GatewayArgs", "build_app", "deploy_gateway", "gateway_api"]
 
 #: The Serve application name rayops deploys under.
 APP_NAME = "rayops"
@@ -65,9 +65,7 @@ class Gateway:
         self._service.start()
 
     def __serve_build_asgi_app__(self) -> Any:
-        from rayops.serving.api import create_api
-
-        return create_api(self._service)
+        return gateway_api(self._service)
 
     def check_health(self) -> None:
         if not self._service.healthy():
@@ -77,6 +75,14 @@ class Gateway:
         service = getattr(self, "_service", None)
         if service is not None:
             service.close()
+
+
+def gateway_api(service: Any) -> Any:
+    """The FastAPI app a gateway replica serves: the endpoints' API and the dashboard."""
+    from rayops.analytics.web import mount_dashboard
+    from rayops.serving.api import create_api
+
+    return create_api(service, extensions=[mount_dashboard])
 
 
 def build_app(args: dict[str, Any] | GatewayArgs | None = None) -> Application:

@@ -8,8 +8,8 @@ import time
 import pandas as pd
 import pytest
 
-from rayops.serving.log import FeedbackLog, PredictionLog
 from rayops.storage import Storage
+from rayops.telemetry.writers import FeedbackLog, PredictionLog
 
 
 def test_prediction_log_batches_and_flushes_on_close(storage: Storage) -> None:

@@ -1,6 +1,6 @@
 """Read the serving logs of one endpoint over a time window, and join them.
 
-The gateway writes (see :mod:`rayops.serving.log`)::
+The gateway writes (see :mod:`rayops.telemetry.writers`)::
 
     logs/<endpoint>/predictions/date=YYYY-MM-DD/*.parquet   one row per predicted row
     logs/<endpoint>/feedback/date=YYYY-MM-DD/*.parquet      one row per actual value
@@ -23,9 +23,10 @@ Example:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from rayops.clock import as_utc
 from rayops.errors import InvalidInputError
 from rayops.names import validate_name
 from rayops.storage import Storage
@@ -48,10 +49,6 @@ PREDICTION_COLUMNS = (
 )  # fmt: skip
 FEEDBACK_COLUMNS = ("request_id", "row", "endpoint", "actual", "time")
 REQUEST_COLUMNS = ("request_id", "endpoint", "model", "version", "status", "time")
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def _keys(storage: Storage, endpoint: str, kind: str, start: datetime, end: datetime) -> list[str]:
@@ -101,7 +98,7 @@ def read_predictions(
 
     Shadow rows (answers never returned to callers) are left out unless asked for.
     """
-    start, end = _utc(start), _utc(end)
+    start, end = as_utc(start), as_utc(end)
     cols = tuple(dict.fromkeys([*columns, "shadow"]))
     frame = _read(storage, _keys(storage, endpoint, "predictions", start, end), cols, start, end)
     if not include_shadow and len(frame):
@@ -111,7 +108,7 @@ def read_predictions(
 
 def read_feedback(storage: Storage, endpoint: str, start: datetime, end: datetime) -> pd.DataFrame:
     """Actual values received for ``endpoint`` with ``start <= time < end``."""
-    start, end = _utc(start), _utc(end)
+    start, end = as_utc(start), as_utc(end)
     keys = _keys(storage, endpoint, "feedback", start, end)
     return _read(storage, keys, FEEDBACK_COLUMNS, start, end)
 
@@ -121,7 +118,7 @@ def read_requests(storage: Storage, endpoint: str, start: datetime, end: datetim
 
     ``model`` and ``version`` are null for requests that failed before a version was chosen.
     """
-    start, end = _utc(start), _utc(end)
+    start, end = as_utc(start), as_utc(end)
     keys = _keys(storage, endpoint, "requests", start, end)
     return _read(storage, keys, REQUEST_COLUMNS, start, end)
 
@@ -130,7 +127,7 @@ def read_partitioned(
     storage: Storage, prefix: str, columns: tuple[str, ...], start: datetime, end: datetime
 ) -> pd.DataFrame:
     """Rows with ``start <= time < end`` of any ``<prefix>date=YYYY-MM-DD/*.parquet`` series."""
-    start, end = _utc(start), _utc(end)
+    start, end = as_utc(start), as_utc(end)
     return _read(storage, _partition_keys(storage, prefix, start, end), columns, start, end)
 
 
@@ -150,7 +147,7 @@ def joined(
     If an actual was sent twice for a row, the latest one counts.
     """
     preds = read_predictions(storage, endpoint, start, end, include_shadow=include_shadow)
-    fb = read_feedback(storage, endpoint, _utc(start), _utc(end) + feedback_grace)
+    fb = read_feedback(storage, endpoint, as_utc(start), as_utc(end) + feedback_grace)
     if len(fb):
         fb = (
             fb.sort_values("time")

@@ -36,7 +36,7 @@
       logs/<endpoint>/target-feedback/date=YYYY-MM-DD/...      (request_id, row, endpoint,
           target, actual, time)
 
-  joined on (request_id, row, target) by :func:`rayops.serving.target_logs.joined_targets`.
+  joined on (request_id, row, target) by :func:`rayops.telemetry.targets.joined_targets`.
 
 Example:
     >>> import tempfile
@@ -57,17 +57,18 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from rayops.clock import utc_now
 from rayops.names import validate_name
-from rayops.serving.target_logs import (
+from rayops.storage.base import Storage
+from rayops.telemetry.targets import (
     target_feedback_prefix,
     target_feedback_table,
     target_predictions_prefix,
     target_predictions_table,
 )
-from rayops.storage.base import Storage
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,10 +97,6 @@ def feedback_prefix(endpoint: str) -> str:
 
 def requests_prefix(endpoint: str) -> str:
     return f"logs/{validate_name(endpoint, 'endpoint name')}/requests/"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _object_key(prefix: str, when: datetime) -> str:
@@ -145,7 +142,7 @@ class _BatchedLog(Generic[E]):
         self.storage = storage
         self.flush_s = flush_s
         self.max_rows = max_rows
-        self._now = now or _utc_now
+        self._now = now or utc_now
         self._entries: list[E] = []
         self._rows = 0
         self._lock = threading.Lock()
@@ -421,7 +418,7 @@ class FeedbackLog:
 
     def __init__(self, storage: Storage, *, now: Callable[[], datetime] | None = None) -> None:
         self.storage = storage
-        self._now = now or _utc_now
+        self._now = now or utc_now
         self._pending: list[tuple[_Feedback, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self.commits = 0

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from rayops.errors import InvalidInputError, InvalidNameError
-from rayops.monitoring.logs import joined, read_feedback, read_predictions
-from rayops.serving.log import FeedbackLog, PredictionLog
 from rayops.storage import Storage
+from rayops.telemetry.readers import joined, read_feedback, read_predictions
+from rayops.telemetry.writers import FeedbackLog, PredictionLog
 
 T0 = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)  # windows cross a day partition
 
@@ -73,7 +73,7 @@ def test_empty_and_bad_windows(storage: Storage) -> None:
 
 
 def test_feature_frame_parses_the_logged_json_and_keeps_the_row_index() -> None:
-    from rayops.monitoring.logs import feature_frame
+    from rayops.telemetry.readers import feature_frame
 
     rows = pd.DataFrame(
         {"features": ['{"x": 1, "c": "a"}', '{"x": 2.5, "c": null}', '{"x": 3}']},

@@ -11,7 +11,7 @@ every target is also logged in long form, one row per (request row, target)::
         request_id, row, endpoint, target, actual, time
 
 :func:`joined_targets` joins them on ``(request_id, row, target)``, the per-target
-counterpart of :func:`rayops.monitoring.logs.joined`.
+counterpart of :func:`rayops.telemetry.readers.joined`.
 
 Example:
     >>> import tempfile
@@ -115,7 +115,7 @@ def read_target_predictions(
     storage: Storage, endpoint: str, start: datetime, end: datetime, *, include_shadow: bool = False
 ) -> pd.DataFrame:
     """Per-target predictions of ``endpoint`` with ``start <= time < end``."""
-    from rayops.monitoring.logs import read_partitioned
+    from rayops.telemetry.readers import read_partitioned
 
     frame = read_partitioned(
         storage, target_predictions_prefix(endpoint), TARGET_PREDICTION_COLUMNS, start, end
@@ -129,7 +129,7 @@ def read_target_feedback(
     storage: Storage, endpoint: str, start: datetime, end: datetime
 ) -> pd.DataFrame:
     """Per-target actual values received for ``endpoint`` with ``start <= time < end``."""
-    from rayops.monitoring.logs import read_partitioned
+    from rayops.telemetry.readers import read_partitioned
 
     return read_partitioned(
         storage, target_feedback_prefix(endpoint), TARGET_FEEDBACK_COLUMNS, start, end
@@ -147,7 +147,7 @@ def joined_targets(
 ) -> pd.DataFrame:
     """Per-target predictions in the window with their actuals and ``error = prediction - actual``.
 
-    Like :func:`rayops.monitoring.logs.joined`, one row per (request row, target):
+    Like :func:`rayops.telemetry.readers.joined`, one row per (request row, target):
     feedback is read up to ``feedback_grace`` past ``end``, rows without feedback
     keep NaN ``actual``/``error``, and the latest actual of a row and target counts.
     """
