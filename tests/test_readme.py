@@ -19,9 +19,14 @@ def test_ci_runs_the_readme_test_command(repo_root: Path) -> None:
     assert tests in ci_lines
 
 
-def test_readme_configuration_table_lists_every_setting(repo_root: Path) -> None:
+def test_readme_configuration_table_is_the_generated_one(repo_root: Path) -> None:
     from rayops.config import Settings
 
     readme = (repo_root / "README.md").read_text()
+    body = readme.split("<!-- settings:begin", 1)[1].split("-->", 1)[1]
+    body = body.split("<!-- settings:end -->", 1)[0]
+    assert body.strip() == Settings.markdown_table().strip(), (
+        "the README's settings table is stale: paste `rayops config --markdown` between the markers"
+    )
     for name in Settings.setting_names():
-        assert f"| `{name}` |" in readme, f"setting {name} is missing from the README table"
+        assert f"| `{name}` |" in body

@@ -72,16 +72,16 @@ def test_empty_and_bad_windows(storage: Storage) -> None:
         read_predictions(storage, "../x", T0, T0 + timedelta(hours=1))
 
 
-def test_feature_frame_parses_the_logged_json_and_keeps_the_row_index() -> None:
-    from rayops.telemetry.readers import feature_frame
+def test_features_come_back_as_typed_columns_and_legacy_json_still_reads() -> None:
+    from rayops.telemetry.readers import features
 
-    rows = pd.DataFrame(
-        {"features": ['{"x": 1, "c": "a"}', '{"x": 2.5, "c": null}', '{"x": 3}']},
-        index=[7, 8, 9],
-    )
-    out = feature_frame(rows)
+    rows = pd.DataFrame({"f_x": [1.0, 2.5, 3.0], "f_c": ["a", None, None]}, index=[7, 8, 9])
+    out = features(rows)
     assert list(out.index) == [7, 8, 9] and list(out["x"]) == [1.0, 2.5, 3.0]
     assert out["c"].isna().tolist() == [False, True, True]
-    mixed = feature_frame(pd.DataFrame({"features": ['{"x": 1}', '{"x": "one"}']}))
-    assert list(mixed["x"]) == [1, "one"]  # Arrow refuses mixed types; the fallback does not
-    assert feature_frame(rows.iloc[:0]).empty
+    assert list(features(rows, ["c", "missing"]).columns) == ["c", "missing"]
+    # Logs written before typed columns kept one JSON object per row.
+    legacy = pd.DataFrame({"features": ['{"x": 1, "c": "a"}', '{"x": 2.5, "c": null}']})
+    old = features(legacy)
+    assert list(old["x"]) == [1, 2.5] and old["c"].isna().tolist() == [False, True]
+    assert features(rows.iloc[:0]).empty

@@ -33,9 +33,11 @@ def test_prediction_log_batches_and_flushes_on_close(storage: Storage) -> None:
     assert len(t) == 6
     assert t["request_id"].tolist() == ["r0", "r0", "r1", "r1", "r2", "r2"]
     assert t["row"].tolist() == [0, 1] * 3
-    assert (
-        t["features"][0] == '{"x": 1.0, "c": "a"}' and t["features"][1] == '{"x": null, "c": null}'
-    )
+    assert t["f_x"][0] == 1.0 and pd.isna(t["f_x"][1])
+    assert t["f_c"][0] == "a" and pd.isna(t["f_c"][1])
+    schema = storage.read_parquet("logs/ep/predictions/").schema
+    assert str(schema.field("f_x").type) == "double" and str(schema.field("f_c").type) == "string"
+    assert t["prediction"].tolist() == [1.5, 2.5] * 3 and t["label"].isna().all()
     assert t["version"].unique().tolist() == ["1.0.0"] and not t["shadow"].any()
     assert str(t["time"].dtype).startswith("datetime64[us, UTC]")
 

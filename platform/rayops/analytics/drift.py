@@ -60,7 +60,7 @@ def _read_features(
 
     from rayops.telemetry.readers import read_predictions
 
-    cols = ("request_id", "model", "features", "time")
+    cols = ("request_id", "model", "f_*", "time")
     parts = [read_predictions(storage, ep, start, end, columns=cols) for ep in endpoints]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
     if model is not None and len(frame):

@@ -1,14 +1,14 @@
 """Training rows from serving: logged features joined with feedback, point in time.
 
-The gateway logs each predicted row's features as the model saw them (a JSON
-object per row) and feedback later brings the actual value. A logged row becomes
+The gateway logs each predicted row's features as the model saw them (one typed
+column per feature) and feedback later brings the actual value. A logged row becomes
 a training row with those features, the actual as target and the *prediction
 time* as event time; only feedback that arrived before ``cutoff`` counts, so a
 retrain never learns from labels that were not known when it started.
 
 Example:
     >>> import pandas as pd
-    >>> log = pd.DataFrame({"features": ['{"x": 1.0, "c": "a"}', '{"x": 2.5, "c": null}'],
+    >>> log = pd.DataFrame({"f_x": [1.0, 2.5], "f_c": ["a", None],
     ...                     "actual": [3.0, None], "request_id": ["r1", "r2"], "row": [0, 0],
     ...                     "time": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True)})
     >>> expand_features(log).to_dict(orient="list")
@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -30,11 +29,10 @@ __all__ = ["expand_features", "labeled_rows"]
 
 
 def expand_features(log: pd.DataFrame) -> pd.DataFrame:
-    """One column per logged feature, in first-seen order (missing values as None/NaN)."""
-    import pandas as pd
+    """One column per logged feature (missing values as None/NaN)."""
+    from rayops.telemetry.readers import features
 
-    records = [json.loads(f) if isinstance(f, str) else {} for f in log["features"]]
-    return pd.DataFrame.from_records(records, index=log.index)
+    return features(log)
 
 
 def labeled_rows(

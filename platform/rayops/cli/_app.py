@@ -9,6 +9,7 @@ import typer
 from rayops._version import __version__
 from rayops.cli import analytics as analytics_cli
 from rayops.cli import features as features_cli
+from rayops.cli import logs as logs_cli
 from rayops.cli import models as models_cli
 from rayops.cli import monitor as monitor_cli
 from rayops.cli import online as online_cli
@@ -53,6 +54,7 @@ for _module in (
     monitor_cli,
     retrain_cli,
     online_cli,
+    logs_cli,
 ):
     _module.register(app)
 
@@ -67,13 +69,21 @@ def version(as_json: bool = JSON_OPTION) -> None:
 
 
 @app.command()
-def config(as_json: bool = JSON_OPTION) -> None:
+def config(
+    as_json: bool = JSON_OPTION,
+    markdown: bool = typer.Option(
+        False, "--markdown", help="Print the documented defaults as the README's table."
+    ),
+) -> None:
     """Show every setting, its environment variable and its current value.
 
     Example: RAYOPS_STORAGE=s3://bucket/rayops rayops config
     """
     from rayops.config import Settings
 
+    if markdown:
+        typer.echo(Settings.markdown_table(), nl=False)
+        return
     with handle_errors(as_json):
         rows = Settings().describe()
     # A misspelt variable is otherwise silently ignored: say so (stderr keeps --json clean).

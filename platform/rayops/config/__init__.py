@@ -59,6 +59,7 @@ from rayops.config.registry import RegistrySettings
 from rayops.config.rollout import ABTest, RolloutSettings
 from rayops.config.s3 import S3Settings
 from rayops.config.serving import ServingSettings
+from rayops.config.telemetry import TelemetrySettings
 from rayops.config.training import TrainingSettings
 from rayops.errors import InvalidInputError
 
@@ -78,6 +79,7 @@ __all__ = [
     "Section",
     "ServingSettings",
     "Settings",
+    "TelemetrySettings",
     "TrainingSettings",
     "UpdateMode",
     "load_settings",
@@ -86,6 +88,9 @@ __all__ = [
 #: Where artifacts live when ``RAYOPS_STORAGE`` is not set: a directory in the
 #: user's home, so every command run by the same user sees the same platform.
 DEFAULT_STORAGE = str(Path.home() / ".rayops" / "storage")
+
+#: How the README shows the default storage root (the real one depends on $HOME).
+DEFAULT_STORAGE_SHOWN = "~/.rayops/storage"
 
 #: The environment variable a Ray job finds its submitter's settings in (JSON).
 JOB_SETTINGS_ENV = "RAYOPS_SETTINGS_JSON"
@@ -175,6 +180,7 @@ class Settings(BaseSettings):
     online: OnlineSettings = Field(default_factory=OnlineSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @classmethod
     def settings_customise_sources(
@@ -259,6 +265,35 @@ class Settings(BaseSettings):
                     )
                 )
         return [(a, b, c, d or "") for a, b, c, d in rows]
+
+    @classmethod
+    def markdown_table(cls) -> str:
+        """Every setting as the README's configuration table (one section per capability),
+        from the documented defaults; ``rayops config --markdown`` prints it."""
+        defaults = cls.model_construct()  # no environment: the documented defaults
+        lines: list[str] = []
+
+        def row(name: str, env: str, value: Any, description: str) -> None:
+            shown = _shown(value) or "unset"
+            text = " ".join(description.split()).replace("|", "\\|")
+            lines.append(f"| `{name}` | `{env}` | `{shown}` | {text} |")
+
+        head = "| Setting | Environment variable | Default | Meaning |\n|---|---|---|---|"
+        lines.append("**Root**\n\n" + head)
+        for name, env in _ROOT_ENV.items():
+            field = cls.model_fields[name]
+            default = field.get_default(call_default_factory=True)
+            row(name, env, DEFAULT_STORAGE_SHOWN if name == "storage" else default,
+                field.description or "")  # fmt: skip
+        for section_name, section in _sections().items():
+            doc = (section.__doc__ or section_name).strip().rstrip(".")
+            lines.append(f"\n**`{section_name}`** ({doc})\n")
+            lines.append(head)
+            values = getattr(defaults, section_name, None) or section()
+            for fname, finfo in section.model_fields.items():
+                row(section.setting_name(fname), "` or `".join(section.env_of(fname)),
+                    getattr(values, fname), finfo.description or "")  # fmt: skip
+        return "\n".join(lines) + "\n"
 
     @classmethod
     def setting_names(cls) -> list[str]:

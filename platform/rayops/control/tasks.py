@@ -32,6 +32,7 @@ TASKS: dict[str, str] = {
     "ensembles": "rayops.serving.ensemble_stats:EnsembleStatsTask",
     "online": "rayops.online.task:OnlineTask",
     "retrain": "rayops.automation.task:RetrainTask",
+    "telemetry": "rayops.telemetry.task:TelemetryTask",
 }
 
 

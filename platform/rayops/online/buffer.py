@@ -40,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -47,7 +48,7 @@ from typing import TYPE_CHECKING
 from rayops.config import Settings
 from rayops.online.state import SampleKey
 from rayops.storage.base import Storage
-from rayops.telemetry.readers import read_feedback, read_predictions
+from rayops.telemetry.readers import features, read_feedback, read_predictions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -181,9 +182,14 @@ def join_buffer(
         endpoint,
         light.oldest - window,
         horizon,
-        columns=("request_id", "row", "features", "time", "model", "version"),
+        columns=("request_id", "row", "f_*", "time", "model", "version"),
     )
     preds = preds.drop(columns=["shadow"]).drop_duplicates(["request_id", "row"], keep="last")
+    # One feature object (JSON text) per sample: the form the buffer, replay and updates keep.
+    records = features(preds).astype(object).where(lambda f: f.notna(), None).to_dict("records")
+    preds = preds[["request_id", "row", "time", "model", "version"]].assign(
+        features=[json.dumps(r) for r in records]
+    )
     merged = fb.rename(columns={"time": "feedback_time"})[
         ["request_id", "row", "actual", "feedback_time"]
     ].merge(preds, on=["request_id", "row"], how="left")

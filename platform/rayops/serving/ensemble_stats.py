@@ -261,6 +261,7 @@ class EnsembleStatsTask(ControlTask):
 
         from rayops.serving.inputs import schema_of
         from rayops.serving.models import evaluate
+        from rayops.telemetry.readers import features
 
         spec: EnsembleSpec = predictor.spec
         tuning = spec.adaptive_settings()
@@ -273,12 +274,10 @@ class EnsembleStatsTask(ControlTask):
             rows = rows.sort_values("time", ascending=False).head(
                 self.settings.serving.ensemble_max_rows
             )
-            records = [json.loads(s) for s in rows["features"]]
-            keep = [all(f in r for f in schema.features) for r in records]
-            rows = rows[keep]
-            records = [r for r, k in zip(records, keep, strict=True) if k]
-            if records:
-                columns = {f: [r[f] for r in records] for f in schema.features}
+            # A feature a logging version did not have is null here: XGBoost's missing value.
+            logged = features(rows, schema.features)
+            if len(rows):
+                columns = {f: logged[f].tolist() for f in schema.features}
                 frame = schema.frame_from_columns(columns)
                 actual = rows["actual"].to_numpy(dtype=np.float64)
                 times = rows["time"].reset_index(drop=True)

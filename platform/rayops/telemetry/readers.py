@@ -1,15 +1,14 @@
-"""Read the serving logs of one endpoint over a time window, and join them.
+"""Reading the logs of one endpoint over a time window, and joining them.
 
-The gateway writes (see :mod:`rayops.telemetry.writers`)::
+Every reader lists only the day partitions that overlap the window (one
+listing per partition, no request per file), keeps the live files of each
+(:mod:`rayops.telemetry.manifest`), unifies their schemas (features and classes
+added or removed between versions become nulls) and pushes the time filter and
+the column projection into the Parquet reader. Monitoring, rollout analysis,
+online learning, retraining, ensemble stats and analytics all read through here.
 
-    logs/<endpoint>/predictions/date=YYYY-MM-DD/*.parquet   one row per predicted row
-    logs/<endpoint>/feedback/date=YYYY-MM-DD/*.parquet      one row per actual value
-    logs/<endpoint>/requests/date=YYYY-MM-DD/*.parquet      one row per predict request
-                                                            (outcome: HTTP status)
-
-Only the day partitions that overlap the window are listed and read, and the
-time filter is pushed into the Parquet reader. Monitoring, rollout analysis,
-online learning and retraining all read through here.
+Feature values come back as their own typed columns (``f_<name>``; see
+:func:`features`), so nothing is parsed from text.
 
 Example:
     >>> import tempfile
@@ -23,66 +22,197 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rayops.clock import as_utc
-from rayops.errors import InvalidInputError
-from rayops.names import validate_name
+from rayops.errors import InvalidInputError, NotFoundError
 from rayops.storage import Storage
+from rayops.telemetry.layout import Log, days_between, log_prefix, partition_day
+from rayops.telemetry.manifest import live_files
+from rayops.telemetry.schema import (
+    FEATURE_PREFIX,
+    FEEDBACK_BASE,
+    PREDICTION_BASE,
+    PROBABILITY_PREFIX,
+    REQUEST_BASE,
+    strip,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.dataset as ds
 
 __all__ = [
+    "dataset",
     "feature_frame",
+    "feature_names",
+    "features",
+    "is_missing_file",
+    "join",
     "joined",
+    "probabilities",
     "read_feedback",
+    "read_log",
     "read_partitioned",
     "read_predictions",
     "read_requests",
+    "window_files",
 ]
 
-PREDICTION_COLUMNS = (
-    "request_id", "row", "endpoint", "model", "version", "shadow", "key", "features",
-    "prediction", "latency_ms", "time",
-)  # fmt: skip
-FEEDBACK_COLUMNS = ("request_id", "row", "endpoint", "actual", "time")
-REQUEST_COLUMNS = ("request_id", "endpoint", "model", "version", "status", "time")
+#: Reads that lost a file to a concurrent compaction are retried this many times.
+_RETRIES = 3
 
 
-def _keys(storage: Storage, endpoint: str, kind: str, start: datetime, end: datetime) -> list[str]:
-    validate_name(endpoint, "endpoint name")
-    return _partition_keys(storage, f"logs/{endpoint}/{kind}/", start, end)
-
-
-def _partition_keys(storage: Storage, prefix: str, start: datetime, end: datetime) -> list[str]:
+def _check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    start, end = as_utc(start), as_utc(end)
     if end <= start:
         raise InvalidInputError(f"The window ends ({end}) before it starts ({start}).")
-    wanted = set()
-    day = start.date()
-    while day <= end.date():
-        wanted.add(f"date={day:%Y-%m-%d}")
-        day += timedelta(days=1)
-    days = [d for d in storage.list_children(prefix) if d in wanted]
-    return [k for d in days for k in storage.list_keys(f"{prefix}{d}/") if k.endswith(".parquet")]
+    return start, end
 
 
-def _read(
-    storage: Storage, keys: list[str], columns: tuple[str, ...], start: datetime, end: datetime
-) -> pd.DataFrame:
-    import pandas as pd
+def window_files(
+    storage: Storage, endpoint: str, log: Log | str, start: datetime, end: datetime
+) -> list[str]:
+    """Keys of the live files of ``log`` whose day partition overlaps ``[start, end)``."""
+    log = Log(log)
+    start, end = _check_window(start, end)
+    wanted = set(days_between(start, end))
+    present = [partition_day(d) for d in storage.list_children(log_prefix(endpoint, log))]
+    days = sorted(d for d in present if d is not None and d in wanted)
+    return [k for d in days for k in live_files(storage, endpoint, log, d)]
+
+
+def dataset(storage: Storage, keys: Sequence[str]) -> ds.Dataset:
+    """A pyarrow Dataset over ``keys`` with one schema unified from every file.
+
+    Example (every live prediction file of an endpoint, for DuckDB or pandas):
+        >>> from datetime import UTC, datetime  # doctest: +SKIP
+        >>> keys = window_files(storage, "shop", "predictions",  # doctest: +SKIP
+        ...                     datetime(2026, 1, 1, tzinfo=UTC), datetime.now(UTC))
+        >>> dataset(storage, keys).to_table().to_pandas()  # doctest: +SKIP
+    """
+    import pyarrow.dataset as pads
+
+    fs, _ = storage.arrow_filesystem()
+    paths = [storage.path_of(k) for k in keys]
+
+    def build() -> ds.Dataset:
+        factory = pads.FileSystemDatasetFactory(
+            fs, paths, pads.ParquetFileFormat(), pads.FileSystemFactoryOptions()
+        )
+        return factory.finish(factory.inspect(promote_options="permissive"))
+
+    return storage._translate(build)
+
+
+def read_log(
+    storage: Storage,
+    endpoint: str,
+    log: Log | str,
+    start: datetime,
+    end: datetime,
+    *,
+    columns: Sequence[str] | None = None,
+    base: Sequence[str] = (),
+) -> pa.Table:
+    """Rows of ``log`` with ``start <= time < end``, as one Arrow table.
+
+    ``columns`` (None: all) are projected in the reader; a column no file has is
+    returned as nulls. Columns in ``base`` are always there, typed, even with no rows.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    start, end = _check_window(start, end)
+    for attempt in range(_RETRIES):
+        keys = window_files(storage, endpoint, log, start, end)
+        if not keys:
+            return _empty(columns or base)
+        try:
+            data = dataset(storage, keys)
+            lo = pa.scalar(start, pa.timestamp("us", tz="UTC"))
+            hi = pa.scalar(end, pa.timestamp("us", tz="UTC"))
+            have = _expand(columns, data.schema.names)
+            table = data.to_table(
+                columns=have, filter=(pc.field("time") >= lo) & (pc.field("time") < hi)
+            )
+        except (NotFoundError, OSError) as e:
+            if not is_missing_file(e) or attempt == _RETRIES - 1:
+                raise
+            continue  # a compaction replaced a file between listing and reading
+        for c in columns or ():
+            if not c.endswith("*") and c not in table.schema.names:
+                table = table.append_column(c, pa.nulls(table.num_rows))
+        return table
+    raise AssertionError("unreachable")
+
+
+def read_partitioned(
+    storage: Storage, prefix: str, columns: Sequence[str], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """Rows with ``start <= time < end`` of any ``<prefix>date=YYYY-MM-DD/*.parquet``
+    series that is not a log (monitoring snapshots): every file, no manifest."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    start, end = _check_window(start, end)
+    wanted = {f"date={d:%Y-%m-%d}" for d in days_between(start, end)}
+    days = [d for d in storage.list_children(prefix) if d in wanted]
+    keys = [k for d in days for k in storage.list_keys(f"{prefix}{d}/") if k.endswith(".parquet")]
     if not keys:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        return _frame(_empty(columns), columns)
     lo = pa.scalar(start, pa.timestamp("us", tz="UTC"))
     hi = pa.scalar(end, pa.timestamp("us", tz="UTC"))
-    table = storage.read_parquet(
-        keys, columns=list(columns), filter=(pc.field("time") >= lo) & (pc.field("time") < hi)
+    data = dataset(storage, keys)
+    have = [c for c in columns if c in data.schema.names]
+    table = data.to_table(columns=have, filter=(pc.field("time") >= lo) & (pc.field("time") < hi))
+    return _frame(table, columns)
+
+
+_MISSING = ("RESOURCE_NOT_FOUND", "NoSuchKey", "Path does not exist", "No such file")
+
+
+def is_missing_file(error: BaseException) -> bool:
+    """Whether ``error`` says a file is gone (a concurrent compaction deleted it)."""
+    if isinstance(error, NotFoundError | FileNotFoundError):
+        return True
+    text = str(error)
+    return isinstance(error, OSError) and any(
+        s in text
+        for s in ("RESOURCE_NOT_FOUND", "NoSuchKey", "Path does not exist", "No such file")
     )
-    return table.to_pandas()
+
+
+def _expand(columns: Sequence[str] | None, names: Sequence[str]) -> list[str]:
+    """The columns to read: ``None`` is all; ``"f_*"`` is every column starting ``f_``."""
+    if columns is None:
+        return list(names)
+    out: list[str] = []
+    for c in columns:
+        if c.endswith("*"):
+            out += [n for n in names if n.startswith(c[:-1]) and n not in out]
+        elif c in names and c not in out:
+            out.append(c)
+    return out
+
+
+def _empty(columns: Sequence[str]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table({c: pa.array([], pa.null()) for c in columns if not c.endswith("*")})
+
+
+def _frame(table: pa.Table, base: Sequence[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = table.to_pandas()
+    for c in base:
+        if not c.endswith("*") and c not in frame.columns:
+            frame[c] = pd.Series(dtype=object)
+    return frame
 
 
 def read_predictions(
@@ -92,15 +222,17 @@ def read_predictions(
     end: datetime,
     *,
     include_shadow: bool = False,
-    columns: tuple[str, ...] = PREDICTION_COLUMNS,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Predicted rows of ``endpoint`` with ``start <= time < end`` (UTC; naive means UTC).
 
-    Shadow rows (answers never returned to callers) are left out unless asked for.
+    Every column by default (features as ``f_<name>``, class probabilities as
+    ``p_<class>``); shadow rows (answers never returned) are left out unless asked for.
     """
-    start, end = as_utc(start), as_utc(end)
-    cols = tuple(dict.fromkeys([*columns, "shadow"]))
-    frame = _read(storage, _keys(storage, endpoint, "predictions", start, end), cols, start, end)
+    cols = None if columns is None else list(dict.fromkeys([*columns, "shadow"]))
+    table = read_log(storage, endpoint, Log.PREDICTIONS, start, end, columns=cols,
+                     base=PREDICTION_BASE)  # fmt: skip
+    frame = _frame(table, cols or PREDICTION_BASE)
     if not include_shadow and len(frame):
         frame = frame[~frame["shadow"].astype(bool)]
     return frame.reset_index(drop=True)
@@ -108,9 +240,8 @@ def read_predictions(
 
 def read_feedback(storage: Storage, endpoint: str, start: datetime, end: datetime) -> pd.DataFrame:
     """Actual values received for ``endpoint`` with ``start <= time < end``."""
-    start, end = as_utc(start), as_utc(end)
-    keys = _keys(storage, endpoint, "feedback", start, end)
-    return _read(storage, keys, FEEDBACK_COLUMNS, start, end)
+    table = read_log(storage, endpoint, Log.FEEDBACK, start, end, base=FEEDBACK_BASE)
+    return _frame(table, FEEDBACK_BASE)
 
 
 def read_requests(storage: Storage, endpoint: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -118,17 +249,39 @@ def read_requests(storage: Storage, endpoint: str, start: datetime, end: datetim
 
     ``model`` and ``version`` are null for requests that failed before a version was chosen.
     """
-    start, end = as_utc(start), as_utc(end)
-    keys = _keys(storage, endpoint, "requests", start, end)
-    return _read(storage, keys, REQUEST_COLUMNS, start, end)
+    table = read_log(storage, endpoint, Log.REQUESTS, start, end, base=REQUEST_BASE)
+    return _frame(table, REQUEST_BASE)
 
 
-def read_partitioned(
-    storage: Storage, prefix: str, columns: tuple[str, ...], start: datetime, end: datetime
+def join(
+    predictions: pd.DataFrame,
+    feedback: pd.DataFrame,
+    keys: Sequence[str] = ("request_id", "row"),
+    values: Sequence[str] = ("actual", "actual_label"),
 ) -> pd.DataFrame:
-    """Rows with ``start <= time < end`` of any ``<prefix>date=YYYY-MM-DD/*.parquet`` series."""
-    start, end = as_utc(start), as_utc(end)
-    return _read(storage, _partition_keys(storage, prefix, start, end), columns, start, end)
+    """Predictions with their feedback on ``keys`` (left join; the latest feedback wins).
+
+    Adds the ``values`` columns and ``feedback_time``; ``error = prediction - actual``
+    where both are numbers. The one join of every log pair (predictions + feedback,
+    per-target predictions + per-target feedback).
+    """
+    import pandas as pd
+
+    keys, values = list(keys), [v for v in values if v in feedback.columns or v == "actual"]
+    if len(feedback):
+        fb = (
+            feedback.sort_values("time")
+            .drop_duplicates(keys, keep="last")
+            .rename(columns={"time": "feedback_time"})
+        )
+        fb = fb[[*keys, *[v for v in values if v in fb.columns], "feedback_time"]]
+    else:
+        fb = pd.DataFrame({c: pd.Series(dtype=object) for c in [*keys, *values, "feedback_time"]})
+    out = predictions.merge(fb, on=keys, how="left")
+    out["actual"] = pd.to_numeric(out["actual"], errors="coerce").astype("float64")
+    if "prediction" in out.columns:
+        out["error"] = pd.to_numeric(out["prediction"], errors="coerce") - out["actual"]
+    return out
 
 
 def joined(
@@ -139,64 +292,75 @@ def joined(
     *,
     feedback_grace: timedelta = timedelta(days=7),
     include_shadow: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Predictions in the window with their actual values, and ``error = prediction - actual``.
+    """Predictions in the window with their actual values (``actual`` / ``actual_label``)
+    and, for regression, ``error = prediction - actual``.
 
     Feedback arrives after the prediction, so it is read up to ``feedback_grace``
-    past ``end``. Rows without feedback are kept with NaN ``actual`` and ``error``.
-    If an actual was sent twice for a row, the latest one counts.
+    past ``end``. Rows without feedback keep null actuals. If an actual was sent
+    twice for a row, the latest one counts.
     """
-    preds = read_predictions(storage, endpoint, start, end, include_shadow=include_shadow)
+    preds = read_predictions(
+        storage, endpoint, start, end, include_shadow=include_shadow, columns=columns
+    )
     fb = read_feedback(storage, endpoint, as_utc(start), as_utc(end) + feedback_grace)
-    if len(fb):
-        fb = (
-            fb.sort_values("time")
-            .drop_duplicates(["request_id", "row"], keep="last")
-            .rename(columns={"time": "feedback_time"})[
-                ["request_id", "row", "actual", "feedback_time"]
-            ]
-        )
-    else:
-        import pandas as pd
-
-        fb = pd.DataFrame(
-            {c: pd.Series(dtype=object) for c in ["request_id", "row", "actual", "feedback_time"]}
-        )
-    out = preds.merge(fb, on=["request_id", "row"], how="left")
-    out["actual"] = out["actual"].astype("float64")
-    out["error"] = out["prediction"].astype("float64") - out["actual"]
-    return out
+    return join(preds, fb)
 
 
-def feature_frame(predictions: pd.DataFrame) -> pd.DataFrame:
-    """The logged feature values of prediction rows as a frame (one column per feature,
-    same row order), parsed from the ``features`` JSON column by Arrow's JSON reader.
+def feature_names(frame: pd.DataFrame) -> list[str]:
+    """The logged features of a predictions frame, in column order."""
+    return strip(frame.columns, FEATURE_PREFIX)
+
+
+def features(frame: pd.DataFrame, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """The logged feature values of prediction rows, one column per feature by its own
+    name, same index. ``names`` picks (and orders) them; a missing one is all-null.
 
     Example:
         >>> import pandas as pd
-        >>> rows = pd.DataFrame({"features": ['{"x": 1, "c": "a"}', '{"x": 2.5, "c": null}']})
-        >>> feature_frame(rows)
-             x    c
-        0  1.0    a
-        1  2.5  NaN
+        >>> rows = pd.DataFrame({"f_x": [1.0, 2.5], "f_c": ["a", "b"], "row": [0, 1]})
+        >>> features(rows).to_dict(orient="list")
+        {'x': [1.0, 2.5], 'c': ['a', 'b']}
     """
-    import io
+    import pandas as pd
+
+    if "features" in frame.columns and not feature_names(frame):
+        return _legacy_features(frame, names)
+    wanted = feature_names(frame) if names is None else list(names)
+    data: dict[str, Any] = {}
+    for name in wanted:
+        column = FEATURE_PREFIX + name
+        data[name] = (
+            frame[column]
+            if column in frame.columns
+            else pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        )
+    return pd.DataFrame(data, index=frame.index)
+
+
+def _legacy_features(frame: pd.DataFrame, names: Sequence[str] | None) -> pd.DataFrame:
+    """Features of logs written before typed columns (one JSON object per row)."""
+    import json
 
     import pandas as pd
-    import pyarrow.json as pj
 
-    if not len(predictions):
-        return pd.DataFrame(index=predictions.index)
-    import pyarrow as pa
+    records = [json.loads(t) if isinstance(t, str) else {} for t in frame["features"]]
+    out = pd.DataFrame.from_records(records, index=frame.index)
+    return out if names is None else out.reindex(columns=list(names))
 
-    texts = predictions["features"].astype(str)
-    data = "\n".join(texts).encode()
-    try:  # one block, so types are inferred from every row
-        options = pj.ReadOptions(block_size=len(data) + 1)
-        out = pj.read_json(io.BytesIO(data), read_options=options).to_pandas()
-    except pa.ArrowInvalid:  # a column mixing types (numbers and strings): slower, lenient
-        import json
 
-        out = pd.DataFrame.from_records([json.loads(t) for t in texts])
-    out.index = predictions.index
+#: The name older callers use.
+feature_frame = features
+
+
+def probabilities(frame: pd.DataFrame, classes: Sequence[Any]) -> Any:
+    """The ``[N, K]`` logged class probabilities of ``classes`` (a missing class is 0)."""
+    import numpy as np
+
+    out = np.zeros((len(frame), len(classes)), dtype=np.float64)
+    for j, c in enumerate(classes):
+        column = f"{PROBABILITY_PREFIX}{c}"
+        if column in frame.columns:
+            out[:, j] = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
     return out

@@ -1,42 +1,23 @@
-"""The prediction log and the feedback log, both Parquet under the storage root.
+"""Writing the logs: batched predictions and request outcomes, durable feedback.
 
-* :class:`PredictionLog` buffers every predicted row in memory and a background
+* :class:`PredictionLog` buffers every predicted row in memory; a background
   thread writes them, off the request path, every ``serving_log_flush_s``
-  seconds, when ``serving_log_max_rows`` rows are waiting, and on ``close()``::
+  seconds, when ``serving_log_max_rows`` rows are waiting, and on ``close()``.
+* :class:`RequestLog` records the outcome (HTTP status) of every predict request,
+  batched the same way; monitoring reads it for the error rate.
+* :class:`FeedbackLog` writes actual values *before* it answers: concurrent
+  requests are group-committed into one Parquet object per endpoint and day.
 
-      logs/<endpoint>/predictions/date=YYYY-MM-DD/<time>-<id>.parquet
+Where the files go is :mod:`rayops.telemetry.layout`; their columns are
+:mod:`rayops.telemetry.schema` (typed: one column per feature, per-class
+probabilities for classifiers). Multi-target endpoints keep the single-valued
+series above for their primary target and also write every target in long form
+(``target-predictions`` / ``target-feedback``, joined on ``(request_id, row,
+target)``).
 
-  Columns: request_id, row, endpoint, model, version, shadow, key, features
-  (the row's feature values as a JSON object), prediction, latency_ms, time.
-
-* :class:`RequestLog` records the outcome of every predict request the gateway
-  answered (success or failure), batched the same way::
-
-      logs/<endpoint>/requests/date=YYYY-MM-DD/<time>-<id>.parquet
-
-  Columns: request_id, endpoint, model and version (null when the request failed
-  before a version was chosen), status (HTTP status), time. Monitoring reads it
-  for the error rate.
-
-* :class:`FeedbackLog` writes actual values before it answers: concurrent
-  requests are group-committed into one Parquet object per endpoint and day::
-
-      logs/<endpoint>/feedback/date=YYYY-MM-DD/<time>-<id>.parquet
-
-  Columns: request_id, row, endpoint, actual, time. Join it with the prediction
-  log on (request_id, row).
-
-* **Multi-target endpoints** keep both series above single-valued: ``prediction``
-  and ``actual`` are the *primary* target's (the ensemble's first target), so
-  every reader of them works unchanged. Every target, the primary included, is
-  also written in long form (one row per row and target) to::
-
-      logs/<endpoint>/target-predictions/date=YYYY-MM-DD/...   (request_id, row, endpoint,
-          model, version, shadow, target, prediction, time)
-      logs/<endpoint>/target-feedback/date=YYYY-MM-DD/...      (request_id, row, endpoint,
-          target, actual, time)
-
-  joined on (request_id, row, target) by :func:`rayops.telemetry.targets.joined_targets`.
+A batch is converted to Arrow with vectorised numpy work per group of entries
+that share their columns, so the cost per row stays a few microseconds even
+when every request carries one row.
 
 Example:
     >>> import tempfile
@@ -50,10 +31,8 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,52 +40,53 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rayops.clock import utc_now
-from rayops.names import validate_name
 from rayops.storage.base import Storage
-from rayops.telemetry.targets import (
-    target_feedback_prefix,
-    target_feedback_table,
-    target_predictions_prefix,
-    target_predictions_table,
+from rayops.telemetry.layout import Log, new_file_key
+from rayops.telemetry.schema import (
+    feature_arrays,
+    feature_column,
+    feedback_schema,
+    prediction_base_schema,
+    probability_column,
+    requests_schema,
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
-__all__ = [
-    "FeedbackLog",
-    "PredictionLog",
-    "RequestLog",
-    "feedback_prefix",
-    "predictions_prefix",
-    "requests_prefix",
-]
+__all__ = ["FeedbackLog", "PredictionLog", "RequestLog", "Scored"]
 
 logger = logging.getLogger(__name__)
 
 E = TypeVar("E")
 
 
-def predictions_prefix(endpoint: str) -> str:
-    return f"logs/{validate_name(endpoint, 'endpoint name')}/predictions/"
+@dataclass(frozen=True)
+class Scored:
+    """What a model answered for one request's rows, as the log stores it.
 
+    Regression: ``values`` (``[N]``). Classification: ``probabilities``
+    (``[N, K]``, in ``classes`` order) and the predicted ``labels``.
+    """
 
-def feedback_prefix(endpoint: str) -> str:
-    return f"logs/{validate_name(endpoint, 'endpoint name')}/feedback/"
+    values: Any = None
+    probabilities: Any = None
+    classes: Sequence[Any] | None = None
+    labels: Sequence[Any] | None = None
 
+    @classmethod
+    def regression(cls, values: Any) -> Scored:
+        return cls(values=values)
 
-def requests_prefix(endpoint: str) -> str:
-    return f"logs/{validate_name(endpoint, 'endpoint name')}/requests/"
-
-
-def _object_key(prefix: str, when: datetime) -> str:
-    stamp = when.strftime("%Y%m%dT%H%M%S%fZ")
-    return f"{prefix}date={when:%Y-%m-%d}/{stamp}-{uuid.uuid4().hex[:12]}.parquet"
+    def __len__(self) -> int:
+        return len(self.values if self.values is not None else self.probabilities)
 
 
 @dataclass(frozen=True)
 class _Entry:
-    """One request's predictions, kept as given until the flush serializes them."""
+    """One request's rows, kept as given until the flush serializes them."""
 
     request_id: str
     endpoint: str
@@ -114,10 +94,10 @@ class _Entry:
     shadow: bool
     key: str | None
     frame: pd.DataFrame
-    predictions: Any
+    scored: Scored
     latency_ms: float
     time: datetime
-    targets: Mapping[str, Any] | None = None  # multi-target: every target's predictions
+    targets: Mapping[str, Any] | None = None  # multi-target: every target's values
 
 
 class _BatchedLog(Generic[E]):
@@ -126,7 +106,6 @@ class _BatchedLog(Generic[E]):
 
     ``record`` methods only append (cheap, never touching storage); a failed
     write puts the entries back in front, in order, and the next flush retries.
-    Subclasses say how many rows an entry holds and how a batch is written.
     """
 
     _thread_name = "rayops-log"
@@ -229,7 +208,7 @@ class PredictionLog(_BatchedLog[_Entry]):
         endpoint: str,
         ref: str,
         frame: pd.DataFrame,
-        predictions: Any,
+        predictions: Scored | Any,
         latency_ms: float,
         key: str | None = None,
         shadow: bool = False,
@@ -238,9 +217,10 @@ class PredictionLog(_BatchedLog[_Entry]):
     ) -> None:
         """Queue one request's rows; cheap, never touches storage.
 
-        ``predictions`` are the primary target's; a multi-target model also gives
-        ``targets`` (every target's predictions, by name).
+        ``predictions`` is a :class:`Scored` (a plain sequence is taken as regression
+        values); a multi-target model also gives ``targets`` (every target's values).
         """
+        scored = predictions if isinstance(predictions, Scored) else Scored(values=predictions)
         self._add(
             _Entry(
                 request_id,
@@ -249,7 +229,7 @@ class PredictionLog(_BatchedLog[_Entry]):
                 shadow,
                 key,
                 frame,
-                predictions,
+                scored,
                 latency_ms,
                 time or self._now(),
                 targets,
@@ -257,92 +237,131 @@ class PredictionLog(_BatchedLog[_Entry]):
         )
 
     def _write(self, endpoint: str, entries: list[_Entry]) -> None:
+        when = entries[0].time
         self.storage.write_parquet(
-            _object_key(predictions_prefix(endpoint), entries[0].time), _table(entries)
+            new_file_key(endpoint, Log.PREDICTIONS, when), predictions_table(entries)
         )
         multi = [e for e in entries if e.targets]
         if multi:
             self.storage.write_parquet(
-                _object_key(target_predictions_prefix(endpoint), multi[0].time),
+                new_file_key(endpoint, Log.TARGET_PREDICTIONS, when),
                 target_predictions_table(multi),
             )
 
 
-_ENCODE = json.JSONEncoder(default=str).encode
-
-
-def _features_json(entries: Sequence[_Entry]) -> list[list[str]]:
-    """Each entry's rows as JSON objects (null for missing values).
-
-    Entries with the same columns are converted together: per-frame pandas calls
-    cost milliseconds each, far more than the rows themselves when requests are small.
-    """
+def _repeat(values: Sequence[Any], counts: np.ndarray) -> np.ndarray:
     import numpy as np
-    import pandas as pd
 
-    out: list[list[str]] = [[] for _ in entries]
-    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-    for i, e in enumerate(entries):
-        floats = all(t.kind == "f" for t in e.frame.dtypes)
-        groups[(tuple(e.frame.columns), floats)].append(i)
-    for (columns, floats), idx in groups.items():
-        frames = [entries[i].frame for i in idx]
-        if floats:
-            matrix = np.vstack([f.to_numpy(dtype=np.float64) for f in frames])
-            rows: list[list[Any]] = matrix.tolist()
-            if np.isnan(matrix).any():
-                rows = [["null" if v != v else v for v in row] for row in rows]
-            # str(float) is what json writes for a finite float, and the keys are fixed:
-            # one format call per row instead of building and encoding a dict.
-            keys = [_ENCODE(str(c)).replace("{", "{{").replace("}", "}}") for c in columns]
-            template = "{{" + ", ".join(f"{k}: {{}}" for k in keys) + "}}"
-            dumped = [template.format(*row) for row in rows]
-        else:
-            big = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-            records = big.astype(object).where(big.notna(), None).to_dict(orient="records")
-            dumped = [_ENCODE(r) for r in records]
-        start = 0
-        for i in idx:
-            n = len(entries[i].frame)
-            out[i] = dumped[start : start + n]
-            start += n
-    return out
+    return np.repeat(np.asarray(values, dtype=object), counts)
 
 
-def _table(entries: Sequence[_Entry]) -> Any:
+def _rows(counts: np.ndarray) -> np.ndarray:
+    """``0..n-1`` for each entry's ``n`` rows, concatenated."""
+    import numpy as np
+
+    total = int(counts.sum())
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.arange(total, dtype=np.int32) - starts.astype(np.int32)
+
+
+def predictions_table(entries: Sequence[_Entry]) -> pa.Table:
+    """The Arrow table of a batch of prediction entries (schema: :mod:`~.schema`)."""
+    import pyarrow as pa
+
+    groups: dict[tuple[Any, ...], list[_Entry]] = defaultdict(list)
+    for e in entries:
+        classes = tuple(str(c) for c in e.scored.classes) if e.scored.classes else ()
+        groups[(tuple(map(str, e.frame.columns)), classes)].append(e)
+    tables = [_group_table(columns, classes, group) for (columns, classes), group in groups.items()]
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _group_table(
+    columns: tuple[str, ...], classes: tuple[str, ...], entries: list[_Entry]
+) -> pa.Table:
+    import numpy as np
+    import pyarrow as pa
+
+    counts = np.fromiter((len(e.frame) for e in entries), dtype=np.int64, count=len(entries))
+    model = [e.ref.partition("@")[0] for e in entries]
+    version = [e.ref.partition("@")[2] for e in entries]
+    data: dict[str, Any] = {
+        "request_id": pa.array(_repeat([e.request_id for e in entries], counts), pa.string()),
+        "row": pa.array(_rows(counts), pa.int32()),
+        "endpoint": pa.array(_repeat([e.endpoint for e in entries], counts), pa.string()),
+        "model": pa.array(_repeat(model, counts), pa.string()),
+        "version": pa.array(_repeat(version, counts), pa.string()),
+        "shadow": pa.array(np.repeat([e.shadow for e in entries], counts), pa.bool_()),
+        "key": pa.array(_repeat([e.key for e in entries], counts), pa.string()),
+        "latency_ms": pa.array(np.repeat([e.latency_ms for e in entries], counts), pa.float64()),
+        "time": pa.array(
+            np.repeat(np.array([e.time.replace(tzinfo=None) for e in entries],
+                               dtype="datetime64[us]"), counts),
+            pa.timestamp("us", tz="UTC"),
+        ),
+    }  # fmt: skip
+    if classes:
+        proba = np.vstack([np.asarray(e.scored.probabilities, np.float64) for e in entries])
+        labels = [str(v) for e in entries for v in (e.scored.labels or ())]
+        data["prediction"] = pa.nulls(len(proba), pa.float64())
+        data["label"] = pa.array(labels, pa.string())
+        for j, c in enumerate(classes):
+            data[probability_column(c)] = pa.array(proba[:, j], pa.float64())
+    else:
+        values = np.concatenate([np.asarray(e.scored.values, np.float64) for e in entries])
+        data["prediction"] = pa.array(values, pa.float64())
+        data["label"] = pa.nulls(len(values), pa.string())
+    frames = [e.frame for e in entries]
+    if frames and all(all(t.kind in "fiub" for t in f.dtypes) for f in frames):
+        # Every feature numeric: one float64 matrix for the whole group.
+        import numpy as np
+
+        matrix = np.vstack([f.to_numpy(dtype=np.float64) for f in frames])
+        arrays = feature_arrays(columns, [matrix[:, j] for j in range(len(columns))])
+    else:
+        import pandas as pd
+
+        big = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        arrays = feature_arrays(
+            columns,
+            [
+                big[c].to_numpy() if big[c].dtype.kind in "fiub" else big[c].astype(object).tolist()
+                for c in big.columns
+            ],
+        )
+    for name, arr in zip(columns, arrays, strict=True):
+        data[feature_column(name)] = arr
+    base = prediction_base_schema()
+    fields = list(base) + [pa.field(n, data[n].type) for n in data if n not in base.names]
+    return pa.table(data, schema=pa.schema(fields))
+
+
+def target_predictions_table(entries: Sequence[_Entry]) -> pa.Table:
+    """Long-form table of the entries of a multi-target model: one row per row and target."""
     import pyarrow as pa
 
     cols: dict[str, list[Any]] = defaultdict(list)
-    features = _features_json(entries)
-    for e, rows_json in zip(entries, features, strict=True):
-        n = len(e.frame)
+    for e in entries:
         model, _, version = e.ref.partition("@")
-        cols["request_id"] += [e.request_id] * n
-        cols["row"] += list(range(n))
-        cols["endpoint"] += [e.endpoint] * n
-        cols["model"] += [model] * n
-        cols["version"] += [version] * n
-        cols["shadow"] += [e.shadow] * n
-        cols["key"] += [e.key] * n
-        cols["features"] += rows_json
-        cols["prediction"] += [float(p) for p in e.predictions]
-        cols["latency_ms"] += [e.latency_ms] * n
-        cols["time"] += [e.time] * n
+        for target, values in (e.targets or {}).items():
+            n = len(values)
+            cols["request_id"] += [e.request_id] * n
+            cols["row"] += list(range(n))
+            cols["endpoint"] += [e.endpoint] * n
+            cols["model"] += [model] * n
+            cols["version"] += [version] * n
+            cols["shadow"] += [e.shadow] * n
+            cols["target"] += [target] * n
+            cols["prediction"] += [float(p) for p in values]
+            cols["time"] += [e.time] * n
     schema = pa.schema(
-        [
-            ("request_id", pa.string()),
-            ("row", pa.int32()),
-            ("endpoint", pa.string()),
-            ("model", pa.string()),
-            ("version", pa.string()),
-            ("shadow", pa.bool_()),
-            ("key", pa.string()),
-            ("features", pa.string()),
-            ("prediction", pa.float64()),
-            ("latency_ms", pa.float64()),
-            ("time", pa.timestamp("us", tz="UTC")),
-        ]
-    )
+        [("request_id", pa.string()), ("row", pa.int32()), ("endpoint", pa.string()),
+         ("model", pa.string()), ("version", pa.string()), ("shadow", pa.bool_()),
+         ("target", pa.string()), ("prediction", pa.float64()),
+         ("time", pa.timestamp("us", tz="UTC"))]
+    )  # fmt: skip
     return pa.table(dict(cols), schema=schema)
 
 
@@ -376,16 +395,6 @@ class RequestLog(_BatchedLog[_Outcome]):
     def _write(self, endpoint: str, entries: list[_Outcome]) -> None:
         import pyarrow as pa
 
-        schema = pa.schema(
-            [
-                ("request_id", pa.string()),
-                ("endpoint", pa.string()),
-                ("model", pa.string()),
-                ("version", pa.string()),
-                ("status", pa.int32()),
-                ("time", pa.timestamp("us", tz="UTC")),
-            ]
-        )
         cols = {
             "request_id": [e.request_id for e in entries],
             "endpoint": [e.endpoint for e in entries],
@@ -395,7 +404,8 @@ class RequestLog(_BatchedLog[_Outcome]):
             "time": [e.time for e in entries],
         }
         self.storage.write_parquet(
-            _object_key(requests_prefix(endpoint), entries[0].time), pa.table(cols, schema=schema)
+            new_file_key(endpoint, Log.REQUESTS, entries[0].time),
+            pa.table(cols, schema=requests_schema()),
         )
 
 
@@ -403,9 +413,10 @@ class RequestLog(_BatchedLog[_Outcome]):
 class _Feedback:
     endpoint: str
     request_id: str
-    actuals: list[float]
+    actuals: Sequence[Any]
     time: datetime
-    targets: Mapping[str, list[float]] | None = None
+    targets: Mapping[str, Sequence[float]] | None = None
+    labels: bool = False  # actuals are class labels (a classifier's feedback)
 
 
 class FeedbackLog:
@@ -427,19 +438,20 @@ class FeedbackLog:
         self,
         endpoint: str,
         request_id: str,
-        actuals: list[float],
+        actuals: Sequence[Any],
         *,
-        targets: Mapping[str, list[float]] | None = None,
+        targets: Mapping[str, Sequence[float]] | None = None,
+        labels: bool = False,
     ) -> None:
         """Store one request's actual values; returns only after they are in storage.
 
-        ``actuals`` go to the feedback series (for a multi-target endpoint: the
-        primary target's, possibly none); ``targets`` (every given target's
-        actuals) to the target series.
+        ``actuals`` are numbers, or class labels with ``labels=True``; for a
+        multi-target endpoint they are the primary target's (possibly none) and
+        ``targets`` holds every given target's actuals.
         """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        entry = _Feedback(endpoint, request_id, actuals, self._now(), targets)
+        entry = _Feedback(endpoint, request_id, actuals, self._now(), targets, labels)
         self._pending.append((entry, done))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._drain())
@@ -460,38 +472,61 @@ class FeedbackLog:
                         fut.set_result(None)
 
     def _commit(self, batch: list[_Feedback]) -> None:
-        import pyarrow as pa
-
         groups: dict[tuple[str, str], list[_Feedback]] = defaultdict(list)
         for fb in batch:
             groups[(fb.endpoint, fb.time.strftime("%Y-%m-%d"))].append(fb)
-        schema = pa.schema(
-            [
-                ("request_id", pa.string()),
-                ("row", pa.int32()),
-                ("endpoint", pa.string()),
-                ("actual", pa.float64()),
-                ("time", pa.timestamp("us", tz="UTC")),
-            ]
-        )
         for (endpoint, _), group in groups.items():
-            cols: dict[str, list[Any]] = defaultdict(list)
-            for fb in group:
-                n = len(fb.actuals)
-                cols["request_id"] += [fb.request_id] * n
-                cols["row"] += list(range(n))
-                cols["endpoint"] += [endpoint] * n
-                cols["actual"] += fb.actuals
-                cols["time"] += [fb.time] * n
-            if cols["request_id"]:
+            table = feedback_table(group)
+            if table.num_rows:
                 self.storage.write_parquet(
-                    _object_key(feedback_prefix(endpoint), group[0].time),
-                    pa.table(dict(cols), schema=schema),
+                    new_file_key(endpoint, Log.FEEDBACK, group[0].time), table
                 )
             multi = [fb for fb in group if fb.targets]
             if multi:
                 self.storage.write_parquet(
-                    _object_key(target_feedback_prefix(endpoint), multi[0].time),
+                    new_file_key(endpoint, Log.TARGET_FEEDBACK, multi[0].time),
                     target_feedback_table(multi),
                 )
         self.commits += 1
+
+
+def feedback_table(batch: Sequence[_Feedback]) -> pa.Table:
+    import pyarrow as pa
+
+    cols: dict[str, list[Any]] = defaultdict(list)
+    for fb in batch:
+        n = len(fb.actuals)
+        cols["request_id"] += [fb.request_id] * n
+        cols["row"] += list(range(n))
+        cols["endpoint"] += [fb.endpoint] * n
+        cols["time"] += [fb.time] * n
+        if fb.labels:
+            cols["actual"] += [None] * n
+            cols["actual_label"] += [str(v) for v in fb.actuals]
+        else:
+            cols["actual"] += [float(v) for v in fb.actuals]
+            cols["actual_label"] += [None] * n
+    names = feedback_schema().names
+    return pa.table({c: cols.get(c, []) for c in names}, schema=feedback_schema())
+
+
+def target_feedback_table(batch: Sequence[_Feedback]) -> pa.Table:
+    """Long-form table of feedback entries that carry ``targets``."""
+    import pyarrow as pa
+
+    cols: dict[str, list[Any]] = defaultdict(list)
+    for fb in batch:
+        for target, values in (fb.targets or {}).items():
+            n = len(values)
+            cols["request_id"] += [fb.request_id] * n
+            cols["row"] += list(range(n))
+            cols["endpoint"] += [fb.endpoint] * n
+            cols["target"] += [target] * n
+            cols["actual"] += [float(v) for v in values]
+            cols["time"] += [fb.time] * n
+    schema = pa.schema(
+        [("request_id", pa.string()), ("row", pa.int32()), ("endpoint", pa.string()),
+         ("target", pa.string()), ("actual", pa.float64()),
+         ("time", pa.timestamp("us", tz="UTC"))]
+    )  # fmt: skip
+    return pa.table({c: cols.get(c, []) for c in schema.names}, schema=schema)
