@@ -133,7 +133,9 @@ def _scan(raw: bytes, limits: JsonLimits) -> None:
         inside = np.bitwise_xor.accumulate(quote.view(np.uint8)).view(bool)
         shape = a[~inside & ~quote].tobytes()
     brackets = shape.translate(None, b",")
-    deepest = _deepest(brackets)
+    opens = brackets.count(b"[") + brackets.count(b"{")
+    # Each level opens a bracket: a body with few of them needs no depth count (one row).
+    deepest = _deepest(brackets) if opens > limits.max_depth else 0
     if deepest > limits.max_depth:
         raise InvalidInputError(
             f"The JSON body nests {deepest} levels deep; this gateway accepts at most "
@@ -142,7 +144,7 @@ def _scan(raw: bytes, limits: JsonLimits) -> None:
     commas = len(shape) - len(brackets)
     # Every value but the top one follows a comma or opens its container (an empty
     # [] or {} counts twice, which only a body of empty containers would notice).
-    values = 1 + commas + brackets.count(b"[") + brackets.count(b"{")
+    values = 1 + commas + opens
     if values > limits.max_values:
         raise _too_many(f"{values} values", limits.max_values, "serving_max_json_values")
     if commas + 1 > limits.max_keys and b"{" in brackets:
