@@ -4,12 +4,14 @@
 optionally, the URL of a running rayops gateway. Storage-side capabilities
 (feature sets, tuning, training, the registry, endpoints, rollouts, monitoring,
 analytics, online learning and retraining) work on the root;
-``predict`` and ``feedback`` go over HTTP to the gateway, with retries for
-connection failures and 500/502/503/504 answers (both calls are idempotent: a
-prediction changes nothing, and repeated feedback for a row keeps the latest).
-A 500 is retried because it is what Serve's proxy answers when the replica
-handling a request dies mid-request; the gateway itself never answers bad input
-with a 5xx (tests/reliability/test_replica_kill.py).
+``predict`` and ``feedback`` go over HTTP to the gateway on one kept-alive
+session (:func:`rayops.http.session`), with retries for connection failures and
+500/502/503/504 answers, after 0.2, 0.4, 0.8 s or the answer's ``Retry-After``
+(both calls are idempotent: a prediction changes nothing, and repeated feedback
+for a row keeps the latest). A 500 is retried because it is what Serve's proxy
+answers when the replica handling a request dies mid-request; the gateway itself
+never answers bad input with a 5xx (tests/reliability/test_replica_kill.py).
+Close the client (or use it as a context manager) to release its connections.
 
 Every failure is a :class:`rayops.RayopsError`; HTTP answers map back to the
 same classes the server raised (404 → ``NotFoundError``, 400/422 →
@@ -29,9 +31,9 @@ Example:
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import cached_property
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings
@@ -45,6 +47,7 @@ from rayops.storage import Storage, open_storage
 
 if TYPE_CHECKING:
     import pandas as pd
+    import requests
 
     from rayops.analytics import AnalyticsReport
     from rayops.automation.retrainer import Retrainer
@@ -59,10 +62,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Client", "Prediction"]
 
-#: Answers worth another attempt of an idempotent call: 500 from Serve's proxy when the
-#: replica died mid-request (another replica answers the retry), 502/503/504 while
-#: replicas restart or the gateway is not ready (issue 14, replica kills under load).
-_RETRY_STATUS = {500, 502, 503, 504}
+#: Every call this client makes to the gateway is idempotent, its POSTs included
+#: (predict and feedback: see the module docstring), so all of them are retried.
+_IDEMPOTENT = frozenset({"GET", "POST"})
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,11 @@ class Client:
         token: bearer token for the gateway (default ``RAYOPS_API_TOKEN``).
         timeout: seconds per HTTP attempt.
         retries: extra attempts for a failed connection or a 500/502/503/504 answer.
+
+    Example:
+        >>> with Client(url="http://127.0.0.1:8000") as client:  # doctest: +SKIP
+        ...     client.predict("churn", [{"tenure": 3, "plan": "pro"}]).predictions
+        [0.41]
     """
 
     def __init__(
@@ -122,6 +129,29 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(storage={self.storage.uri!r}, url={self.url!r})"
+
+    def close(self) -> None:
+        """Close the gateway connections (a later call opens new ones)."""
+        http = self.__dict__.pop("_http", None)
+        if http is not None:
+            http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @cached_property
+    def _http(self) -> requests.Session:
+        from rayops.http import session
+
+        return session(retries=self.retries, methods=_IDEMPOTENT)
 
     # --- storage-side capabilities ---------------------------------------------------------
     @cached_property
@@ -329,31 +359,28 @@ class Client:
     def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         import requests
 
+        from rayops.http import RETRY_STATUS
         from rayops.serving.errors import NotReadyError
 
         if self.url is None:
             raise InvalidInputError("This client has no gateway URL: pass url='http://host:port'.")
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        last: str = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(min(2.0, 0.1 * 2**attempt))
-            try:
-                response = requests.request(
-                    method, self.url + path, json=body, headers=headers, timeout=self.timeout
-                )
-            except requests.RequestException as e:
-                last = f"cannot reach {self.url} ({type(e).__name__})"
-                continue
-            if response.status_code in _RETRY_STATUS:
-                last = f"{self.url} answered {response.status_code}: {_message(response)}"
-                continue
-            if response.status_code >= 400:
-                raise _error_for(response)
-            return response.json() if response.content else {}
-        raise NotReadyError(
-            f"The rayops gateway did not answer after {self.retries + 1} attempts: {last}."
-        )
+        attempts = f"The rayops gateway did not answer after {self.retries + 1} attempts"
+        try:  # the session retries (rayops.http): what comes back is the last attempt's
+            response = self._http.request(
+                method, self.url + path, json=body, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as e:
+            reason = f"cannot reach {self.url} ({type(e).__name__})"
+            raise NotReadyError(f"{attempts}: {reason}.") from None
+        if response.status_code in RETRY_STATUS:
+            raise NotReadyError(
+                f"{attempts}: {self.url} answered {response.status_code}: "
+                f"{_message(response).rstrip('.')}."
+            )
+        if response.status_code >= 400:
+            raise _error_for(response)
+        return response.json() if response.content else {}
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import pytest
 import requests
 from gateway import deploy_gateway_app, serve_http, tiny_endpoint
+from hostile_json import odd_json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -185,6 +186,7 @@ queries = st.dictionaries(
 )
 bodies = st.one_of(
     json_values.map(lambda v: (json.dumps(v, allow_nan=True).encode(), "application/json")),
+    odd_json().map(lambda raw: (raw, "application/json")),  # deep and odd JSON (issue 18)
     st.tuples(
         st.binary(max_size=200),
         st.sampled_from(
@@ -206,7 +208,8 @@ def _check(response: requests.Response) -> None:
     assert "Traceback" not in response.text
     kind = response.headers.get("content-type", "")
     if response.status_code >= 400 and "json" in kind:
-        assert "error" in response.json()  # a sentence, not a stack trace
+        doc = response.json()  # a sentence and the error class, not a stack trace
+        assert isinstance(doc["error"], str) and isinstance(doc["type"], str), doc
     _secret_free(response)
 
 

@@ -5,6 +5,12 @@ NaN, ±inf, 1e39, huge numbers and strings, nested junk, wrong content types and
 broken OIP tensors. More than 1,000 cases run per session (the counts are the
 ``max_examples`` below); afterwards the gateway must still pass its health check
 and answer a valid request.
+
+Hostile JSON (issue 18, ``tests/helpers/hostile_json.py``): brackets and objects
+nested up to 100,000 deep, bodies of empty arrays, long strings, many keys and the
+literals parsers disagree on, on predict, feedback and OIP infer (JSON and with the
+binary extension's header), fixed and generated: each is a 2xx or a 4xx with the
+error shape, a limit's 400 names its setting.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from typing import Any
 
 import pytest
 import requests
+from harness import wait_until
+from hostile_json import hostile_bodies, odd_json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_support import FEATURES
+from serving_support import FEATURES, deploy, ready
 
 from rayops.storage import Storage
 
@@ -62,6 +70,17 @@ def _dumps(body: Any) -> str:
     return json.dumps(body, allow_nan=True)
 
 
+#: Low enough that a body under the test gateway's 1 MB limit can exceed it.
+MAX_VALUES = 200_000
+
+
+@pytest.fixture(scope="module")
+def gateway(serve_url: str, root: Storage, models: dict[str, str]) -> str:
+    deploy(root, serving_max_json_values=MAX_VALUES)
+    assert wait_until(ready(serve_url), timeout=30)
+    return serve_url
+
+
 @pytest.fixture(scope="module")
 def endpoint(gateway: str, root: Storage, models: dict[str, str]) -> str:
     from rayops.serving import Endpoints
@@ -80,7 +99,77 @@ def endpoint(gateway: str, root: Storage, models: dict[str, str]) -> str:
 def _check(response: requests.Response) -> None:
     assert response.status_code in ALLOWED, (response.status_code, response.text[:500])
     if response.status_code >= 400:
-        assert "error" in response.json()  # a sentence, not a stack trace
+        doc = response.json()  # a sentence and the error class, not a stack trace
+        assert isinstance(doc["error"], str) and isinstance(doc["type"], str), doc
+
+
+JSON_ROUTES = ["/endpoints/fuzz/predict", "/endpoints/fuzz/feedback", "/v2/models/fuzz/infer"]
+
+
+def _post_everywhere(url: str, raw: bytes) -> list[requests.Response]:
+    """``raw`` as the JSON body of every route that parses one, and as the JSON header of
+    an OIP request with the binary extension (8 bytes of tensor data after it)."""
+    out = [
+        requests.post(url + path, data=raw, headers={"Content-Type": "application/json"},
+                      timeout=30)
+        for path in JSON_ROUTES
+    ]  # fmt: skip
+    binary = {
+        "Content-Type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(len(raw)),
+    }
+    out.append(
+        requests.post(f"{url}/v2/models/fuzz/infer", data=raw + bytes(8), headers=binary,
+                      timeout=30)
+    )  # fmt: skip
+    return out
+
+
+HOSTILE = hostile_bodies(FEATURES)
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_json_is_a_4xx_naming_the_limit(endpoint: str, case: str) -> None:
+    raw, setting = HOSTILE[case]
+    for r in _post_everywhere(endpoint, raw):
+        _check(r)
+        if setting is not None:
+            assert r.status_code == 400 and setting in r.json()["error"], (r.url, r.text[:300])
+
+
+def test_nan_and_infinity_tokens_keep_their_meaning(endpoint: str) -> None:
+    row = '{"x0": NaN, "x1": 1.0, "x2": 2.0}'
+    ok = requests.post(f"{endpoint}/endpoints/fuzz/predict", data=f'{{"instances": [{row}]}}',
+                       headers={"Content-Type": "application/json"}, timeout=10)  # fmt: skip
+    assert ok.status_code == 200, ok.text  # NaN is a missing value
+    inf = row.replace("NaN", "-Infinity")
+    r = requests.post(f"{endpoint}/endpoints/fuzz/predict", data=f'{{"instances": [{inf}]}}',
+                      headers={"Content-Type": "application/json"}, timeout=10)  # fmt: skip
+    assert r.status_code == 422 and "'x0' is infinite" in r.json()["error"], r.text
+    request_id = ok.json()["request_id"]
+    for token in ("NaN", "Infinity", "-Infinity"):
+        r = requests.post(
+            f"{endpoint}/endpoints/fuzz/feedback",
+            data=f'{{"request_id": "{request_id}", "actuals": [{token}]}}',
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert r.status_code == 400, r.text
+        assert "actuals[0]" in r.json()["error"] and "finite number" in r.json()["error"]
+
+
+@settings(FUZZ, max_examples=100)
+@given(raw=odd_json(), route=st.integers(min_value=0, max_value=3))
+def test_fuzz_deep_and_odd_json(endpoint: str, raw: bytes, route: int) -> None:
+    if route < len(JSON_ROUTES):
+        r = requests.post(endpoint + JSON_ROUTES[route], data=raw,
+                          headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
+    else:
+        headers = {"Content-Type": "application/octet-stream",
+                   "Inference-Header-Content-Length": str(len(raw))}  # fmt: skip
+        r = requests.post(f"{endpoint}/v2/models/fuzz/infer", data=raw + bytes(8),
+                          headers=headers, timeout=30)  # fmt: skip
+    _check(r)
 
 
 @settings(FUZZ, max_examples=250)

@@ -6,9 +6,11 @@ import struct
 
 import pytest
 
+from rayops.config import Settings
 from rayops.errors import InvalidInputError
 from rayops.serving.errors import InvalidFeatureError
 from rayops.serving.inputs import FeatureSchema
+from rayops.serving.jsonbody import JsonLimits
 from rayops.serving.oip import columns_from_request, split_binary_body
 
 SCHEMA = FeatureSchema(["a", "b", "c"], ["float", "int", "c"])
@@ -64,7 +66,8 @@ def test_oip_binary_tensors() -> None:
     import json
 
     head = json.dumps(header).encode()
-    body, binary = split_binary_body(head + xs + cs, str(len(head)))
+    limits = JsonLimits.from_settings(Settings())
+    body, binary = split_binary_body(head + xs + cs, str(len(head)), limits)
     columns = columns_from_request(body, binary, schema)
     assert list(columns["x"]) == [1.5, 2.5] and columns["c"] == ["red", "blue"]
     frame = schema.frame_from_columns(columns)  # binary numbers are checked as one array

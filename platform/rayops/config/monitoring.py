@@ -167,6 +167,16 @@ class MonitoringSettings(Section):
     webhook_timeout_s: float = Field(
         default=5.0, gt=0, description="Timeout of one webhook POST; a failure is recorded."
     )
+    webhook_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description=(
+            "Retries of a webhook POST after a connection error or a 429, 500, 502, 503 or "
+            "504 answer (after 0.2, 0.4, 0.8 s... or the answer's Retry-After, at most 10 s). "
+            "Default 3."
+        ),
+    )
     error_detectors: list[Literal["adwin", "page_hinkley", "kswin"]] = Field(
         default=["adwin", "page_hinkley", "kswin"],
         description=(

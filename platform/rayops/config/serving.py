@@ -29,6 +29,41 @@ class ServingSettings(Section):
         ge=1024,
         description="Largest request body the gateway accepts (413 above it). Default 16 MiB.",
     )
+    max_json_depth: int = Field(
+        default=8,
+        ge=2,
+        le=64,
+        description=(
+            "Deepest nesting of arrays and objects in a JSON request body (400 above it, checked "
+            "before parsing). Predict and feedback bodies need 3, an OIP body with a 2-D tensor "
+            "as nested rows 5. Default 8."
+        ),
+    )
+    max_json_values: int = Field(
+        default=4_000_000,
+        ge=1,
+        description=(
+            "Most values (numbers, strings, literals, arrays, objects) in one JSON request body "
+            "(400 above it, checked before parsing): each costs a Python object of 24-64 bytes. "
+            "Default 4,000,000, more than a 16 MiB body of realistic rows holds."
+        ),
+    )
+    max_json_string_bytes: int = Field(
+        default=65_536,
+        ge=1024,
+        description=(
+            "Longest string (key or value, in bytes as sent) in a JSON request body (400 above "
+            "it). Default 64 KiB."
+        ),
+    )
+    max_json_keys: int = Field(
+        default=10_000,
+        ge=16,
+        description=(
+            "Most keys in one JSON object of a request body (400 above it): at least the "
+            "features of the widest model served. Default 10,000."
+        ),
+    )
     max_rows: int = Field(
         default=100_000, ge=1, description="Most rows in one predict or feedback request."
     )

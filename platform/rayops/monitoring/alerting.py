@@ -18,9 +18,12 @@ Then, in order:
    hands them over (:func:`rayops.control.tasks.alert_actions`), so monitoring never
    imports rollouts or retraining;
 2. **sinks**: the log (``rayops.monitoring.alerting`` logger), the webhook (HTTP POST
-   of the alert as JSON, with ``monitoring_webhook_timeout_s``; a failure is logged
-   and recorded, never raised) and storage (the alert record with every action's and
-   delivery's outcome, read back by :func:`~rayops.monitoring.alerts.read_alerts`).
+   of the alert as JSON on one kept-alive session, with ``monitoring_webhook_timeout_s``
+   per attempt and up to ``monitoring_webhook_retries`` retries on connection errors and
+   429/500/502/503/504 answers, after a backoff or the answer's ``Retry-After``: a receiver may
+   see an alert twice and can tell by its ``id``; a failure is logged and recorded,
+   never raised) and storage (the alert record with every action's and delivery's
+   outcome, read back by :func:`~rayops.monitoring.alerts.read_alerts`).
 
 Example:
     >>> import tempfile
@@ -36,9 +39,11 @@ Example:
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings
@@ -49,6 +54,8 @@ from rayops.names import validate_name
 from rayops.storage.base import Storage, dumps
 
 if TYPE_CHECKING:
+    import requests
+
     from rayops.monitoring.view import EndpointView
 
 __all__ = ["AlertAction", "Alerter", "alert_state_key", "post_json"]
@@ -67,11 +74,28 @@ def alert_state_key(endpoint: str) -> str:
     return f"monitoring/{validate_name(endpoint, 'endpoint name')}/alert_state.json"
 
 
-def post_json(url: str, payload: dict[str, Any], timeout_s: float) -> int:
-    """POST ``payload`` as JSON; returns the HTTP status (raises on a transport error)."""
-    import requests
+#: Webhook answers worth another attempt: a receiver's rate limit, or its outage.
+_WEBHOOK_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_sessions: dict[int, requests.Session] = {}  # one per retry count, shared by every Alerter
+_sessions_lock = threading.Lock()
 
-    response = requests.post(url, json=payload, timeout=timeout_s)
+
+def _webhook_session(retries: int) -> requests.Session:
+    from rayops.http import session
+
+    with _sessions_lock:
+        if retries not in _sessions:
+            # Alerts are POSTed again after a failure: at least once, deduplicated by id.
+            _sessions[retries] = session(
+                retries=retries, methods={"POST"}, statuses=_WEBHOOK_RETRY_STATUS
+            )
+        return _sessions[retries]
+
+
+def post_json(url: str, payload: dict[str, Any], timeout_s: float, retries: int = 3) -> int:
+    """POST ``payload`` as JSON, retrying as the module docstring says; returns the last
+    HTTP status (raises on a transport error that outlasted the retries)."""
+    response = _webhook_session(retries).post(url, json=payload, timeout=timeout_s)
     return int(response.status_code)
 
 
@@ -81,8 +105,9 @@ class Alerter:
 
     Args:
         storage: the storage root.
-        settings: tunables (cool-down, webhook URL and timeout).
-        post: the webhook transport, ``post(url, payload, timeout_s) -> status``.
+        settings: tunables (cool-down, webhook URL, timeout and retries).
+        post: the webhook transport, ``post(url, payload, timeout_s) -> status``;
+            default :func:`post_json` with ``monitoring_webhook_retries``.
         actions: alert action handlers by name (``rollback``, ``retrain``); the
             capabilities that own them provide them (:func:`rayops.control.tasks.alert_actions`).
     """
@@ -92,12 +117,13 @@ class Alerter:
         storage: Storage,
         settings: Settings | None = None,
         *,
-        post: Callable[[str, dict[str, Any], float], int] = post_json,
+        post: Callable[[str, dict[str, Any], float], int] | None = None,
         actions: Mapping[str, AlertAction] | None = None,
     ) -> None:
         self.storage = storage
         self.settings = settings or Settings()
-        self._post = post
+        retries = self.settings.monitoring.webhook_retries
+        self._post = post or partial(post_json, retries=retries)
         self.actions: dict[str, AlertAction] = dict(actions or {})
 
     def evaluate(

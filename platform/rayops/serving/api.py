@@ -38,6 +38,7 @@ from rayops.serving.errors import (
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
+from rayops.serving.jsonbody import JsonLimits
 from rayops.serving.oip import (
     binary_outputs,
     binary_response,
@@ -71,6 +72,7 @@ def create_api(
         >>> uvicorn.run(app)  # doctest: +SKIP
     """
     settings = service.settings
+    limits = JsonLimits.from_settings(settings)
     # No /openapi.json either: it answered without the token (issue 14 enumerates app.routes).
     app = FastAPI(
         title="rayops gateway",
@@ -150,8 +152,8 @@ def create_api(
         if not raw:
             raise InvalidInputError("The request body is empty; send a JSON object.")
         if binary_ok:
-            return split_binary_body(raw, header_length)
-        return split_binary_body(raw, None)
+            return split_binary_body(raw, header_length, limits)
+        return split_binary_body(raw, None, limits)
 
     async def find_router(endpoint: str) -> Router:
         # The snapshot answers without I/O; a miss reads storage (and may load

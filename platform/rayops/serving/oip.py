@@ -28,6 +28,7 @@ from typing import Any
 from rayops.errors import InvalidInputError
 from rayops.serving.errors import InvalidFeatureError
 from rayops.serving.inputs import FeatureSchema
+from rayops.serving.jsonbody import JsonLimits, loads
 
 __all__ = [
     "OUTPUT",
@@ -58,10 +59,12 @@ _NUMERIC = {
 }
 
 
-def split_binary_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
-    """The JSON part and the binary part of a request body."""
+def split_binary_body(
+    body: bytes, header_length: str | None, limits: JsonLimits
+) -> tuple[Any, bytes]:
+    """The JSON part (parsed within ``limits``) and the binary part of a request body."""
     if header_length is None:
-        return _json(body), b""
+        return loads(body, limits), b""
     try:
         n = int(header_length)
     except ValueError:
@@ -70,14 +73,7 @@ def split_binary_body(body: bytes, header_length: str | None) -> tuple[Any, byte
         raise InvalidInputError(
             f"Inference-Header-Content-Length is {n} but the body has {len(body)} bytes."
         )
-    return _json(body[:n]), body[n:]
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidInputError(f"The request body is not valid JSON: {e}.") from None
+    return loads(body[:n], limits), body[n:]
 
 
 def _flatten(data: Any) -> list[Any]:
