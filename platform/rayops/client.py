@@ -71,22 +71,31 @@ _IDEMPOTENT = frozenset({"GET", "POST"})
 class Prediction:
     """One answered predict call.
 
-    ``predictions`` is a list (one value per row), or for a multi-target endpoint a
-    dict of such lists keyed by target.
+    ``predictions`` is a list (one value per row: numbers for regression, labels as in
+    training for a classifier), or for a multi-target endpoint a dict of such lists
+    keyed by target. A classifier's answer also has ``classes`` and ``probabilities``
+    (one row of class probabilities per row, in ``classes`` order).
     """
 
     predictions: list[Any] | dict[str, list[Any]]
     model: str
     version: str
     request_id: str
+    classes: list[Any] | None = None
+    probabilities: list[list[float]] | None = None
 
     def frame(self) -> pd.DataFrame:
-        """The predictions as a DataFrame: ``prediction``, or one column per target."""
+        """The predictions as a DataFrame: ``prediction``, or one column per target; a
+        classifier adds ``p_<class>`` columns."""
         import pandas as pd
 
         if isinstance(self.predictions, dict):
             return pd.DataFrame(self.predictions)
-        return pd.DataFrame({"prediction": self.predictions})
+        out = pd.DataFrame({"prediction": self.predictions})
+        if self.classes is not None and self.probabilities is not None:
+            for j, c in enumerate(self.classes):
+                out[f"p_{c}"] = [row[j] for row in self.probabilities]
+        return out
 
 
 class Client:
@@ -336,13 +345,16 @@ class Client:
             model=str(data.get("model", "")),
             version=str(data.get("version", "")),
             request_id=str(data["request_id"]),
+            classes=data.get("classes"),
+            probabilities=data.get("probabilities"),
         )
 
     def feedback(
-        self, endpoint: str, request_id: str, actuals: list[float] | dict[str, list[float]]
+        self, endpoint: str, request_id: str, actuals: list[Any] | dict[str, list[float]]
     ) -> None:
-        """Send the actual values of a prediction's rows (a dict per target for a
-        multi-target endpoint); returns once they are stored."""
+        """Send the actual values of a prediction's rows: numbers, or labels as in training
+        for a classifier (a dict per target for a multi-target endpoint); returns once
+        they are stored."""
         self._post(
             f"/endpoints/{endpoint}/feedback", {"request_id": request_id, "actuals": actuals}
         )

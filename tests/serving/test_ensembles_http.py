@@ -63,14 +63,14 @@ def label_through_the_gateway(url: str, endpoint: str, df: pd.DataFrame, feature
 
 def logged_rows(root: Storage, endpoint: str, ids: set[str]) -> pd.DataFrame:
     """Prediction log joined with feedback, read with pandas (not rayops' readers)."""
-    import json
-
     preds = root.read_parquet(f"logs/{endpoint}/predictions/").to_pandas()
     fb = root.read_parquet(f"logs/{endpoint}/feedback/").to_pandas()
     rows = preds[preds["request_id"].isin(ids)].merge(
         fb[["request_id", "row", "actual"]], on=["request_id", "row"]
     )
-    features = pd.DataFrame([json.loads(s) for s in rows["features"]])
+    # Typed feature columns: f_<name>, no parsing.
+    features = rows[[c for c in rows.columns if c.startswith("f_")]]
+    features = features.rename(columns=lambda c: c[2:]).reset_index(drop=True)
     return pd.concat([rows.reset_index(drop=True), features], axis=1)
 
 

@@ -228,13 +228,16 @@ def test_prediction_log_and_shadow(gateway: str, endpoints: Endpoints, root: Sto
         "endpoint",
         "model",
         "version",
-        "features",
+        "f_x0",
+        "f_x1",
+        "f_x2",
         "prediction",
         "latency_ms",
         "time",
         "key",
     }
     assert set(log["key"]) == {"user-1"}
+    assert log["f_x0"].dtype.kind == "f"  # typed feature columns, no JSON
 
 
 # --- bad input: a clear 4xx, never a 5xx ----------------------------------------------------

@@ -140,7 +140,27 @@ def test_binary_tensors_are_checked_as_arrays_and_answers_can_be_binary() -> Non
     assert binary_outputs({"parameters": {"binary_data_output": True}}) is True
     picked = {"outputs": [{"name": "cost", "parameters": {"binary_data": True}}, {"name": "x"}]}
     assert binary_outputs(picked) == {"cost"}
-    data, n = binary_response(infer_response("e", "1.0.0", "r", [0.5, 1.5], "m"), True)
+    from rayops.serving.answers import Answer
+    from rayops.serving.routing import Route
+    from rayops.serving.service import ServedPrediction
+    from rayops.tasks import Task
+
+    route = Route(ref="m@1.0.0", weight=100)
+    served = ServedPrediction("r", "e", route, Answer.regression(np.array([0.5, 1.5])), 1.0)
+    data, n = binary_response(infer_response("e", served), True)
     header = json.loads(data[:n])
     assert header["outputs"][0]["parameters"] == {"binary_data_size": 16}
     assert np.frombuffer(data[n:], dtype="<f8").tolist() == [0.5, 1.5]
+    # A classifier: BYTES labels (4-byte length + text each) and FP32 [N, K] probabilities.
+    proba = np.array([[0.25, 0.75], [0.5, 0.5]])
+    answer = Answer.classified(Task.of("binary"), proba, ["no", "yes"], threshold=0.6)
+    data, n = binary_response(infer_response("e", ServedPrediction("r", "e", route, answer, 1.0)),
+                              True)  # fmt: skip
+    header = json.loads(data[:n])
+    (label, probs) = header["outputs"]
+    assert label["datatype"] == "BYTES" and probs["shape"] == [2, 2]
+    assert header["parameters"]["classes"] == ["no", "yes"]
+    size = label["parameters"]["binary_data_size"]
+    assert data[n : n + size] == struct.pack("<I", 3) + b"yes" + struct.pack("<I", 2) + b"no"
+    got = np.frombuffer(data[n + size :], dtype="<f4").reshape(2, 2)
+    np.testing.assert_allclose(got, proba)

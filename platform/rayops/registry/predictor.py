@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rayops.errors import InvalidInputError
 from rayops.registry.card import ADAPTIVE_KINDS, EnsembleSpec
+from rayops.registry.rows import Rows, as_frame
 from rayops.tasks import Label, Labels, Task
 
 if TYPE_CHECKING:
@@ -121,11 +122,15 @@ class Predictor(_Outputs):
         self.labels = _labels(self.task, labels)
         self.threshold = threshold
 
-    def matrix(self, frame: pd.DataFrame) -> Any:
+    def matrix(self, frame: pd.DataFrame | Rows) -> Any:
         """The input of ``inplace_predict``: a float32 matrix in feature order when every
         column is numeric, else the frame's feature columns (categoricals)."""
         import numpy as np
 
+        if isinstance(frame, Rows):
+            if frame.numeric:
+                return frame.matrix_for(self.features or frame.columns)
+            frame = frame.frame()
         missing = [f for f in self.features if f not in frame.columns]
         if missing:
             raise InvalidInputError(
@@ -139,7 +144,7 @@ class Predictor(_Outputs):
             return x.to_numpy(dtype=np.float32)
         return x
 
-    def raw(self, x: Any, frame: Callable[[], pd.DataFrame]) -> np.ndarray:
+    def raw(self, x: Any, frame: Callable[[], pd.DataFrame | Rows]) -> np.ndarray:
         """The booster's output for matrix ``x``, shaped as the task's output."""
         import numpy as np
         import xgboost as xgb
@@ -148,7 +153,7 @@ class Predictor(_Outputs):
             out = self.booster.inplace_predict(x)
         except xgb.core.XGBoostError:
             # Linear boosters (gblinear, e.g. a stacking meta-learner) have no inplace path.
-            data = frame()
+            data = as_frame(frame())
             data = data[self.features] if self.features else data
             matrix = xgb.DMatrix(data, enable_categorical=True, nthread=self.nthread or 0)
             out = self.booster.predict(matrix)
@@ -200,7 +205,7 @@ class EnsemblePredictor(_Outputs):
         self.labels = first.labels
         self.threshold = threshold if threshold is not None else first.threshold
 
-    def member_predictions(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def member_predictions(self, frame: pd.DataFrame | Rows) -> pd.DataFrame:
         """The meta-learner's input: members' outputs as columns (see :func:`meta_columns`)."""
         import pandas as pd
 
@@ -266,7 +271,7 @@ def _meta_input(ref: str, member: Any, out: np.ndarray) -> dict[str, Any]:
 
 def evaluate(
     predictor: Any,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Rows,
     combiners: Mapping[str, Combiner] | None = None,
     *,
     _memo: dict[tuple[str, ...], Any] | None = None,
@@ -317,7 +322,7 @@ def evaluate(
 
 def _adaptive(
     predictor: EnsemblePredictor,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Rows,
     combiners: Mapping[str, Combiner],
     memo: dict[Any, Any],
 ) -> np.ndarray:
@@ -346,7 +351,7 @@ def _adaptive(
 
 def evaluate_targets(
     predictor: EnsemblePredictor,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Rows,
     combiners: Mapping[str, Combiner] | None = None,
 ) -> dict[str, np.ndarray]:
     """Every target's output of a multi-target ensemble, by target name."""

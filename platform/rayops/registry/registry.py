@@ -157,6 +157,16 @@ class Registry:
             threshold=threshold,
         )
 
+    def threshold_override(self, ref: str) -> float | None:
+        """The threshold ``set_threshold`` put in force for ``name@version`` (one read; None
+        if it was never changed). Gateways poll this for the binary versions they serve."""
+        name, _, version = ref.partition("@")
+        try:
+            doc = self.storage.read_json(layout.threshold_key(name, version))
+        except NotFoundError:
+            return None
+        return float(doc["threshold"])
+
     def _threshold_now(self, name: str, version: str, card: ModelCard) -> float | None:
         try:
             return float(self.storage.read_json(layout.threshold_key(name, version))["threshold"])

@@ -90,14 +90,12 @@ class RowBatcher:
                 self._busy = False
 
     def _run(self, batch: list[_Slot]) -> None:
-        import pandas as pd
-
         self.calls += 1
         try:
             if len(batch) == 1:
                 outputs = [self._predict(batch[0].frame)]
             else:
-                values = self._predict(pd.concat([s.frame for s in batch], ignore_index=True))
+                values = self._predict(_concat([s.frame for s in batch]))
                 outputs, start = [], 0
                 for s in batch:
                     outputs.append(values[start : start + len(s.frame)])
@@ -117,6 +115,17 @@ class RowBatcher:
         for s, out in zip(batch, outputs, strict=True):
             s.result = out
             _finish(s)
+
+
+def _concat(parts: list[Any]) -> Any:
+    """Requests' rows one after the other (Rows or DataFrames)."""
+    from rayops.registry.rows import Rows
+
+    if all(isinstance(p, Rows) for p in parts):
+        return Rows.concat(parts)
+    import pandas as pd
+
+    return pd.concat(parts, ignore_index=True)
 
 
 def _finish(slot: _Slot) -> None:

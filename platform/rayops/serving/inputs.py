@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rayops.errors import InvalidInputError
+from rayops.registry.rows import Rows
 from rayops.serving.errors import InvalidFeatureError
 
 if TYPE_CHECKING:
@@ -65,6 +66,11 @@ class FeatureSchema:
     # --- JSON instances -----------------------------------------------------------
     def frame_from_instances(self, instances: Any) -> pd.DataFrame:
         """A DataFrame from ``[{feature: value}, ...]``; raises a 4xx error naming the problem."""
+        return self.rows_from_instances(instances).frame()
+
+    def rows_from_instances(self, instances: Any) -> Rows:
+        """:class:`~rayops.registry.rows.Rows` from ``[{feature: value}, ...]`` (no pandas
+        for all-numeric models); raises a 4xx error naming the problem."""
         if not isinstance(instances, list) or not instances:
             raise InvalidInputError(
                 "'instances' must be a non-empty list of objects, one per row, like "
@@ -88,13 +94,16 @@ class FeatureSchema:
                     f"Row {i} has unknown feature {extra[0]!r}; the model takes {self.features}."
                 )
         columns = {f: [row[f] for row in instances] for f in self.features}
-        return self.frame_from_columns(columns)
+        return self.rows_from_columns(columns)
 
     # --- columns (also used by the Open Inference Protocol) ----------------------
     def frame_from_columns(self, columns: dict[str, list[Any]]) -> pd.DataFrame:
         """A DataFrame from one list per feature (all of the same length)."""
+        return self.rows_from_columns(columns).frame()
+
+    def rows_from_columns(self, columns: dict[str, Any]) -> Rows:
+        """Rows from one list (or array) per feature, all of the same length."""
         import numpy as np
-        import pandas as pd
 
         if not self.categorical:
             # One float64 block: far cheaper to build (and to predict from) than a column each.
@@ -102,14 +111,14 @@ class FeatureSchema:
             matrix = np.empty((n, len(self.features)), dtype=np.float64)
             for j, f in enumerate(self.features):
                 matrix[:, j] = self._numeric(f, columns[f])
-            return pd.DataFrame(matrix, columns=self.features, copy=False)
+            return Rows(self.features, matrix=matrix)
         data: dict[str, Any] = {}
         for f in self.features:
             values = columns[f]
             data[f] = (
                 self._categorical(f, values) if f in self.categorical else self._numeric(f, values)
             )
-        return pd.DataFrame(data, columns=self.features)
+        return Rows(self.features, columns=data)
 
     def _missing(self, f: str, i: int) -> None:
         if self.reject_missing:

@@ -26,6 +26,7 @@ import struct
 from typing import Any
 
 from rayops.errors import InvalidInputError
+from rayops.serving.answers import CLASSIFIER_OUTPUTS
 from rayops.serving.errors import InvalidFeatureError
 from rayops.serving.inputs import FeatureSchema
 from rayops.serving.jsonbody import JsonLimits, loads
@@ -209,11 +210,20 @@ def columns_from_request(body: Any, binary: bytes, schema: FeatureSchema) -> dic
     return columns
 
 
-def requested_outputs(body: Any, targets: list[str] | None) -> list[str] | None:
-    """Target names a request's ``outputs`` asks for (None: all); 400 for unknown names.
+def _outputs_of(model: Any) -> list[str]:
+    """The output names of a loaded model: its targets, the classifier outputs, or one."""
+    if model.targets:
+        return list(model.targets)
+    if model.predictor.task.is_classification:
+        return list(CLASSIFIER_OUTPUTS)
+    return [OUTPUT]
 
-    A single-target model has one output, ``prediction``; a multi-target one has
-    one output per target, named by the target.
+
+def requested_outputs(body: Any, model: Any) -> list[str] | None:
+    """Outputs a request's ``outputs`` asks for (None: all); 400 for unknown names.
+
+    A regression model has one output, ``prediction``; a classifier ``label`` and
+    ``probabilities``; a multi-target model one per target, named by the target.
     """
     outputs = body.get("outputs") if isinstance(body, dict) else None
     if outputs is None:
@@ -223,31 +233,45 @@ def requested_outputs(body: Any, targets: list[str] | None) -> list[str] | None:
     ):
         raise InvalidInputError("'outputs' must be a list of {\"name\": ...} objects.")
     names = [o["name"] for o in outputs]
-    known = targets or [OUTPUT]
+    known = _outputs_of(model)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise InvalidInputError(f"Unknown output {unknown[0]!r}; this model has outputs {known}.")
-    return names if targets and names else None
+    return list(dict.fromkeys(names)) or None
 
 
-def infer_response(
-    endpoint: str,
-    version: str,
-    request_id: str,
-    predictions: list[float] | dict[str, list[float]],
-    model: str,
-) -> dict[str, Any]:
-    """An OIP inference response: one FP64 tensor, or one per target of a multi-target model."""
-    outputs = predictions if isinstance(predictions, dict) else {OUTPUT: predictions}
+def infer_response(endpoint: str, result: Any, wanted: list[str] | None = None) -> dict[str, Any]:
+    """An OIP inference response for a :class:`~rayops.serving.service.ServedPrediction`:
+    ``prediction`` (FP64), or ``label`` (BYTES) and ``probabilities`` (FP32 ``[N, K]``),
+    or one FP64 tensor per target; only the ``wanted`` ones when the request named some."""
+    answer = result.answer
+    tensors: list[dict[str, Any]] = []
+    if result.outputs is not None:  # multi-target: one FP64 tensor per asked-for target
+        for name, values in result.outputs.items():
+            tensors.append({"name": name, "shape": [len(values)], "datatype": "FP64",
+                            "data": values})  # fmt: skip
+    elif answer.task.is_classification:
+        n, k = answer.probabilities.shape
+        tensors = [
+            {"name": "label", "shape": [n], "datatype": "BYTES",
+             "data": [str(v) for v in answer.labels]},
+            {"name": "probabilities", "shape": [n, k], "datatype": "FP32",
+             "data": answer.probabilities.astype("float32").ravel().tolist()},
+        ]  # fmt: skip
+    else:
+        values = answer.values.tolist()
+        tensors = [{"name": OUTPUT, "shape": [len(values)], "datatype": "FP64", "data": values}]
+    if wanted is not None and result.outputs is None:
+        tensors = [t for t in tensors if t["name"] in wanted]
+    params: dict[str, Any] = {"model": result.route.model, "request_id": result.request_id}
+    if answer.task.is_classification:
+        params["classes"] = list(answer.classes)
     return {
         "model_name": endpoint,
-        "model_version": version,
-        "id": request_id,
-        "parameters": {"model": model, "request_id": request_id},
-        "outputs": [
-            {"name": name, "shape": [len(values)], "datatype": "FP64", "data": values}
-            for name, values in outputs.items()
-        ],
+        "model_version": result.route.version,
+        "id": result.request_id,
+        "parameters": params,
+        "outputs": tensors,
     }
 
 
@@ -268,27 +292,47 @@ def binary_outputs(body: Any) -> set[str] | bool:
     return names
 
 
-def binary_response(response: dict[str, Any], binary: set[str] | bool) -> tuple[bytes, int]:
-    """The body of an OIP response with the chosen outputs as little-endian FP64 bytes
-    after the JSON header, and the header's length (``Inference-Header-Content-Length``)."""
+def _encode(datatype: str, data: list[Any]) -> bytes:
     import numpy as np
 
+    if datatype == "BYTES":  # each element: a 4-byte little-endian length, then the bytes
+        parts = []
+        for item in data:
+            raw = str(item).encode()
+            parts.append(struct.pack("<I", len(raw)) + raw)
+        return b"".join(parts)
+    return np.asarray(data, dtype="<f4" if datatype == "FP32" else "<f8").tobytes()
+
+
+def binary_response(response: dict[str, Any], binary: set[str] | bool) -> tuple[bytes, int]:
+    """The body of an OIP response with the chosen outputs as little-endian bytes after
+    the JSON header, and the header's length (``Inference-Header-Content-Length``)."""
     parts = []
     for out in response["outputs"]:
         if binary is True or out["name"] in binary:  # type: ignore[operator]
-            raw = np.asarray(out.pop("data"), dtype="<f8").tobytes()
+            raw = _encode(out["datatype"], out.pop("data"))
             out["parameters"] = {"binary_data_size": len(raw)}
             parts.append(raw)
     header = json.dumps(response, separators=(",", ":")).encode()
     return header + b"".join(parts), len(header)
 
 
-def model_metadata(
-    endpoint: str, versions: list[str], schema: FeatureSchema, targets: list[str] | None = None
-) -> dict[str, Any]:
+def model_metadata(endpoint: str, versions: list[str], model: Any) -> dict[str, Any]:
     """OIP model metadata: inputs in feature order (the layout of a 2-D ``input``) and
-    outputs (one per target of a multi-target model)."""
-    return {
+    outputs; a classifier's ``parameters.classes`` is its probabilities' column order."""
+    schema: FeatureSchema = model.schema
+    task = model.predictor.task
+    if model.targets:
+        outputs = [{"name": t, "datatype": "FP64", "shape": [-1]} for t in model.targets]
+    elif task.is_classification:
+        k = len(model.predictor.labels)
+        outputs = [
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, k]},
+        ]
+    else:
+        outputs = [{"name": OUTPUT, "datatype": "FP64", "shape": [-1]}]
+    out: dict[str, Any] = {
         "name": endpoint,
         "versions": versions,
         "platform": "xgboost",
@@ -296,7 +340,9 @@ def model_metadata(
             {"name": f, "datatype": "BYTES" if schema.is_categorical(f) else "FP64", "shape": [-1]}
             for f in schema.features
         ],
-        "outputs": [
-            {"name": name, "datatype": "FP64", "shape": [-1]} for name in (targets or [OUTPUT])
-        ],
+        "outputs": outputs,
+        "parameters": {"task": str(task), "features": list(schema.features)},
     }
+    if task.is_classification and not model.targets:
+        out["parameters"]["classes"] = list(model.predictor.labels.classes)
+    return out

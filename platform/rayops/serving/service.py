@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 import uuid
@@ -29,7 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings
-from rayops.errors import NotFoundError, RayopsError
+from rayops.errors import InvalidInputError, NotFoundError, RayopsError
+from rayops.serving.answers import Answer, answer_of
 from rayops.serving.batching import RowBatcher
 from rayops.serving.endpoints import Endpoints
 from rayops.serving.ensembles import StatsCache
@@ -43,8 +45,9 @@ from rayops.serving.models import (
     evaluate_targets,
 )
 from rayops.serving.routing import Route, Router, RoutingTable
-from rayops.serving.targets import split_actuals, wanted_targets
+from rayops.serving.targets import check_labels, numbers, split_actuals, wanted_targets
 from rayops.storage.base import Storage
+from rayops.tasks import TaskKind
 from rayops.telemetry.writers import FeedbackLog, PredictionLog, RequestLog
 
 if TYPE_CHECKING:
@@ -68,9 +71,15 @@ class ServedPrediction:
     request_id: str
     endpoint: str
     route: Route
-    predictions: list[float]
+    answer: Answer
     latency_ms: float
     outputs: dict[str, list[float]] | None = None  # multi-target: the asked-for targets
+
+    @property
+    def predictions(self) -> list[Any]:
+        """Values (regression) or labels (classification), one per row."""
+        out: list[Any] = self.answer.json()["predictions"]
+        return out
 
 
 class _ModelBatcher(RowBatcher):
@@ -137,6 +146,7 @@ class GatewayService:
         self._batchers: dict[str, _ModelBatcher] = {}
         self._batchers_lock = threading.Lock()
         self.shadow_dropped = 0
+        self._thresholds_checked = -math.inf
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -208,7 +218,27 @@ class GatewayService:
         self._errors.pop(name, None)
         live[name] = _Live(Router(table), token)
 
+    def _refresh_thresholds(self, refs: set[str]) -> None:
+        """Binary versions' decision thresholds, re-read every ``serving_ensemble_poll_s``
+        (``rayops models set-threshold`` takes effect within about that long)."""
+        now = time.monotonic()
+        if now - self._thresholds_checked < self.settings.serving.ensemble_poll_s:
+            return
+        self._thresholds_checked = now
+        for ref in refs:
+            model = self.models.peek(ref)
+            predictor = model.predictor if model is not None else None
+            if predictor is None or predictor.task.kind is not TaskKind.BINARY:
+                continue
+            try:
+                override = self.registry.threshold_override(ref)
+            except RayopsError:
+                continue  # storage hiccup: keep the threshold in force
+            if override is not None:
+                predictor.threshold = override
+
     def _refresh_stats(self, refs: set[str]) -> None:
+        self._refresh_thresholds(refs)
         ensembles: dict[str, Any] = {}
         for ref in refs:
             model = self.models.peek(ref)
@@ -284,15 +314,17 @@ class GatewayService:
         version: str | None = None,
         protocol: str = "json",
         targets: list[str] | None = None,
+        router: Router | None = None,
     ) -> ServedPrediction:
         """Route one request, predict, log it and mirror it to the shadow if drawn.
 
-        ``make_frame(schema)`` builds the input frame for the chosen model; it raises
+        ``make_frame(schema)`` builds the input rows for the chosen model; it raises
         a 4xx error for bad input. ``targets`` picks the targets a multi-target
         endpoint returns (default: all; every target is computed and logged).
+        ``router`` is the one the caller already resolved (resolved here if None).
         """
         start = time.perf_counter()
-        router = self.router(endpoint)
+        router = router if router is not None else self.router(endpoint)
         request_id = uuid.uuid4().hex
         routed: str | None = None
         # From here the endpoint exists, so its outcome is recorded (the error rate).
@@ -307,10 +339,9 @@ class GatewayService:
                 combiners = self.ensemble_stats.combiners
                 all_targets = evaluate_targets(model.predictor, frame, combiners)
                 outputs = {t: v.tolist() for t, v in all_targets.items()}
-                values = all_targets[model.targets[0]]
+                answer = Answer.regression(all_targets[model.targets[0]])
             else:
-                values = self._evaluate(model, frame)
-            predictions = values.tolist()
+                answer = answer_of(model.predictor, self._evaluate(model, frame))
         except RayopsError as e:
             self.requests.record(
                 request_id=request_id, endpoint=endpoint, ref=routed, status=e.http_status
@@ -326,18 +357,18 @@ class GatewayService:
             endpoint=endpoint,
             ref=route.ref,
             frame=frame,
-            predictions=predictions,
+            predictions=answer.scored(),
             latency_ms=latency_ms,
             key=key,
             targets=outputs,
         )
         if self.metrics is not None:
-            self.metrics.answered(endpoint, route.version, protocol, len(predictions), latency_ms)
+            self.metrics.answered(endpoint, route.version, protocol, len(answer), latency_ms)
         if version is None and router.mirror():
             assert router.table.shadow is not None
             self._mirror(endpoint, router.table.shadow.ref, request_id, key, frame)
         chosen = {t: outputs[t] for t in wanted} if outputs is not None and wanted else None
-        return ServedPrediction(request_id, endpoint, route, predictions, latency_ms, chosen)
+        return ServedPrediction(request_id, endpoint, route, answer, latency_ms, chosen)
 
     def _evaluate(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
         limit = self.settings.serving.batch_max_rows
@@ -368,15 +399,15 @@ class GatewayService:
                 if model.targets:
                     found = evaluate_targets(model.predictor, frame, combiners)
                     outputs = {t: v.tolist() for t, v in found.items()}
-                    values = found[model.targets[0]]
+                    answer = Answer.regression(found[model.targets[0]])
                 else:
-                    values = evaluate(model.predictor, frame, combiners)
+                    answer = answer_of(model.predictor, evaluate(model.predictor, frame, combiners))
                 self.log.record(
                     request_id=request_id,
                     endpoint=endpoint,
                     ref=ref,
                     frame=frame,
-                    predictions=values.tolist(),
+                    predictions=answer.scored(),
                     latency_ms=(time.perf_counter() - start) * 1000,
                     key=key,
                     shadow=True,
@@ -402,19 +433,30 @@ class GatewayService:
 
     # --- feedback ------------------------------------------------------------------------
     async def feedback(
-        self, endpoint: str, request_id: str, actuals: list[float] | dict[str, list[float]]
+        self, endpoint: str, request_id: str, actuals: list[Any] | dict[str, list[float]]
     ) -> None:
         """Store actual values durably; returns after the write (group commit).
 
         ``actuals`` is a list (one target, or a multi-target endpoint's primary
-        target) or ``{target: [...]}`` for a multi-target endpoint.
+        target) or ``{target: [...]}`` for a multi-target endpoint. A classifier's
+        actuals are labels as in training: an unknown label or a wrong type is a 422
+        naming it, and nothing of the request is stored.
         """
         router = self.router(endpoint)  # 404 for an unknown endpoint
         ref = router.table.main.ref
         model = self.models.peek(ref)
         if model is None:
             model = await asyncio.to_thread(self.models.get, ref)
-        primary, per_target = split_actuals(endpoint, model.targets, actuals)
         if self._feedback is None:
             self._feedback = FeedbackLog(self.storage)
+        labels = getattr(model.predictor, "labels", None)
+        if labels is not None and not model.targets:
+            if isinstance(actuals, dict):
+                raise InvalidInputError(
+                    f"Endpoint {endpoint!r} has one target; send 'actuals' as a list of labels."
+                )
+            check_labels(labels, actuals)
+            await self._feedback.write(endpoint, request_id, actuals, labels=True)
+            return
+        primary, per_target = split_actuals(endpoint, model.targets, numbers(actuals))
         await self._feedback.write(endpoint, request_id, primary, targets=per_target)

@@ -14,9 +14,14 @@ Example:
 
 from __future__ import annotations
 
-from rayops.errors import InvalidInputError
+import math
+from typing import Any
 
-__all__ = ["split_actuals", "wanted_targets"]
+from rayops.errors import InvalidInputError
+from rayops.serving.errors import InvalidFeatureError
+from rayops.tasks import Labels
+
+__all__ = ["check_labels", "numbers", "split_actuals", "wanted_targets"]
 
 
 def wanted_targets(endpoint: str, targets: list[str] | None, asked: list[str] | None) -> list[str]:
@@ -54,3 +59,26 @@ def split_actuals(
             f"Endpoint {endpoint!r} has no target {unknown[0]!r}; it predicts {targets}."
         )
     return list(given.get(targets[0], [])), dict(given)
+
+
+def numbers(actuals: Any) -> Any:
+    """Numeric actuals (a list, or lists by target), refused with the first bad value named."""
+    if isinstance(actuals, dict):
+        return {t: numbers_of(f"actuals[{t!r}]", v) for t, v in actuals.items()}
+    return numbers_of("actuals", actuals)
+
+
+def numbers_of(name: str, values: list[Any]) -> list[float]:
+    for i, v in enumerate(values):
+        if type(v) not in (int, float) or not math.isfinite(v):
+            raise InvalidInputError(f"{name}[{i}] is {v!r}; every actual must be a finite number.")
+    return [float(v) for v in values]
+
+
+def check_labels(labels: Labels, actuals: list[Any]) -> None:
+    """Refuse (422, naming it) the first actual that is not one of a classifier's classes."""
+    for i, v in enumerate(actuals):
+        try:
+            labels.index_of(v, where=f"actuals[{i}]")
+        except InvalidInputError as e:
+            raise InvalidFeatureError(str(e)) from None

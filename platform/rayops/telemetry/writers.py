@@ -53,7 +53,6 @@ from rayops.telemetry.schema import (
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
 
 __all__ = ["FeedbackLog", "PredictionLog", "RequestLog", "Scored"]
@@ -93,7 +92,7 @@ class _Entry:
     ref: str
     shadow: bool
     key: str | None
-    frame: pd.DataFrame
+    frame: Any  # Rows or a DataFrame
     scored: Scored
     latency_ms: float
     time: datetime
@@ -207,7 +206,7 @@ class PredictionLog(_BatchedLog[_Entry]):
         request_id: str,
         endpoint: str,
         ref: str,
-        frame: pd.DataFrame,
+        frame: Any,
         predictions: Scored | Any,
         latency_ms: float,
         key: str | None = None,
@@ -313,29 +312,45 @@ def _group_table(
         values = np.concatenate([np.asarray(e.scored.values, np.float64) for e in entries])
         data["prediction"] = pa.array(values, pa.float64())
         data["label"] = pa.nulls(len(values), pa.string())
-    frames = [e.frame for e in entries]
-    if frames and all(all(t.kind in "fiub" for t in f.dtypes) for f in frames):
-        # Every feature numeric: one float64 matrix for the whole group.
-        import numpy as np
-
-        matrix = np.vstack([f.to_numpy(dtype=np.float64) for f in frames])
-        arrays = feature_arrays(columns, [matrix[:, j] for j in range(len(columns))])
-    else:
-        import pandas as pd
-
-        big = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        arrays = feature_arrays(
-            columns,
-            [
-                big[c].to_numpy() if big[c].dtype.kind in "fiub" else big[c].astype(object).tolist()
-                for c in big.columns
-            ],
-        )
+    arrays = feature_arrays(columns, _feature_columns(columns, [e.frame for e in entries]))
     for name, arr in zip(columns, arrays, strict=True):
         data[feature_column(name)] = arr
     base = prediction_base_schema()
     fields = list(base) + [pa.field(n, data[n].type) for n in data if n not in base.names]
     return pa.table(data, schema=pa.schema(fields))
+
+
+def _feature_columns(columns: Sequence[str], frames: Sequence[Any]) -> list[Any]:
+    """One array (numbers) or list (categories) per feature over every entry's rows.
+
+    ``Rows`` of numeric features (what the gateway builds) are stacked as matrices;
+    DataFrames as well when every column is numeric, else concatenated by pandas.
+    """
+    import numpy as np
+
+    from rayops.registry.rows import Rows
+
+    matrices: list[np.ndarray] = []
+    for f in frames:
+        if isinstance(f, Rows):
+            if f.matrix is None:
+                break
+            matrices.append(f.matrix)
+        elif all(t.kind in "fiub" for t in f.dtypes):
+            matrices.append(f.to_numpy(dtype=np.float64))
+        else:
+            break
+    else:
+        matrix = np.vstack(matrices) if matrices else np.empty((0, len(columns)))
+        return [matrix[:, j] for j in range(len(columns))]
+    import pandas as pd
+
+    parts = [f.frame() if isinstance(f, Rows) else f for f in frames]
+    big = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return [
+        big[c].to_numpy() if big[c].dtype.kind in "fiub" else big[c].astype(object).tolist()
+        for c in big.columns
+    ]
 
 
 def target_predictions_table(entries: Sequence[_Entry]) -> pa.Table:
