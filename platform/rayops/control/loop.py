@@ -23,7 +23,9 @@ every write first checks that the stored lease is still this loop's epoch and
 unexpired (one GET per write), and documents carry the epoch that wrote them, so a
 stale loop can never overwrite a newer one's decision, even between its check and
 its write. A refused write raises :class:`~rayops.errors.LeaseLostError`; the loop
-then stops the pass and tries to take the lease again on the next one. Build the
+then stops the pass and tries to take the lease again on the next one. Effects
+outside storage (a Ray job submission, a webhook) are not fenced; the tasks make
+them only after the fenced write that decides them. Build the
 tasks with the fenced view by passing a factory (``lambda storage: [...]``);
 tasks built beforehand on the raw storage get the per-task lease checks but not
 fenced writes.
