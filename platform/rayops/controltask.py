@@ -38,7 +38,10 @@ class ControlTask(ABC):
     compare-and-swap for anything that must happen once).
 
     Args:
-        storage: the storage root.
+        storage: the storage root; in a loop, its fenced view (``ControlLoop.fenced``, a
+            :class:`~rayops.storage.fenced.FencedStorage`), whose writes raise
+            :class:`~rayops.errors.LeaseLostError` once the loop lost its lease. Let that
+            error propagate (or go on: every later write fails too); the loop stops the pass.
         settings: tunables (default: from the environment).
     """
 

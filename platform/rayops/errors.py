@@ -8,6 +8,7 @@ The hierarchy, and when to catch each::
     ├── NotFoundError                a feature set, model, version or key does not exist (KeyError)
     ├── ConflictError                someone else wrote first: re-read and try again
     │   └── AlreadyExistsError       put-if-absent lost: the key exists
+    ├── LeaseLostError               a control loop lost its lease: its writes are refused
     ├── StorageError                 the storage root misbehaved
     │   ├── StorageUnavailableError  the endpoint cannot be reached or the bucket is missing
     │   └── StoragePermissionError   credentials are missing, wrong or not allowed
@@ -26,6 +27,7 @@ __all__ = [
     "ConflictError",
     "InvalidInputError",
     "InvalidNameError",
+    "LeaseLostError",
     "NotFoundError",
     "RayopsError",
     "StorageError",
@@ -79,6 +81,16 @@ class ConflictError(RayopsError):
 
 class AlreadyExistsError(ConflictError):
     """Put-if-absent lost: the key was already there."""
+
+
+class LeaseLostError(RayopsError):
+    """A control loop's lease expired or passed to a newer holder; its write was refused.
+
+    Not a :class:`ConflictError` on purpose: retrying cannot succeed, so code that
+    retries conflicts must let this one through. The loop that gets it stops its pass.
+    """
+
+    http_status = 409
 
 
 class StorageError(RayopsError):

@@ -237,3 +237,32 @@ def test_the_accuracy_floor_never_rolls_back_to_a_worse_version() -> None:
     worse = arm(8.0, 0.20)
     verdict = judge_canary(arm(8.0, 0.30), worse, t)
     assert verdict.verdict is Verdict.BREACH and "accuracy within ±5" in verdict.reasons[0]
+
+
+def test_a_stale_loop_cannot_undo_the_new_holders_step(
+    storage: Storage, rollouts: Rollouts, refs: dict[str, str], clock: Clock
+) -> None:
+    """The rollout task in two fenced loops: stamped documents still read as models, and the
+    loop that lost its lease while paused has every write of its late decision refused."""
+    from rayops.control import ControlLoop
+    from rayops.storage.fenced import fence_of
+
+    rollouts.deploy("shop", refs["b"], steps="10,50,100", interval=60)
+    write_arm(storage, "shop", refs["a"], start=T0, n=50, error=noise(2.0))
+    write_arm(storage, "shop", refs["b"], start=T0, n=25, error=noise(0.5), seed=1)
+    settings = Settings(control_lease_s=30)
+    a, b = (
+        ControlLoop(storage, lambda fenced: [task(fenced)], settings=settings, holder=h, now=clock)
+        for h in ("a", "b")
+    )
+    assert a.run_once(T0)["rollout"]["summary"] == {"analyzed": []}  # a leads, nothing due
+    clock.t = T0 + MINUTE + timedelta(seconds=1)  # a paused past its lease: b takes over
+    assert b.run_once(clock())["rollout"]["summary"]["analyzed"][0]["verdict"] == "healthy"
+    assert b.lease.epoch == 2 and weights(storage) == {refs["a"]: 50, refs["b"]: 50}
+    doc = rollouts.get("shop")  # the Rollout model (extra="forbid") reads the stamped document
+    assert doc.step == 1 and fence_of(storage.read_bytes("endpoints/shop/rollout.json")) == 2
+    # a wakes up inside its task with the next analysis due; no new traffic means a hold.
+    late = a.tasks[0].tick(clock() + 2 * MINUTE)
+    assert "lost its lease" in late["analyzed"][0]["error"]
+    assert rollouts.get("shop") == doc and weights(storage) == {refs["a"]: 50, refs["b"]: 50}
+    assert [e.kind for e in rollouts.history("shop")] == [EventKind.DEPLOYED, EventKind.STEP]

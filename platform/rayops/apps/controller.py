@@ -63,8 +63,8 @@ class Controller:
 
         parsed = Settings(**settings)
         storage = open_storage(parsed.storage, parsed)
-        self._loop = ControlLoop(
-            storage, default_tasks(storage, parsed, names=tasks), settings=parsed
+        self._loop = ControlLoop(  # the tasks write through the loop's fenced view
+            storage, lambda fenced: default_tasks(fenced, parsed, names=tasks), settings=parsed
         )
         self._loop.start()
 

@@ -294,7 +294,9 @@ def controller_run(
     with handle_errors(as_json):
         settings = Settings(storage=storage) if storage else Settings()
         store = open_storage(settings.storage, settings)
-        loop = ControlLoop(store, default_tasks(store, settings, names=tasks), settings=settings)
+        loop = ControlLoop(
+            store, lambda fenced: default_tasks(fenced, settings, names=tasks), settings=settings
+        )
         if once:
             result = loop.run_once(force=True)
             loop.stop()

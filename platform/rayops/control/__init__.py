@@ -1,7 +1,8 @@
 """The control loop: rollouts, monitoring, online learning and retraining in one
 restartable place inside the cluster.
 
-* :mod:`~rayops.control.loop` — :class:`ControlTask`, :class:`ControlLoop` and its lease.
+* :mod:`~rayops.control.loop` — :class:`ControlTask` and :class:`ControlLoop`.
+* :mod:`~rayops.control.lease` — :class:`Lease`, with the epoch that fences stale writers.
 * :mod:`~rayops.control.tasks` — the registered tasks (:func:`default_tasks`).
 * :mod:`~rayops.apps.controller` — the loop as a one-replica Serve deployment (imports Ray).
 """

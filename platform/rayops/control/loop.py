@@ -9,10 +9,26 @@ resumes where the stored state says.
 
 Only one loop acts at a time, even while Serve replaces a replica or an operator
 runs ``rayops controller run`` by hand: the loop holds a **lease**
-(``control/lease.json``, taken and renewed with compare-and-swap, expiring after
-``control_lease_s``). A loop without the lease waits. The tasks themselves also
-change their documents with compare-and-swap, so a lost lease never corrupts
-state; the lease only keeps two loops from doing the same work twice.
+(:class:`~rayops.control.lease.Lease`, ``control/lease.json``, taken and renewed
+with compare-and-swap, expiring after ``control_lease_s``). A loop without the
+lease waits. The lease is renewed before **each task**, not once per pass, so a
+pass longer than the lease keeps it as long as every task is shorter; a loop that
+cannot renew skips the rest of its pass.
+
+A lease alone cannot stop a loop that lost it in the middle of a task (a GC
+pause, a partition, a slow task) from writing afterwards. So the lease has an
+**epoch** (a fencing token, one more for every new holder) and the tasks write
+through :attr:`ControlLoop.fenced`, a :class:`~rayops.storage.fenced.FencedStorage`:
+every write first checks that the stored lease is still this loop's epoch and
+unexpired (one GET per write), and documents carry the epoch that wrote them, so a
+stale loop can never overwrite a newer one's decision, even between its check and
+its write. A refused write raises :class:`~rayops.errors.LeaseLostError`; the loop
+then stops the pass and tries to take the lease again on the next one. Effects
+outside storage (a Ray job submission, a webhook) are not fenced; the tasks make
+them only after the fenced write that decides them. Build the
+tasks with the fenced view by passing a factory (``lambda storage: [...]``);
+tasks built beforehand on the raw storage get the per-task lease checks but not
+fenced writes.
 
 Example:
     >>> import tempfile
@@ -21,11 +37,14 @@ Example:
     >>> class Count(ControlTask):
     ...     name = "count"
     ...     def tick(self, now):
+    ...         self.storage.write_json("count.json", {"at": now.isoformat()})
     ...         return {"ticked": now.isoformat()}
     >>> storage = open_storage(tempfile.mkdtemp())
-    >>> loop = ControlLoop(storage, [Count(storage)], holder="doc")
+    >>> loop = ControlLoop(storage, lambda fenced: [Count(fenced)], holder="doc")
     >>> loop.run_once(datetime(2026, 1, 1, tzinfo=UTC))["count"]["summary"]
     {'ticked': '2026-01-01T00:00:00+00:00'}
+    >>> loop.lease.epoch, storage.read_json("count.json")
+    (1, {'at': '2026-01-01T00:00:00+00:00'})
 """
 
 from __future__ import annotations
@@ -41,95 +60,17 @@ from typing import Any
 
 from rayops.clock import utc_now
 from rayops.config import Settings
+from rayops.control.lease import LEASE_KEY, Lease
 from rayops.controltask import ControlTask
-from rayops.errors import ConflictError, NotFoundError, RayopsError
-from rayops.storage.base import Storage, dumps
+from rayops.errors import NotFoundError, RayopsError
+from rayops.storage.base import Storage
+from rayops.storage.fenced import FencedStorage
 
 __all__ = ["LEASE_KEY", "STATUS_KEY", "ControlLoop", "ControlTask", "Lease", "read_status"]
 
 logger = logging.getLogger(__name__)
 
-LEASE_KEY = "control/lease.json"
 STATUS_KEY = "control/status.json"
-
-
-class Lease:
-    """A time-limited claim on the control loop, kept in storage with compare-and-swap.
-
-    Example:
-        >>> import tempfile
-        >>> from rayops.storage import open_storage
-        >>> s = open_storage(tempfile.mkdtemp())
-        >>> a, b = Lease(s, "a", 30.0), Lease(s, "b", 30.0)
-        >>> a.acquire(), b.acquire()
-        (True, False)
-        >>> a.release(); b.acquire()
-        True
-    """
-
-    def __init__(
-        self,
-        storage: Storage,
-        holder: str,
-        duration_s: float,
-        *,
-        now: Callable[[], datetime] | None = None,
-    ) -> None:
-        self.storage = storage
-        self.holder = holder
-        self.duration_s = duration_s
-        self._now = now or utc_now
-
-    def acquire(self) -> bool:
-        """Take or renew the lease; False while another holder's lease is unexpired."""
-        now = self._now()
-        try:
-            current = self.storage.read_versioned(LEASE_KEY)
-            doc, token = current.json(), current.token
-        except NotFoundError:
-            doc, token = None, None
-        if doc is not None and doc.get("holder") != self.holder:
-            expires = datetime.fromisoformat(doc["expires_at"])
-            if expires > now:
-                return False
-        new = {
-            "holder": self.holder,
-            "acquired_at": (
-                doc["acquired_at"]
-                if doc is not None and doc.get("holder") == self.holder
-                else now.isoformat()
-            ),
-            "renewed_at": now.isoformat(),
-            "expires_at": (now + timedelta(seconds=self.duration_s)).isoformat(),
-        }
-        try:
-            self.storage.compare_and_swap(LEASE_KEY, dumps(new), token)
-        except ConflictError:
-            return False
-        return True
-
-    def release(self) -> None:
-        """Give the lease up at once (on a graceful stop), if this holder has it."""
-        try:
-            current = self.storage.read_versioned(LEASE_KEY)
-        except NotFoundError:
-            return
-        doc = current.json()
-        if doc.get("holder") != self.holder:
-            return
-        doc["expires_at"] = self._now().isoformat()
-        try:
-            self.storage.compare_and_swap(LEASE_KEY, dumps(doc), current.token)
-        except ConflictError:
-            pass
-
-    def current(self) -> dict[str, Any] | None:
-        """The stored lease document, or None."""
-        try:
-            doc: dict[str, Any] = self.storage.read_json(LEASE_KEY)
-        except NotFoundError:
-            return None
-        return doc
 
 
 class ControlLoop:
@@ -137,7 +78,9 @@ class ControlLoop:
 
     Args:
         storage: the storage root.
-        tasks: the tasks to run (see :func:`rayops.control.tasks.default_tasks`).
+        tasks: the tasks to run, or (better) a function that builds them from the
+            fenced storage it is given, e.g. ``lambda fenced: default_tasks(fenced)``
+            (see :func:`rayops.control.tasks.default_tasks`).
         settings: tunables (``control_tick_s``, ``control_lease_s``).
         holder: this loop's name in the lease (default: a random id).
         now: the clock; inject one in tests.
@@ -146,21 +89,23 @@ class ControlLoop:
     def __init__(
         self,
         storage: Storage,
-        tasks: Sequence[ControlTask],
+        tasks: Sequence[ControlTask] | Callable[[Storage], Sequence[ControlTask]],
         *,
         settings: Settings | None = None,
         holder: str | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
-        names = [t.name for t in tasks]
-        if len(set(names)) != len(names):
-            raise ValueError(f"Control task names must be unique, got {names}.")
         self.storage = storage
-        self.tasks = list(tasks)
         self.settings = settings or Settings()
         self.holder = holder or f"loop-{uuid.uuid4().hex[:12]}"
         self._now = now or utc_now
         self.lease = Lease(storage, self.holder, self.settings.control.lease_s, now=self._now)
+        #: The view of ``storage`` the tasks write through: writes need this loop's lease.
+        self.fenced = FencedStorage(storage, self.lease, max_retries=self.settings.cas_max_retries)
+        self.tasks = list(tasks(self.fenced) if callable(tasks) else tasks)
+        names = [t.name for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Control task names must be unique, got {names}.")
         self._due: dict[str, datetime] = {}
         self._status: dict[str, dict[str, Any]] = {}
         self._stop = threading.Event()
@@ -172,22 +117,35 @@ class ControlLoop:
     def run_once(self, now: datetime | None = None, *, force: bool = True) -> dict[str, Any]:
         """Run every task that is due (all of them with ``force``) once, if the lease is ours.
 
+        The lease is renewed before each task after the first; if a renewal fails, or a
+        task's write found the lease lost, the rest of the pass is skipped.
+
         Returns the per-task status: last run, duration, summary or error.
         """
         now = now or self._now()
-        self.leader = self.lease.acquire()
-        if not self.leader:
-            self.last_pass = time.monotonic()
-            return {}
-        for task in self.tasks:
+        self.leader = acted = self.lease.acquire()
+        fresh = True  # just acquired: the first task needs no renewal
+        for task in self.tasks if self.leader else []:
             due = self._due.get(task.name)
             if not force and due is not None and now < due:
                 continue
+            if not fresh and not self.lease.acquire():
+                self._lost(f"could not renew the lease before task {task.name!r}")
+                break
+            fresh = False
             self._due[task.name] = now + timedelta(seconds=task.interval_s)
             self._status[task.name] = self._run_task(task, now)
-        self._write_status(now)
+            if not self.lease.held:
+                self._lost(f"task {task.name!r} found the lease lost")
+                break
+        if self.leader:
+            self._write_status(now)
         self.last_pass = time.monotonic()
-        return dict(self._status)
+        return dict(self._status) if acted else {}
+
+    def _lost(self, why: str) -> None:
+        logger.warning("Control loop %s %s; skipping the rest of this pass.", self.holder, why)
+        self.leader = False
 
     def _run_task(self, task: ControlTask, now: datetime) -> dict[str, Any]:
         started = time.perf_counter()
@@ -208,11 +166,18 @@ class ControlLoop:
         return entry
 
     def _write_status(self, now: datetime) -> None:
-        doc = {"holder": self.holder, "time": now.isoformat(), "tasks": self._status}
-        try:
-            self.storage.write_bytes(STATUS_KEY, dumps(doc))
+        doc = {
+            "holder": self.holder,
+            "epoch": self.lease.epoch,
+            "time": now.isoformat(),
+            "tasks": self._status,
+        }
+        try:  # fenced too: a stale loop must not pass itself off as the leader
+            self.fenced.write_json(STATUS_KEY, doc)
         except RayopsError as e:
             logger.warning("Could not write the control status: %s", e)
+            if not self.lease.held:
+                self.leader = False
 
     # --- background thread -------------------------------------------------------------
     def start(self) -> None:
@@ -261,8 +226,13 @@ class ControlLoop:
         return time.monotonic() - self.last_pass < limit
 
     def status(self) -> dict[str, Any]:
-        """This loop's view: holder, leadership and every task's last result."""
-        return {"holder": self.holder, "leader": self.leader, "tasks": dict(self._status)}
+        """This loop's view: holder, leadership, lease epoch and every task's last result."""
+        return {
+            "holder": self.holder,
+            "leader": self.leader,
+            "epoch": self.lease.epoch,
+            "tasks": dict(self._status),
+        }
 
 
 def read_status(storage: Storage) -> dict[str, Any] | None:

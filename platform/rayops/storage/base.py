@@ -27,9 +27,27 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
 
-__all__ = ["Storage", "Versioned"]
+__all__ = ["FENCE_FIELD", "Storage", "Versioned", "loads"]
 
 T = TypeVar("T")
+
+#: Top-level key of a JSON document that records the lease epoch of the control loop
+#: that wrote it (see :mod:`rayops.storage.fenced`). Storage metadata, not data: every
+#: reader here drops it, and no pydantic model can declare a field with a leading "_".
+FENCE_FIELD = "_fence"
+
+
+def loads(data: bytes) -> Any:
+    """Parse a stored JSON document, without its fencing stamp.
+
+    Example:
+        >>> loads(b'{"_fence":3,"n":1}')
+        {'n': 1}
+    """
+    doc = json.loads(data)
+    if isinstance(doc, dict):
+        doc.pop(FENCE_FIELD, None)
+    return doc
 
 
 @dataclass(frozen=True)
@@ -43,7 +61,7 @@ class Versioned:
     token: str
 
     def json(self) -> Any:
-        return json.loads(self.data)
+        return loads(self.data)
 
 
 def dumps(obj: Any) -> bytes:
@@ -118,7 +136,7 @@ class Storage(ABC):
 
     # --- JSON --------------------------------------------------------------
     def read_json(self, key: str) -> Any:
-        return json.loads(self.read_bytes(key))
+        return loads(self.read_bytes(key))
 
     def write_json(self, key: str, obj: Any) -> None:
         self.write_bytes(key, dumps(obj))
