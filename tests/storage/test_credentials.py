@@ -267,3 +267,15 @@ def test_check_fails_with_read_only_credentials_that_head_bucket_accepts(
     assert all(p.status is ProbeStatus.SKIPPED for p in report.probes[1:])
     with pytest.raises(StoragePermissionError, match="refused"):
         storage.check()
+
+
+def test_a_failing_credential_process_is_reported_without_its_output(
+    rotating: RotatingSource, s3_settings: Settings
+) -> None:
+    rotating.script.write_text("#!/bin/sh\necho 'token SECRET-FROM-STDERR' >&2\nexit 3\n")
+    storage = open_storage(f"s3://{BUCKET}/x", s3_settings)
+    for op in (lambda: storage.read_bytes("a.json"), lambda: storage.read_parquet("t/")):
+        with pytest.raises(StoragePermissionError, match="Could not get AWS credentials") as info:
+            op()
+        assert "credential_process" in str(info.value)
+        assert "SECRET-FROM-STDERR" not in str(info.value)
