@@ -52,14 +52,21 @@ def test_api_token_is_never_printed(tmp_path: Path) -> None:
 def test_storage_check_ok_and_unreachable(tmp_path: Path) -> None:
     res = runner.invoke(app, ["storage", "check", "--json", "--storage", str(tmp_path)])
     assert res.exit_code == 0
-    assert json.loads(res.stdout) == {"ok": True, "uri": str(tmp_path)}
+    report = json.loads(res.stdout)
+    assert report["ok"] is True and report["uri"] == str(tmp_path)
+    assert [p["name"] for p in report["probes"]] == [
+        "write", "read", "put_if_absent", "compare_and_swap", "delete"
+    ]  # fmt: skip
+    assert all(p["status"] == "passed" for p in report["probes"])
     res = runner.invoke(
         app,
         ["storage", "check", "--json", "--storage", "s3://bucket/x"],
         env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"},
     )
     assert res.exit_code == 5
-    assert json.loads(res.stdout)["error"] == "StorageUnavailableError"
+    report = json.loads(res.stdout)
+    assert report["error"] == "StorageUnavailableError" and report["ok"] is False
+    assert [p["status"] for p in report["probes"]] == ["failed"] + ["skipped"] * 4
 
 
 def test_bad_storage_uri_exits_2(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ The hierarchy, and when to catch each::
     ├── LeaseLostError               a control loop lost its lease: its writes are refused
     ├── StorageError                 the storage root misbehaved
     │   ├── StorageUnavailableError  the endpoint cannot be reached or the bucket is missing
-    │   └── StoragePermissionError   credentials are missing, wrong or not allowed
+    │   ├── StoragePermissionError   credentials are missing, wrong or not allowed
+    │   └── ConditionalWritesUnsupportedError  the server ignores If-None-Match / If-Match
     └── UnsafeArtifactError          a stored artifact failed its integrity or format check
 
 Each message is a sentence that says what went wrong and what to do. Every class
@@ -24,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "EXIT_CODES",
     "AlreadyExistsError",
+    "ConditionalWritesUnsupportedError",
     "ConflictError",
     "InvalidInputError",
     "InvalidNameError",
@@ -111,6 +113,15 @@ class StoragePermissionError(StorageError):
     """The credentials are missing, invalid, or not allowed to do this."""
 
     http_status = 503
+
+
+class ConditionalWritesUnsupportedError(StorageError):
+    """The S3 server accepted a conditional write it should have refused.
+
+    It ignores ``If-None-Match: *`` or ``If-Match: <etag>`` on PutObject, so
+    put-if-absent and compare-and-swap would silently overwrite: version claims
+    and aliases would race. Not retryable: use a server that supports them.
+    """
 
 
 class UnsafeArtifactError(RayopsError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -104,16 +104,41 @@ def config(
 
 @storage_app.command("check")
 def storage_check(storage: StorageOption = None, as_json: bool = JSON_OPTION) -> None:
-    """Check that the storage root is reachable and writable.
+    """Prove the storage root does what rayops relies on: write, read and delete a probe
+    object; put-if-absent refuses a second writer; compare-and-swap refuses a stale
+    version. An S3 server that ignores If-None-Match / If-Match fails here.
+
+    Probe objects live under _rayops/probe/<uuid>/ and are always deleted. Exits 5 when a
+    probe fails; --json lists every probe with its status, duration and error.
 
     Example: AWS_ENDPOINT_URL=http://127.0.0.1:9000 rayops storage check --storage s3://bkt/rayops
     """
+    from rayops.cli._output import err_console
+    from rayops.errors import exit_code
     from rayops.storage import open_storage
 
     with handle_errors(as_json):
-        s = open_storage(storage)
-        s.check()
-    emit({"uri": s.uri, "ok": True}, as_json, lambda d: console.print(f"[green]ok[/] {d['uri']}"))
+        report = open_storage(storage).check(raise_on_failure=False)
+    data = report.model_dump(mode="json")
+    failure = report.failure
+    if failure is not None:
+        data.update(error=type(failure).__name__, message=str(failure))
+
+    def render(d: dict[str, Any]) -> None:
+        rows = [
+            (p["name"], p["status"], f"{p['duration_ms']:.0f}", p["proves"], p["message"])
+            for p in d["probes"]
+        ]
+        console.print(
+            table(f"storage check {d['uri']}", ["probe", "status", "ms", "proves", "error"], rows)
+        )
+        if d["ok"]:
+            console.print(f"[green]ok[/] {d['uri']}")
+
+    emit(data, as_json, render)
+    if failure is not None:
+        err_console.print(f"[bold red]error:[/] {failure}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exit_code(failure))
 
 
 @app.command()

@@ -99,6 +99,8 @@ JOB_SETTINGS_ENV = "RAYOPS_SETTINGS_JSON"
 _ROOT_ENV = {
     "storage": "RAYOPS_STORAGE",
     "cas_max_retries": "RAYOPS_CAS_MAX_RETRIES",
+    "cas_backoff_base_s": "RAYOPS_CAS_BACKOFF_BASE_S",
+    "cas_backoff_cap_s": "RAYOPS_CAS_BACKOFF_CAP_S",
     "api_token": "RAYOPS_API_TOKEN",
 }
 
@@ -161,6 +163,20 @@ class Settings(BaseSettings):
         default=64,
         ge=1,
         description="Re-reads allowed when a compare-and-swap or version claim loses a race.",
+    )
+    cas_backoff_base_s: float = Field(
+        default=0.005,
+        gt=0,
+        description=(
+            "Seconds: the first pause after a lost compare-and-swap; it doubles with each "
+            "further loss, up to cas_backoff_cap_s, and the actual pause is a random fraction "
+            "of it (full jitter) so racing writers spread out. Default 0.005."
+        ),
+    )
+    cas_backoff_cap_s: float = Field(
+        default=0.2,
+        gt=0,
+        description="Seconds: the longest pause between compare-and-swap retries. Default 0.2.",
     )
     api_token: SecretStr | None = Field(
         default=None,

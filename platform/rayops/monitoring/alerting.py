@@ -52,6 +52,7 @@ from rayops.monitoring.alerts import Alert, AlertRule, Severity, alerts_prefix
 from rayops.monitoring.records import write_record
 from rayops.names import validate_name
 from rayops.storage.base import Storage, dumps
+from rayops.storage.retry import pause
 
 if TYPE_CHECKING:
     import requests
@@ -169,7 +170,7 @@ class Alerter:
 
     def _update_state(self, key: str, change: Callable[[dict[str, Any] | None], Any]) -> None:
         """Compare-and-swap ``change`` into the state; no write when nothing changed."""
-        for _ in range(self.settings.cas_max_retries):
+        for attempt in range(self.settings.cas_max_retries):
             try:
                 current = self.storage.read_versioned(key)
                 doc, token = current.json(), current.token
@@ -182,7 +183,7 @@ class Alerter:
                 self.storage.compare_and_swap(key, dumps(new), token)
                 return
             except ConflictError:
-                continue
+                pause(attempt, self.settings)
         raise ConflictError(f"Gave up updating {key!r}: too many concurrent writers; retry.")
 
     # --- delivery ------------------------------------------------------------------------

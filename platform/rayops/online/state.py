@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from rayops.errors import ConflictError, NotFoundError
 from rayops.online.config import online_prefix
 from rayops.storage.base import Storage, dumps
+from rayops.storage.retry import pause
 
 __all__ = ["Claim", "OnlineState", "SampleKey", "read_state", "state_key", "update_state"]
 
@@ -99,7 +100,7 @@ def update_state(
     returning None leaves the document untouched (and returns None).
     """
     key = state_key(endpoint)
-    for _ in range(max_retries):
+    for attempt in range(max_retries):
         try:
             current = storage.read_versioned(key)
             state, token = OnlineState.model_validate(current.json()), current.token
@@ -112,7 +113,7 @@ def update_state(
             storage.compare_and_swap(key, dumps(new.model_dump(mode="json")), token)
             return new
         except ConflictError:
-            continue
+            pause(attempt, storage.settings)
     raise ConflictError(
         f"Gave up updating the online state of {endpoint!r} after {max_retries} conflicting "
         "writes; try again."

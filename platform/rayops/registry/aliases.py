@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rayops.errors import AlreadyExistsError, ConflictError, NotFoundError
 from rayops.registry import layout
 from rayops.storage.base import Storage, dumps
+from rayops.storage.retry import pause
 
 __all__ = ["AliasBook", "AliasState"]
 
@@ -84,7 +85,7 @@ class AliasBook:
         and returns the version to point at, or raises to refuse.
         """
         key = layout.alias_key(self._name, alias)
-        for _ in range(self._max_retries):
+        for attempt in range(self._max_retries):
             try:
                 seen = self._storage.read_versioned(key)
                 current: AliasState | None = AliasState.model_validate(seen.json())
@@ -105,6 +106,7 @@ class AliasBook:
             try:
                 self._storage.compare_and_swap(key, dumps(new.model_dump(mode="json")), token)
             except ConflictError:
+                pause(attempt, self._storage.settings)
                 continue  # someone moved it since we read it: re-read and decide again
             self._record(new)
             return new

@@ -16,6 +16,7 @@ from rayops.errors import ConflictError, NotFoundError
 from rayops.registry import layout
 from rayops.registry.lifecycle import Stage, check_transition
 from rayops.storage.base import Storage, dumps
+from rayops.storage.retry import pause
 
 __all__ = ["move_stage", "read_stage"]
 
@@ -49,7 +50,7 @@ def move_stage(
     ``guard(current)`` runs after the lifecycle check on every attempt and may
     raise to refuse the move.
     """
-    for _ in range(max_attempts):
+    for attempt in range(max_attempts):
         current, token = read_stage(storage, name, version, registered)
         check_transition(current, target, f"{name}@{version}")
         guard(current)
@@ -57,6 +58,7 @@ def move_stage(
         try:
             storage.compare_and_swap(layout.stage_key(name, version), dumps(doc), token)
         except ConflictError:
+            pause(attempt, storage.settings)
             continue  # someone moved it meanwhile: re-check from the stage it has now
         return current
     raise ConflictError(f"Gave up moving {name}@{version} after repeated conflicts; try again.")

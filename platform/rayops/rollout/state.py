@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rayops.errors import ConflictError, NotFoundError
 from rayops.names import validate_name
 from rayops.storage.base import Storage, dumps
+from rayops.storage.retry import pause
 
 __all__ = [
     "EventKind",
@@ -229,7 +230,7 @@ class RolloutStore:
 
     def update(self, endpoint: str, change: Callable[[Rollout], Rollout | None]) -> Rollout | None:
         """Read-modify-write with retries; ``change`` returns None to leave it as is."""
-        for _ in range(self.max_retries):
+        for attempt in range(self.max_retries):
             current, token = self.read(endpoint)
             new = change(current)
             if new is None:
@@ -238,6 +239,7 @@ class RolloutStore:
             try:
                 self.write(new, token)
             except ConflictError:
+                pause(attempt, self.storage.settings)
                 continue
             return new
         raise ConflictError(

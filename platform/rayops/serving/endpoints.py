@@ -34,6 +34,7 @@ from rayops.errors import AlreadyExistsError, ConflictError, InvalidInputError, 
 from rayops.names import validate_name
 from rayops.serving.routing import Route, RoutingTable, Shadow
 from rayops.storage.base import Storage, dumps
+from rayops.storage.retry import pause
 
 __all__ = ["ROOT", "EndpointEvent", "Endpoints", "history_prefix", "routing_key"]
 
@@ -258,13 +259,14 @@ class Endpoints:
         """
         validate_name(endpoint, "endpoint name")
         key = routing_key(endpoint)
-        for _ in range(self.settings.cas_max_retries):
+        for attempt in range(self.settings.cas_max_retries):
             current, token = self._read(endpoint)
             new_shadow = shadow if shadow is not None or not keep_shadow else current.shadow
             table = self._build(endpoint, routes, new_shadow, current.revision + 1, actor, reason)
             try:
                 self.storage.compare_and_swap(key, dumps(table.model_dump(mode="json")), token)
             except ConflictError:
+                pause(attempt, self.settings)
                 continue
             self._record(endpoint, "updated", table, current, actor, reason)
             return table

@@ -14,8 +14,9 @@ from __future__ import annotations
 from rayops.config import Settings
 from rayops.errors import InvalidInputError
 from rayops.storage.base import Storage, Versioned
+from rayops.storage.check import ProbeResult, StorageCheck
 
-__all__ = ["Storage", "Versioned", "open_storage"]
+__all__ = ["ProbeResult", "Storage", "StorageCheck", "Versioned", "open_storage"]
 
 
 def open_storage(uri: str | None = None, settings: Settings | None = None) -> Storage:
@@ -39,4 +40,4 @@ def open_storage(uri: str | None = None, settings: Settings | None = None) -> St
         )
     from rayops.storage.local import LocalStorage
 
-    return LocalStorage(uri)
+    return LocalStorage(uri, settings)

@@ -9,7 +9,7 @@ Two primitives make many writers safe without a lock service:
   version the caller read. Used for moving pointers (aliases, routing tables).
 
 Every write is atomic: a reader sees the old object or the new one, never a
-part of it.
+part of it. :meth:`Storage.check` proves all of this against the real root.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rayops.errors import ConflictError, NotFoundError
+from rayops.errors import ConflictError, NotFoundError, StorageError
 from rayops.names import validate_key
+from rayops.storage.retry import pause
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
+
+    from rayops.config import Settings
+    from rayops.storage.check import StorageCheck
 
 __all__ = ["FENCE_FIELD", "Storage", "Versioned", "loads"]
 
@@ -78,6 +82,8 @@ class Storage(ABC):
 
     #: The URI this storage was opened from (``/path`` or ``s3://bucket/prefix``).
     uri: str
+    #: Tunables (retry pauses, S3 timeouts); None means the documented defaults.
+    settings: Settings | None = None
 
     # --- bytes -------------------------------------------------------------
     @abstractmethod
@@ -152,13 +158,17 @@ class Storage(ABC):
         ``change`` gets the current document (``None`` if absent) and returns the new
         one; it may be called several times, so it must not have side effects.
 
+        After a lost race it pauses a random, growing time (:func:`rayops.storage.retry.pause`)
+        before re-reading, so many writers of one document spread out instead of
+        colliding again.
+
         Example:
             >>> def bump(doc):
             ...     return {"n": (doc or {"n": 0})["n"] + 1}
             >>> storage.update_json("counters/c.json", bump)  # doctest: +SKIP
             {'n': 1}
         """
-        for _ in range(max_retries):
+        for attempt in range(max_retries):
             try:
                 current = self.read_versioned(key)
                 doc, token = current.json(), current.token
@@ -169,7 +179,7 @@ class Storage(ABC):
                 self.compare_and_swap(key, dumps(new), token)
                 return new
             except ConflictError:
-                continue
+                pause(attempt, self.settings)
         raise ConflictError(
             f"Gave up updating {key!r} after {max_retries} conflicting writes; "
             "too many writers are changing it at once, try again."
@@ -214,43 +224,117 @@ class Storage(ABC):
 
         ``columns`` and ``filter`` (a ``pyarrow.compute`` expression) are pushed into
         the Parquet reader.
-        """
 
-        return self.parquet_dataset(keys).to_table(columns=columns, filter=filter)
+        Example:
+            >>> storage.read_parquet("features/sales/3/", columns=["y"])  # doctest: +SKIP
+        """
+        dataset = self.parquet_dataset(keys)
+        return self._translate(lambda: dataset.to_table(columns=columns, filter=filter), str(keys))
 
     def parquet_dataset(self, keys: str | list[str]) -> Any:
-        """A ``pyarrow.dataset.Dataset`` over the given Parquet keys or prefix."""
+        """A ``pyarrow.dataset.Dataset`` over the given Parquet keys or prefix.
+
+        A prefix (ending in ``/``) costs one listing, which also gives each file's
+        size, so pyarrow opens the files without a HEAD request each. Explicit keys
+        cost one metadata lookup each (on S3 the HEAD pyarrow would send anyway to
+        learn the size); a missing one raises NotFoundError naming it before any
+        data is read.
+
+        Example:
+            >>> ds = storage.parquet_dataset("features/sales/3/")  # doctest: +SKIP
+            >>> ds.to_table(columns=["y"]).num_rows  # doctest: +SKIP
+            1000
+        """
         import pyarrow.dataset as ds
+        import pyarrow.fs as pafs
 
         fs, _ = self.arrow_filesystem()
-        if isinstance(keys, str):
-            if keys.endswith("/"):
-                keys = [k for k in self.list_keys(keys) if k.endswith(".parquet")]
-                if not keys:
-                    raise NotFoundError(f"No Parquet files under {self.uri}/{keys}.")
-            else:
-                keys = [keys]
-        paths = [self.path_of(k) for k in keys]
-        for key in keys:
-            if not self.exists(key):
-                raise NotFoundError(f"No object {key!r} in {self.uri}.")
-        return self._translate(lambda: ds.dataset(paths, format="parquet", filesystem=fs))
+        if isinstance(keys, str) and keys.endswith("/"):
+            sized = [(k, n) for k, n in self._list_sizes(keys) if k.endswith(".parquet")]
+            if not sized:
+                raise NotFoundError(f"No Parquet files under {self.uri}/{keys}.")
+        else:
+            names = [keys] if isinstance(keys, str) else list(keys)
+            if not names:
+                return ds.dataset([], format="parquet", filesystem=fs)
+            paths = [self.path_of(k) for k in names]
+            infos = self._translate(lambda: fs.get_file_info(paths), str(keys))
+            for key, info in zip(names, infos, strict=True):
+                if info.type != pafs.FileType.File:
+                    raise NotFoundError(f"No Parquet object {key!r} in {self.uri}.")
+            sized = [(k, i.size) for k, i in zip(names, infos, strict=True)]
+        fmt = ds.ParquetFileFormat()
+        fragments = [
+            fmt.make_fragment(self.path_of(k), filesystem=fs, file_size=size) for k, size in sized
+        ]
+        # As ds.dataset() does: the schema of the first file.
+        schema = self._translate(lambda: fragments[0].physical_schema, sized[0][0])
+        return ds.FileSystemDataset(fragments, schema, fmt, fs)
+
+    def _list_sizes(self, prefix: str) -> list[tuple[str, int | None]]:
+        """Keys under ``prefix`` with their sizes in bytes (None if unknown), sorted.
+
+        Backends that learn sizes from the listing override this; sizes let
+        pyarrow skip a metadata request per file.
+        """
+        return [(k, None) for k in self.list_keys(prefix)]
 
     def iter_batches(
         self, keys: str | list[str], *, columns: list[str] | None = None, batch_size: int = 65536
     ) -> Iterator[pa.RecordBatch]:
         """Stream record batches without loading everything in memory."""
         dataset = self.parquet_dataset(keys)
-        yield from dataset.to_batches(columns=columns, batch_size=batch_size)
+        batches = iter(dataset.to_batches(columns=columns, batch_size=batch_size))
+        while True:
+            batch = self._translate(lambda: next(batches, None), str(keys))
+            if batch is None:
+                return
+            yield batch
 
     # --- health --------------------------------------------------------------
-    @abstractmethod
-    def check(self) -> None:
-        """Verify the root is reachable and writable; raise a StorageError if not."""
+    def check(self, *, raise_on_failure: bool = True) -> StorageCheck:
+        """Prove that the root works as rayops needs: write, read, put-if-absent
+        refusing a second writer, compare-and-swap refusing a stale version, delete.
 
-    def _translate(self, fn: Callable[[], T]) -> T:
-        """Run ``fn``, turning backend errors into rayops errors (backends override)."""
-        return fn()
+        The probe objects live under ``_rayops/probe/<uuid>/`` and are deleted
+        afterwards. Returns the report (see :mod:`rayops.storage.check`); with
+        ``raise_on_failure`` (the default) the first failure is raised instead: a
+        :class:`~rayops.errors.StorageError` such as ``StorageUnavailableError``,
+        ``StoragePermissionError`` or ``ConditionalWritesUnsupportedError``.
+
+        Example:
+            >>> report = storage.check()  # doctest: +SKIP
+            >>> [(p.name.value, p.ok) for p in report.probes]  # doctest: +SKIP
+            [('write', True), ('read', True), ('put_if_absent', True), ...]
+        """
+        from rayops.storage.check import run_check
+
+        report = run_check(self)
+        return report.raise_for_failure() if raise_on_failure else report
+
+    def _check_operations(
+        self,
+    ) -> tuple[Callable[[str, bytes], None], Callable[[str, bytes, str | None], str]]:
+        """The put-if-absent and compare-and-swap :meth:`check` probes.
+
+        Backends that verify conditional writes lazily before their first one
+        return the unguarded operations: the check tests the semantics itself.
+        """
+        return self.put_if_absent, self.compare_and_swap
+
+    def _storage_error(self, error: OSError) -> StorageError:
+        """Turn an unexpected OSError from the backend into a rayops error."""
+        return StorageError(f"Storage {self.uri} failed: {error}", uri=self.uri)
+
+    def _translate(self, fn: Callable[[], T], key: str | None = None) -> T:
+        """Run ``fn``, turning backend errors into rayops errors (backends override).
+
+        ``key`` names the object concerned, for the message.
+        """
+        try:
+            return fn()
+        except FileNotFoundError:
+            raise NotFoundError(f"No object {key!r} in {self.uri}.") from None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.uri!r})"

@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
 
+    from rayops.storage.check import StorageCheck
+
 __all__ = ["Fence", "FencedStorage", "fence_of", "stamp"]
 
 T = TypeVar("T")
@@ -140,11 +142,11 @@ class FencedStorage(Storage):
     def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
         return self.inner.arrow_filesystem()
 
-    def check(self) -> None:
-        self.inner.check()
+    def check(self, *, raise_on_failure: bool = True) -> StorageCheck:
+        return self.inner.check(raise_on_failure=raise_on_failure)
 
-    def _translate(self, fn: Callable[[], T]) -> T:
-        return self.inner._translate(fn)
+    def _translate(self, fn: Callable[[], T], key: str | None = None) -> T:
+        return self.inner._translate(fn, key)
 
     # --- documents: lease check and stamp ------------------------------------------------
     def _refuse_newer(self, key: str, current: bytes, epoch: int) -> None:

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
 
+    from rayops.config import Settings
+
 __all__ = ["LocalStorage"]
 
 _TMP = ".rayops-tmp-"
@@ -62,9 +64,10 @@ class LocalStorage(Storage):
         b'hello'
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], settings: Settings | None = None) -> None:
         self.root = Path(root).expanduser().resolve()
         self.uri = str(self.root)
+        self.settings = settings
 
     # --- helpers -------------------------------------------------------------
     def _path(self, key: str) -> Path:
@@ -235,20 +238,15 @@ class LocalStorage(Storage):
         finally:
             tmp.unlink(missing_ok=True)
 
-    def check(self) -> None:
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = self._write_tmp(self.root / ".probe", b"ok")
-            probe.unlink()
-        except PermissionError as e:
-            raise StoragePermissionError(
+    def _storage_error(self, error: OSError) -> StorageError:
+        if isinstance(error, PermissionError):
+            return StoragePermissionError(
                 f"Storage root {self.uri} is not writable: check RAYOPS_STORAGE and the "
                 "folder's permissions.",
                 uri=self.uri,
-            ) from e
-        except OSError as e:
-            if e.errno in (errno.ENOSPC, errno.EROFS):
-                raise StorageUnavailableError(
-                    f"Storage root {self.uri} cannot be written: {e.strerror}.", uri=self.uri
-                ) from e
-            raise
+            )
+        if error.errno in (errno.ENOSPC, errno.EROFS):
+            return StorageUnavailableError(
+                f"Storage root {self.uri} cannot be written: {error.strerror}.", uri=self.uri
+            )
+        return StorageError(f"Storage root {self.uri} failed: {error}.", uri=self.uri)

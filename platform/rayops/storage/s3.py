@@ -5,9 +5,25 @@ Small objects go through boto3, which speaks S3's conditional writes:
 * put-if-absent: ``PutObject`` with ``If-None-Match: *`` (412 if the key exists);
 * compare-and-swap: ``PutObject`` with ``If-Match: <etag>`` (412 if it changed).
 
-Parquet streams through ``pyarrow.fs.S3FileSystem`` (multipart upload, so a large
-table never sits whole in memory); S3 only makes an object visible when its
-upload completes, so readers never see part of one.
+Before its first conditional write, a process verifies once per (endpoint,
+bucket) that the server honours both headers (a few requests on a probe key
+under ``_rayops/probe/``): a server that ignores them would let version claims
+and alias moves silently overwrite each other, so it is refused with
+:class:`~rayops.errors.ConditionalWritesUnsupportedError` instead. Probing at
+every open would cost round trips for read-only users; ``check()`` always
+tests the semantics afresh.
+
+Parquet is written by spooling to a temporary file and uploading it with boto3
+(multipart, aborted on failure), so a reader never sees part of an object; it
+is read through ``pyarrow.fs.S3FileSystem`` (column projection and filters are
+pushed into the reader).
+
+Credentials: botocore's chain (environment, profile, ``credential_process``,
+SSO, web identity/IRSA, container or instance role) is the single source. boto3
+clients sign every request with botocore's refreshable credentials object; the
+pyarrow filesystem is rebuilt whenever botocore's current credentials differ
+from the ones it was built with (a cheap comparison under a lock), so rotated
+or expiring credentials never break a long-lived process.
 
 Every botocore/pyarrow failure is translated into a rayops error naming the URI
 and what to check; timeouts and retries come from :class:`rayops.config.Settings`
@@ -16,6 +32,7 @@ so an unreachable endpoint is reported within seconds.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rayops.config import Settings
 from rayops.errors import (
     AlreadyExistsError,
+    ConditionalWritesUnsupportedError,
     ConflictError,
     NotFoundError,
     RayopsError,
@@ -36,6 +54,8 @@ from rayops.storage.base import Storage, Versioned
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
+
+    from rayops.storage.check import StorageCheck
 
 __all__ = ["S3Storage"]
 
@@ -54,6 +74,12 @@ _MISSING_KEY_CODES = {"NoSuchKey", "404", "NotFound"}
 _PRECONDITION_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 
 
+# (endpoint, bucket) pairs whose server this process has seen honour conditional writes.
+_VERIFIED: set[tuple[str | None, str]] = set()
+_VERIFY_LOCKS: dict[tuple[str | None, str], threading.Lock] = {}
+_VERIFY_LOCKS_GUARD = threading.Lock()
+
+
 def _raiser(exc: BaseException) -> Callable[[], Any]:
     def go() -> Any:
         raise exc
@@ -68,9 +94,14 @@ class S3Storage(Storage):
         uri: ``s3://bucket`` or ``s3://bucket/some/prefix``.
         settings: endpoint, region and timeouts; defaults to ``Settings()``.
 
-    Credentials come from the usual AWS chain (environment, profile, instance
-    role). The bucket must exist: rayops never creates buckets.
+    Credentials come from botocore's chain (environment, profile,
+    ``credential_process``, web identity, instance role) and are refreshed as they
+    expire, for boto3 calls and the pyarrow filesystem alike. The bucket must
+    exist: rayops never creates buckets. Pickles (e.g. to Ray tasks) carry only
+    the configuration; each process resolves its own credentials.
     """
+
+    settings: Settings
 
     def __init__(self, uri: str, settings: Settings | None = None) -> None:
         from urllib.parse import urlparse
@@ -84,13 +115,24 @@ class S3Storage(Storage):
         self.uri = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
         self.endpoint_url = self.settings.s3.endpoint_url
         self.region = self.settings.s3.region or "us-east-1"
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._fs_lock = threading.Lock()
+        # The pyarrow filesystem and the frozen credentials it was built with.
+        self._fs: tuple[Any, pafs.S3FileSystem] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # Clients hold sockets and locks; ship only the configuration (e.g. to Ray tasks).
+        # Clients hold sockets, locks and credentials; ship only the configuration
+        # (e.g. to Ray tasks), which resolve credentials from their own environment.
         state = self.__dict__.copy()
-        for cached in ("_session", "_client", "_arrow_fs"):
+        for cached in ("_session", "_client", "_fs", "_fs_lock"):
             state.pop(cached, None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
 
     # --- clients -----------------------------------------------------------------
     @cached_property
@@ -114,8 +156,30 @@ class S3Storage(Storage):
         )
         return self._session.client("s3", endpoint_url=self.endpoint_url, config=config)
 
-    @cached_property
+    def _frozen_credentials(self) -> Any:
+        """botocore's current credentials (it refreshes refreshable ones near expiry)."""
+        from botocore.exceptions import NoCredentialsError
+
+        creds = self._session.get_credentials()
+        if creds is None:
+            raise NoCredentialsError()
+        return creds.get_frozen_credentials()
+
     def _arrow_fs(self) -> pafs.S3FileSystem:
+        """The pyarrow filesystem, rebuilt when botocore's credentials have changed.
+
+        pyarrow takes static keys only, so the filesystem is a snapshot: when the
+        credentials rotate (instance role, STS, ``credential_process``...), the next
+        call builds a new one. Comparing frozen credentials is cheap; botocore only
+        calls its provider when they are close to expiry.
+        """
+        frozen = self._translate(self._frozen_credentials)
+        with self._fs_lock:
+            if self._fs is None or self._fs[0] != frozen:
+                self._fs = (frozen, self._new_arrow_fs(frozen))
+            return self._fs[1]
+
+    def _new_arrow_fs(self, frozen: Any) -> pafs.S3FileSystem:
         import pyarrow.fs as pafs
 
         kwargs: dict[str, Any] = {
@@ -125,13 +189,11 @@ class S3Storage(Storage):
             "retry_strategy": pafs.AwsStandardS3RetryStrategy(
                 max_attempts=self.settings.s3.max_attempts
             ),
+            "access_key": frozen.access_key,
+            "secret_key": frozen.secret_key,
         }
-        creds = self._session.get_credentials()
-        if creds is not None:
-            frozen = creds.get_frozen_credentials()
-            kwargs.update(access_key=frozen.access_key, secret_key=frozen.secret_key)
-            if frozen.token:
-                kwargs["session_token"] = frozen.token
+        if frozen.token:
+            kwargs["session_token"] = frozen.token
         if self.endpoint_url:
             scheme, _, host = self.endpoint_url.partition("://")
             kwargs.update(endpoint_override=host.rstrip("/"), scheme=scheme)
@@ -153,6 +215,7 @@ class S3Storage(Storage):
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
+            CredentialRetrievalError,
             NoCredentialsError,
             PartialCredentialsError,
         )
@@ -203,6 +266,14 @@ class S3Storage(Storage):
                 "AWS_SECRET_ACCESS_KEY, or a profile or instance role.",
                 uri=self.uri,
             ) from None
+        except CredentialRetrievalError as e:
+            # Its message may quote the provider's output: name only the provider.
+            raise StoragePermissionError(
+                f"Could not get AWS credentials for {self._where()} from "
+                f"{e.kwargs.get('provider', 'the configured provider')}: check the profile, "
+                "credential_process or role configuration.",
+                uri=self.uri,
+            ) from None
         except BotoConnectionError:
             raise StorageUnavailableError(
                 f"Cannot reach the S3 endpoint for {self._where()}: check that the server is "
@@ -222,12 +293,16 @@ class S3Storage(Storage):
                 raise StorageUnavailableError(
                     f"Bucket {self.bucket!r} does not exist at {self._where()}.", uri=self.uri
                 ) from None
-            if "AccessDenied" in text or "403" in text or "InvalidAccessKeyId" in text:
+            squashed = text.upper().replace("_", "")
+            if "403" in text or any(
+                code in squashed
+                for code in ("ACCESSDENIED", "INVALIDACCESSKEYID", "SIGNATUREDOESNOTMATCH")
+            ):
                 raise StoragePermissionError(
                     f"Access to {self._where()} was refused: check the AWS credentials.",
                     uri=self.uri,
                 ) from None
-            if "Path does not exist" in text or "NoSuchKey" in text:
+            if "Path does not exist" in text or "NOSUCHKEY" in squashed:
                 raise NotFoundError(f"No object {key!r} in {self.uri}.") from None
             if "connect" in text.lower() or "curl" in text.lower() or "timeout" in text.lower():
                 raise StorageUnavailableError(
@@ -252,6 +327,14 @@ class S3Storage(Storage):
         )
 
     def put_if_absent(self, key: str, data: bytes) -> None:
+        self._require_conditional_writes()
+        self._put_if_absent(key, data)
+
+    def compare_and_swap(self, key: str, data: bytes, expected: str | None) -> str:
+        self._require_conditional_writes()
+        return self._compare_and_swap(key, data, expected)
+
+    def _put_if_absent(self, key: str, data: bytes) -> None:
         try:
             self._translate(
                 lambda: self._client.put_object(
@@ -262,7 +345,7 @@ class S3Storage(Storage):
         except ConflictError as e:
             raise AlreadyExistsError(f"{key!r} already exists in {self.uri}.") from e
 
-    def compare_and_swap(self, key: str, data: bytes, expected: str | None) -> str:
+    def _compare_and_swap(self, key: str, data: bytes, expected: str | None) -> str:
         cond = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
         try:
             r = self._translate(
@@ -277,6 +360,73 @@ class S3Storage(Storage):
             ) from e
         return str(r["ETag"])
 
+    # --- conditional-write support -------------------------------------------------
+    def _require_conditional_writes(self) -> None:
+        """Verify, once per process and (endpoint, bucket), that the server honours
+        If-None-Match and If-Match; raise ConditionalWritesUnsupportedError if not.
+
+        Only a success is remembered: a failure (or an outage) is probed again on
+        the next conditional write, so a fixed server needs no restart.
+        """
+        ident = (self.endpoint_url, self.bucket)
+        if ident in _VERIFIED:
+            return
+        with _VERIFY_LOCKS_GUARD:
+            lock = _VERIFY_LOCKS.setdefault(ident, threading.Lock())
+        with lock:
+            if ident not in _VERIFIED:
+                self._probe_conditional_writes()
+                _VERIFIED.add(ident)
+
+    def _probe_conditional_writes(self) -> None:
+        import uuid
+
+        from rayops.storage.check import CONDITIONAL_WRITES_ADVICE, PROBE_PREFIX
+
+        key = f"{PROBE_PREFIX}/{uuid.uuid4().hex}/conditional"
+        # A well-formed ETag no object has: a correct server must refuse If-Match with it.
+        wrong_etag = '"' + "0" * 32 + '"'
+
+        def refused(**cond: str) -> bool:
+            def put() -> Any:
+                return self._client.put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=b"probe", **cond
+                )
+
+            try:
+                self._translate(put, key)
+            except (ConflictError, NotFoundError):  # 412/409, or 404 for If-Match on nothing
+                return True
+            return False
+
+        def unsupported(what: str) -> ConditionalWritesUnsupportedError:
+            return ConditionalWritesUnsupportedError(
+                f"The S3 server at {self._where()} {what}. {CONDITIONAL_WRITES_ADVICE}",
+                uri=self.uri,
+            )
+
+        try:
+            if refused(IfNoneMatch="*"):  # the key is fresh: this one must succeed
+                raise StorageError(
+                    f"The S3 server at {self._where()} refused to create a fresh probe key "
+                    "with If-None-Match: *.",
+                    uri=self.uri,
+                )
+            if not refused(IfNoneMatch="*"):
+                raise unsupported("ignores If-None-Match: * (a second put-if-absent overwrote)")
+            if not refused(IfMatch=wrong_etag):
+                raise unsupported("ignores If-Match (a write with a wrong ETag overwrote)")
+            self.delete(key)
+            if not refused(IfMatch=wrong_etag):
+                raise unsupported(
+                    "ignores If-Match on a missing key (a compare-and-swap recreated a deleted key)"
+                )
+        finally:
+            try:
+                self.delete(key)
+            except RayopsError:
+                pass  # the probe's own error says more; an orphan probe key is harmless
+
     def exists(self, key: str) -> bool:
         try:
             self._translate(
@@ -287,14 +437,19 @@ class S3Storage(Storage):
         return True
 
     def list_keys(self, prefix: str = "") -> list[str]:
+        return [key for key, _ in self._list_sizes(prefix)]
+
+    def _list_sizes(self, prefix: str) -> list[tuple[str, int | None]]:
         full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
 
-        def go() -> list[str]:
-            out: list[str] = []
+        def go() -> list[tuple[str, int | None]]:
+            out: list[tuple[str, int | None]] = []
             for page in self._client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=full
             ):
-                out.extend(self._strip(o["Key"]) for o in page.get("Contents", []))
+                out.extend(
+                    (self._strip(o["Key"]), int(o["Size"])) for o in page.get("Contents", [])
+                )
             return sorted(out)
 
         return self._translate(go, prefix)
@@ -339,7 +494,12 @@ class S3Storage(Storage):
 
     # --- Parquet -------------------------------------------------------------------
     def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
-        return self._arrow_fs, f"{self.bucket}/{self.prefix}".rstrip("/")
+        """The pyarrow filesystem with botocore's current credentials, and the base path.
+
+        Ask again for each read rather than keeping one: a filesystem holds the
+        credentials of the moment it was built.
+        """
+        return self._arrow_fs(), f"{self.bucket}/{self.prefix}".rstrip("/")
 
     def write_parquet(
         self,
@@ -369,5 +529,15 @@ class S3Storage(Storage):
         finally:
             os.unlink(tmp)
 
-    def check(self) -> None:
-        self._translate(lambda: self._client.head_bucket(Bucket=self.bucket))
+    # --- health ----------------------------------------------------------------------
+    def _check_operations(
+        self,
+    ) -> tuple[Callable[[str, bytes], None], Callable[[str, bytes, str | None], str]]:
+        # The check tests the conditional semantics itself, every time.
+        return self._put_if_absent, self._compare_and_swap
+
+    def check(self, *, raise_on_failure: bool = True) -> StorageCheck:
+        report = super().check(raise_on_failure=False)
+        if report.ok:  # it just proved what the lazy probe would
+            _VERIFIED.add((self.endpoint_url, self.bucket))
+        return report.raise_for_failure() if raise_on_failure else report

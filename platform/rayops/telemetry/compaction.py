@@ -49,7 +49,7 @@ from typing import Any
 
 from rayops.clock import as_utc, utc_now
 from rayops.config import TelemetrySettings
-from rayops.errors import ConflictError, NotFoundError
+from rayops.errors import ConflictError, NotFoundError, StorageError
 from rayops.storage.base import Storage, dumps
 from rayops.telemetry.layout import (
     COMPACTED_PREFIX,
@@ -216,7 +216,7 @@ class Compactor:
         prefix = partition_prefix(endpoint, log, day)
         try:
             table = dataset(self.storage, [prefix + n for n in inputs]).to_table()
-        except (NotFoundError, OSError) as e:
+        except (NotFoundError, StorageError, OSError) as e:
             if not is_missing_file(e):
                 raise
             return None  # another compactor merged and deleted them meanwhile

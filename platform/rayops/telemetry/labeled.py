@@ -70,8 +70,10 @@ def labeled_rows(frame: pd.DataFrame, task: Task, labels: Labels | None) -> Labe
         out = pred[mask].to_numpy(np.float64)
         return LabeledRows(y, out, task.row_loss(y, out), _ids(part), part.index)
     assert labels is not None
-    text = frame["actual_label"] if "actual_label" in frame.columns else pd.Series(
-        [None] * len(frame), index=frame.index, dtype=object
+    text = (
+        frame["actual_label"]
+        if "actual_label" in frame.columns
+        else pd.Series([None] * len(frame), index=frame.index, dtype=object)
     )
     lookup = {str(c): i for i, c in enumerate(labels.classes)}
     codes = text.map(lambda v: lookup.get(str(v), -1) if isinstance(v, str) else -2)

@@ -38,7 +38,7 @@ from rayops.errors import NotFoundError
 from rayops.storage.base import Storage
 from rayops.telemetry.layout import COMPACTED_PREFIX, MANIFEST, Log, manifest_key, partition_prefix
 
-__all__ = ["Manifest", "Merge", "live_files", "read_manifest"]
+__all__ = ["Manifest", "Merge", "live_files", "live_sized", "read_manifest"]
 
 
 class Merge(BaseModel):
@@ -102,10 +102,19 @@ def read_manifest(
 
 def live_files(storage: Storage, endpoint: str, log: Log, day: date) -> list[str]:
     """Keys of the live data files of one partition: one listing and one manifest read."""
+    return [key for key, _ in live_sized(storage, endpoint, log, day)]
+
+
+def live_sized(
+    storage: Storage, endpoint: str, log: Log, day: date
+) -> list[tuple[str, int | None]]:
+    """:func:`live_files` with each file's size from the listing (None where the backend
+    does not say), so readers open the files without a metadata request each."""
     prefix = partition_prefix(endpoint, log, day)
-    names = [k[len(prefix) :] for k in storage.list_keys(prefix)]
+    sizes = {k[len(prefix) :]: n for k, n in storage._list_sizes(prefix)}
+    names = list(sizes)
     if MANIFEST in names:
         manifest, _ = read_manifest(storage, endpoint, log, day)
     else:
         manifest = Manifest()  # merged files without a manifest are not switched in yet
-    return [prefix + n for n in manifest.live(names)]
+    return [(prefix + n, sizes.get(n)) for n in manifest.live(names)]

@@ -27,10 +27,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rayops.clock import as_utc
-from rayops.errors import InvalidInputError, NotFoundError
+from rayops.errors import InvalidInputError, NotFoundError, StorageError
 from rayops.storage import Storage
+from rayops.storage.retry import pause
 from rayops.telemetry.layout import Log, days_between, log_prefix, partition_day
-from rayops.telemetry.manifest import live_files
+from rayops.telemetry.manifest import live_sized
 from rayops.telemetry.schema import (
     FEATURE_PREFIX,
     FEEDBACK_BASE,
@@ -62,8 +63,9 @@ __all__ = [
     "window_files",
 ]
 
-#: Reads that lost a file to a concurrent compaction are retried this many times.
-_RETRIES = 3
+#: Reads that lost a file to a concurrent compaction are retried this many times
+#: (with a short jittered pause): each retry lists again and sees the merged file.
+_RETRIES = 10
 
 
 def _check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
@@ -77,16 +79,23 @@ def window_files(
     storage: Storage, endpoint: str, log: Log | str, start: datetime, end: datetime
 ) -> list[str]:
     """Keys of the live files of ``log`` whose day partition overlaps ``[start, end)``."""
+    return [k for k, _ in _window_sized(storage, endpoint, log, start, end)]
+
+
+def _window_sized(
+    storage: Storage, endpoint: str, log: Log | str, start: datetime, end: datetime
+) -> list[tuple[str, int | None]]:
     log = Log(log)
     start, end = _check_window(start, end)
     wanted = set(days_between(start, end))
     present = [partition_day(d) for d in storage.list_children(log_prefix(endpoint, log))]
     days = sorted(d for d in present if d is not None and d in wanted)
-    return [k for d in days for k in live_files(storage, endpoint, log, d)]
+    return [f for d in days for f in live_sized(storage, endpoint, log, d)]
 
 
-def dataset(storage: Storage, keys: Sequence[str]) -> ds.Dataset:
-    """A pyarrow Dataset over ``keys`` with one schema unified from every file.
+def dataset(storage: Storage, keys: Sequence[str | tuple[str, int | None]]) -> ds.Dataset:
+    """A pyarrow Dataset over ``keys`` (or ``(key, size)`` pairs: sizes from a listing
+    spare a metadata request per file) with one schema unified from every file.
 
     Example (every live prediction file of an endpoint, for DuckDB or pandas):
         >>> from datetime import UTC, datetime  # doctest: +SKIP
@@ -94,16 +103,22 @@ def dataset(storage: Storage, keys: Sequence[str]) -> ds.Dataset:
         ...                     datetime(2026, 1, 1, tzinfo=UTC), datetime.now(UTC))
         >>> dataset(storage, keys).to_table().to_pandas()  # doctest: +SKIP
     """
+    import pyarrow as pa
     import pyarrow.dataset as pads
 
     fs, _ = storage.arrow_filesystem()
-    paths = [storage.path_of(k) for k in keys]
+    sized = [k if isinstance(k, tuple) else (k, None) for k in keys]
+    fmt = pads.ParquetFileFormat()
 
     def build() -> ds.Dataset:
-        factory = pads.FileSystemDatasetFactory(
-            fs, paths, pads.ParquetFileFormat(), pads.FileSystemFactoryOptions()
+        fragments = [
+            fmt.make_fragment(storage.path_of(k), filesystem=fs, file_size=n) for k, n in sized
+        ]
+        schemas = [f.physical_schema for f in fragments]  # each file's footer, read once
+        schema = (
+            pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
         )
-        return factory.finish(factory.inspect(promote_options="permissive"))
+        return pads.FileSystemDataset(fragments, schema, fmt, fs)
 
     return storage._translate(build)
 
@@ -128,7 +143,7 @@ def read_log(
 
     start, end = _check_window(start, end)
     for attempt in range(_RETRIES):
-        keys = window_files(storage, endpoint, log, start, end)
+        keys = _window_sized(storage, endpoint, log, start, end)
         if not keys:
             return _empty(columns or base)
         try:
@@ -139,10 +154,11 @@ def read_log(
             table = data.to_table(
                 columns=have, filter=(pc.field("time") >= lo) & (pc.field("time") < hi)
             )
-        except (NotFoundError, OSError) as e:
+        except (NotFoundError, StorageError, OSError) as e:
             if not is_missing_file(e) or attempt == _RETRIES - 1:
                 raise
-            continue  # a compaction replaced a file between listing and reading
+            pause(attempt, storage.settings)  # a compaction replaced a file meanwhile
+            continue
         for c in columns or ():
             if not c.endswith("*") and c not in table.schema.names:
                 table = table.append_column(c, pa.nulls(table.num_rows))
@@ -180,10 +196,7 @@ def is_missing_file(error: BaseException) -> bool:
     if isinstance(error, NotFoundError | FileNotFoundError):
         return True
     text = str(error)
-    return isinstance(error, OSError) and any(
-        s in text
-        for s in ("RESOURCE_NOT_FOUND", "NoSuchKey", "Path does not exist", "No such file")
-    )
+    return isinstance(error, OSError | StorageError) and any(s in text for s in _MISSING)
 
 
 def _expand(columns: Sequence[str] | None, names: Sequence[str]) -> list[str]:
