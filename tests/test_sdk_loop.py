@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from gateway import deploy_gateway_app, serve_http
+from harness import logged
 
 import rayops
 from rayops.rollout.controller import RolloutTask
@@ -44,11 +45,14 @@ def test_the_sdk_drives_the_loop_on_s3(ray_cluster: Any, s3_settings: Any, s3_ur
         rows = data.iloc[1000:].drop(columns=["entity_id", "event_time"])
         features = rows.drop(columns=["target"])
 
-        def traffic(n: int, start: int = 0) -> None:
+        def traffic(n: int, start: int = 0) -> set[str]:
+            ids = set()
             for i in range(start, start + n * 10, 10):
                 part = slice(i % 500, i % 500 + 10)
                 answer = client.predict("sales", features.iloc[part], key=f"user-{i}")
                 client.feedback("sales", answer.request_id, rows["target"].iloc[part].tolist())
+                ids.add(answer.request_id)
+            return ids
 
         answer = client.predict("sales", features.head(3))
         assert answer.model == "sales" and answer.version == first["model"]["version"]
@@ -61,9 +65,9 @@ def test_the_sdk_drives_the_loop_on_s3(ray_cluster: Any, s3_settings: Any, s3_ur
         deadline = time.monotonic() + 120
         i = 0
         while not client.rollouts.get("sales").finished and time.monotonic() < deadline:
-            traffic(5, i)
+            sent = traffic(5, i)
             i += 50
-            time.sleep(0.6)  # the prediction log flushes every 0.5 s
+            assert logged(client.storage, "sales", sent)  # judged only once it is logged
             judge.tick(datetime.now(UTC))
         rollout = client.rollouts.get("sales")
         assert rollout.status is rayops.RolloutStatus.PROMOTED, rollout.reason

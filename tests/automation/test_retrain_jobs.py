@@ -17,7 +17,7 @@ import pandas as pd
 import requests
 from automation_support import DRIFT_AT, build
 from gateway import deploy_gateway_app, serve_http
-from harness import wait_until
+from harness import logged, wait_until
 
 from rayops.automation.jobs import JobState, JobStore, RetrainDecision
 from rayops.automation.retrainer import Retrainer
@@ -29,8 +29,9 @@ from rayops.rollout import Rollouts, RolloutStatus
 from rayops.rollout.controller import RolloutTask
 
 
-def send(url: str, rows: pd.DataFrame, batch: int = 10) -> int:
-    """Predict ``rows`` on endpoint 'shop' in batches and send their feedback; failures."""
+def send(url: str, rows: pd.DataFrame, batch: int = 10, ids: set[str] | None = None) -> int:
+    """Predict ``rows`` on endpoint 'shop' in batches and send their feedback; failures.
+    The answered request ids are added to ``ids``."""
     features = rows.drop(columns=["target", "entity_id", "event_time"])
     features = features.astype({c: "object" for c in features.select_dtypes("category")})
     failed = 0
@@ -40,6 +41,8 @@ def send(url: str, rows: pd.DataFrame, batch: int = 10) -> int:
         if r.status_code != 200:
             failed += 1
             continue
+        if ids is not None:
+            ids.add(r.json()["request_id"])
         actuals = rows["target"].iloc[i : i + batch].tolist()
         fb = requests.post(f"{url}/endpoints/shop/feedback",
                            json={"request_id": r.json()["request_id"], "actuals": actuals},
@@ -98,8 +101,10 @@ def test_drift_triggers_a_ray_job_whose_better_candidate_is_canaried_to_producti
         rollouts, judge = Rollouts(storage), RolloutTask(storage)
         deadline = time.monotonic() + 90
         while not rollouts.get("shop").finished and time.monotonic() < deadline:
-            assert send(url, post.iloc[600:].sample(60, random_state=int(time.time()))) == 0
-            time.sleep(0.7)  # the prediction log flushes every 0.5 s
+            sent: set[str] = set()
+            assert send(url, post.iloc[600:].sample(60, random_state=int(time.time())),
+                        ids=sent) == 0  # fmt: skip
+            assert logged(storage, "shop", sent)  # judged only once it is logged
             judge.tick(datetime.now(UTC))
     doc = rollouts.get("shop")
     assert doc.status is RolloutStatus.PROMOTED, (doc.reason, doc.analysis)

@@ -111,7 +111,9 @@ def test_a_biased_canary_is_rolled_back_automatically(
         rollouts.deploy("canary-bad", models["worse"], steps="30,60,100", interval=INTERVAL,
                         thresholds=LIMITS)  # fmt: skip
         took = drive(RolloutTask(root), rollouts, "canary-bad", timeout=4 * INTERVAL)
-        time.sleep(1.0)  # traffic after the rollback
+        done = time.monotonic()
+        # Traffic after the rollback: the last answers come from the stable version.
+        assert wait_until(lambda: sum(t > done for t, _ in traffic.answers) >= 5, timeout=20)
     finally:
         traffic.stop()
     doc = rollouts.get("canary-bad")
@@ -137,7 +139,8 @@ def test_a_better_canary_is_promoted_and_rollback_is_instant_under_load(
         drive(RolloutTask(root), rollouts, "canary-good", timeout=6 * INTERVAL)
         assert rollouts.get("canary-good").status is RolloutStatus.PROMOTED
         assert Registry(root).get("demand@production").ref == models["better"]
-        time.sleep(1.5)
+        promoted = time.monotonic()
+        assert wait_until(lambda: sum(t > promoted for t, _ in traffic.answers) >= 10, timeout=20)
         assert {v for _, v in traffic.answers[-10:]} == {models["better"]}
         # Instant rollback: 100% back on the stable version, measured at the client.
         asked = time.monotonic()
@@ -147,7 +150,8 @@ def test_a_better_canary_is_promoted_and_rollback_is_instant_under_load(
             lambda: any(t > asked and v == models["stable"] for t, v in traffic.answers),
             timeout=5,
         )
-        time.sleep(2.0)
+        # Enough traffic after the rollback to see that no answer comes from the candidate.
+        assert wait_until(lambda: sum(t > asked for t, _ in traffic.answers) >= 20, timeout=20)
     finally:
         traffic.stop()
     after = [(t, v) for t, v in traffic.answers if t > asked]

@@ -184,17 +184,22 @@ def test_routing_change_under_load(
 
     thread = threading.Thread(target=client)
     thread.start()
-    time.sleep(1.0)
+    assert wait_until(lambda: len(results) >= 20, timeout=30)  # load before the change
     endpoints.set_routes("hot", models["v3"])
     changed_at = time.monotonic()
-    time.sleep(2.0)
+    # Load after the change, until the new version answered for a while.
+    assert wait_until(
+        lambda: sum(t > changed_at and v == "1.2.0" for t, _, v in results) >= 20, timeout=30
+    )
     stop.set()
     thread.join()
     assert all(status == 200 for _, status, _ in results), [r for r in results if r[1] != 200]
-    assert len(results) >= 50  # 3 s at ~20 requests/s
+    assert len(results) >= 40
     first_new = min(t for t, _, v in results if v == "1.2.0")
     print(f"routing change in effect after {first_new - changed_at:.2f} s, {len(results)} requests")
-    assert first_new - changed_at <= 1.0
+    # serving_poll_interval_s is 0.5 s, so well under 1 s on an idle machine; the bound is
+    # one a 2-core machine loaded by other test runs still meets.
+    assert first_new - changed_at <= 3.0
     assert all(v == "1.2.0" for t, _, v in results if t > first_new)
 
 

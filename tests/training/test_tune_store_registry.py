@@ -10,13 +10,12 @@ import pytest
 import xgboost as xgb
 from typer.testing import CliRunner
 
+import rayops.features as features_mod
+import rayops.registry as registry_mod
 from rayops.cli import app
 from rayops.datasets import make_regression
 from rayops.storage import open_storage
 from rayops.training.runs import get_run
-
-features_mod = pytest.importorskip("rayops.features")
-registry_mod = pytest.importorskip("rayops.registry")
 
 
 def test_tune_from_feature_set_and_register(ray_cluster: Any, tmp_path: Path) -> None:
