@@ -17,6 +17,7 @@ import rayops
 #: Lowest first. A package (or top-level module) of rayops belongs to exactly one layer.
 LAYERS: list[set[str]] = [
     {"_version", "errors", "names", "clock", "durations", "tasks", "gate", "http"},
+    {"uncertainty"},
     {"config"},
     {"storage"},
     {"controltask"},

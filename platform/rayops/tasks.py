@@ -57,6 +57,7 @@ __all__ = [
     "TaskKind",
     "expected_calibration_error",
     "infer_task",
+    "normalized",
 ]
 
 #: A class label as users give it: a string, a bool or an integer.
@@ -309,7 +310,7 @@ def _classification_metrics(
     k = proba.shape[1]
     every = list(range(k))
     predicted = task.predicted_index(proba, threshold=threshold)
-    clipped = np.clip(proba, EPS, 1.0)
+    clipped = normalized(proba)
     out: dict[str, float | None] = {
         "logloss": float(m.log_loss(y, clipped, labels=every, sample_weight=weights)),
         "accuracy": float(m.accuracy_score(y, predicted, sample_weight=weights)),
@@ -340,6 +341,16 @@ def _classification_metrics(
     for name, r in zip(names, recalls, strict=True):
         ordered[f"recall[{name}]"] = float(r)
     return ordered
+
+
+def normalized(proba: Any) -> np.ndarray:
+    """``[N, K]`` probabilities clipped away from 0 and rows summing to exactly 1 (what a
+    logarithm and scikit-learn's ``log_loss`` need; float32 outputs sum to 1 ± 1e-7)."""
+    import numpy as np
+
+    p = np.clip(np.asarray(proba, dtype=np.float64), EPS, 1.0)
+    out: np.ndarray = p / p.sum(axis=1, keepdims=True)
+    return out
 
 
 def expected_calibration_error(y: Any, p: Any, bins: int = ECE_BINS) -> float:
