@@ -66,9 +66,12 @@ def test_a_job_receives_the_whole_settings(monkeypatch: pytest.MonkeyPatch) -> N
     assert JOB_SETTINGS_ENV in env
 
 
-def test_the_api_token_never_travels_to_a_job() -> None:
-    s = Settings(api_token="hunter2")
-    assert "hunter2" not in s.job_env()[JOB_SETTINGS_ENV]
+def test_no_secret_ever_travels_to_a_job() -> None:
+    s = Settings(api_token="hunter2", monitoring_smtp_password="pw-1",
+                 monitoring_webhook_secret="hook-key")  # fmt: skip
+    sent = s.job_env()[JOB_SETTINGS_ENV]
+    assert "hunter2" not in sent and "pw-1" not in sent and "hook-key" not in sent
+    assert load_settings(s.job_env()).monitoring.smtp_password is None
     assert s.override(control_tick_s=1).api_token is not None
 
 

@@ -23,6 +23,7 @@ class FlakyServer:
         self.script = list(script)
         self.ok = ok if ok is not None else {"predictions": [1.0], "request_id": "r-1"}
         self.requests: list[tuple[float, str, str]] = []  # (monotonic time, method, path)
+        self.bodies: list[tuple[dict[str, str], bytes]] = []  # (headers, body) of each
         self.connections = 0
         lock = threading.Lock()
         server = self
@@ -37,9 +38,10 @@ class FlakyServer:
 
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
+                body = self.rfile.read(length)
                 with lock:
                     server.requests.append((time.monotonic(), self.command, self.path))
+                    server.bodies.append((dict(self.headers.items()), body))
                     answer = server.script.pop(0) if server.script else None
                 if answer == "drop":
                     self.close_connection = True

@@ -255,9 +255,10 @@ class Settings(BaseSettings):
     def job_env(self) -> dict[str, str]:
         """Environment variables that hand these settings, whole, to a Ray job.
 
-        The API token is left out: jobs do not serve HTTP.
+        Secrets (the API token, webhook and SMTP secrets) are left out: a job neither
+        serves HTTP nor sends alerts, and a secret never travels in a job's environment.
         """
-        return {JOB_SETTINGS_ENV: self.model_dump_json(exclude={"api_token"})}
+        return {JOB_SETTINGS_ENV: self.model_dump_json(exclude=_secret_fields())}
 
     # --- introspection --------------------------------------------------------------
     def describe(self) -> list[tuple[str, str, str, str]]:
@@ -330,6 +331,24 @@ class Settings(BaseSettings):
             for fname in section.model_fields:
                 known.update(section.env_of(fname))
         return sorted(k for k in environ if k.startswith("RAYOPS_") and k not in known)
+
+
+def _secret_fields() -> dict[str, Any]:
+    """``model_dump`` exclusions of every SecretStr setting, root and sections."""
+    out: dict[str, Any] = {
+        n: True for n, f in Settings.model_fields.items() if _is_secret(f.annotation)
+    }
+    for name, section in _sections().items():
+        secret = {
+            f: True for f, info in section.model_fields.items() if _is_secret(info.annotation)
+        }
+        if secret:
+            out[name] = secret
+    return out
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in get_args(annotation)
 
 
 def _shown(value: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from rayops.config._section import Section
 from rayops.durations import DURATION_PATTERN
@@ -167,15 +167,44 @@ class MonitoringSettings(Section):
     webhook_timeout_s: float = Field(
         default=5.0, gt=0, description="Timeout of one webhook POST; a failure is recorded."
     )
-    webhook_retries: int = Field(
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "When set, webhook alerts carry X-Rayops-Timestamp and X-Rayops-Signature: "
+            "sha256=<hex HMAC-SHA256 of '<timestamp>.<body>' with this secret>."
+        ),
+    )
+    slack_webhook_url: str | None = Field(
+        default=None,
+        description="Alerts also go to this Slack-compatible incoming webhook (text + blocks).",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for alert email (unset: no email)."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port. Default 587.")
+    smtp_starttls: bool = Field(
+        default=True, description="Upgrade the SMTP connection with STARTTLS. Default true."
+    )
+    smtp_user: str | None = Field(default=None, description="SMTP login (unset: no login).")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    alert_email_from: str = Field(
+        default="rayops@localhost", description="Sender address of alert email."
+    )
+    alert_email_to: list[str] = Field(
+        default=[], description="Recipients of alert email (JSON list in the env)."
+    )
+    sink_retries: int = Field(
         default=3,
         ge=0,
         le=10,
         description=(
-            "Retries of a webhook POST after a connection error or a 429, 500, 502, 503 or "
-            "504 answer (after 0.2, 0.4, 0.8 s... or the answer's Retry-After, at most 10 s). "
-            "Default 3."
+            "Retries of an alert delivery to any sink after a failure (connection error, "
+            "HTTP 429/5xx, SMTP error), after sink_backoff_s, 2x, 4x... or an answer's "
+            "Retry-After (at most 10 s); what still fails is dead-lettered. Default 3."
         ),
+    )
+    sink_backoff_s: float = Field(
+        default=0.2, ge=0, description="First pause between alert delivery attempts. Default 0.2."
     )
     error_detectors: list[Literal["adwin", "page_hinkley", "kswin"]] = Field(
         default=["adwin", "page_hinkley", "kswin"],

@@ -17,13 +17,12 @@ Then, in order:
    ``retrain``: :func:`rayops.automation.actions.retrain_action`); the control loop
    hands them over (:func:`rayops.control.tasks.alert_actions`), so monitoring never
    imports rollouts or retraining;
-2. **sinks**: the log (``rayops.monitoring.alerting`` logger), the webhook (HTTP POST
-   of the alert as JSON on one kept-alive session, with ``monitoring_webhook_timeout_s``
-   per attempt and up to ``monitoring_webhook_retries`` retries on connection errors and
-   429/500/502/503/504 answers, after a backoff or the answer's ``Retry-After``: a receiver may
-   see an alert twice and can tell by its ``id``; a failure is logged and recorded,
-   never raised) and storage (the alert record with every action's and delivery's
-   outcome, read back by :func:`~rayops.monitoring.alerts.read_alerts`).
+2. **sinks** (:mod:`rayops.monitoring.sinks`): the log (``rayops.monitoring.alerting``
+   logger), a signed JSON webhook, a Slack-compatible webhook and email, each retried
+   with backoff (``monitoring_sink_retries``; a receiver may see an alert twice and can
+   tell by its ``id``), each delivery recorded, what could not be delivered
+   dead-lettered — never raised; and storage (the alert record with every action's and
+   delivery's outcome, read back by :func:`~rayops.monitoring.alerts.read_alerts`).
 
 Example:
     >>> import tempfile
@@ -41,15 +40,15 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings
 from rayops.errors import ConflictError, NotFoundError, RayopsError
 from rayops.monitoring.alerts import Alert, AlertRule, Severity, alerts_prefix
 from rayops.monitoring.records import write_record
+from rayops.monitoring.sinks import Sink, deliver, sinks_from_settings
 from rayops.names import validate_name
 from rayops.storage.base import Storage, dumps
 from rayops.storage.retry import pause
@@ -107,8 +106,8 @@ class Alerter:
     Args:
         storage: the storage root.
         settings: tunables (cool-down, webhook URL, timeout and retries).
-        post: the webhook transport, ``post(url, payload, timeout_s) -> status``;
-            default :func:`post_json` with ``monitoring_webhook_retries``.
+        sinks: where alerts go (default: :func:`rayops.monitoring.sinks.sinks_from_settings`,
+            plus a rule's own webhook).
         actions: alert action handlers by name (``rollback``, ``retrain``); the
             capabilities that own them provide them (:func:`rayops.control.tasks.alert_actions`).
     """
@@ -118,13 +117,12 @@ class Alerter:
         storage: Storage,
         settings: Settings | None = None,
         *,
-        post: Callable[[str, dict[str, Any], float], int] | None = None,
+        sinks: Sequence[Sink] | None = None,
         actions: Mapping[str, AlertAction] | None = None,
     ) -> None:
         self.storage = storage
         self.settings = settings or Settings()
-        retries = self.settings.monitoring.webhook_retries
-        self._post = post or partial(post_json, retries=retries)
+        self._sinks = list(sinks) if sinks is not None else None
         self.actions: dict[str, AlertAction] = dict(actions or {})
 
     def evaluate(
@@ -212,27 +210,21 @@ class Alerter:
         alert.actions = [self._act(action, alert) for action in rule.actions]
         logger.log(_LEVELS.get(alert.severity, logging.ERROR), "Alert: %s", alert.message)
         alert.deliveries.append({"sink": "log", "ok": True})
-        url = rule.webhook or self.settings.monitoring.webhook_url
-        if url:
-            alert.deliveries.append(self._webhook(url, alert))
+        sinks = (
+            self._sinks
+            if self._sinks is not None
+            else sinks_from_settings(self.settings, rule.webhook)
+        )
+        m = self.settings.monitoring
+        alert.deliveries += deliver(
+            sinks, alert.model_dump(mode="json"), storage=self.storage,
+            attempts=1 + m.sink_retries, backoff_s=m.sink_backoff_s,
+        )  # fmt: skip
         write_record(
             self.storage, alerts_prefix(alert.endpoint), alert.time, alert.id,
             alert.model_dump(mode="json"),
         )  # fmt: skip
         return alert
-
-    def _webhook(self, url: str, alert: Alert) -> dict[str, Any]:
-        out: dict[str, Any] = {"sink": "webhook", "url": url}
-        try:
-            status = self._post(
-                url, alert.model_dump(mode="json"), self.settings.monitoring.webhook_timeout_s
-            )
-        except Exception as e:  # any transport failure: recorded, never raised
-            logger.warning("Webhook %s failed for alert %s: %s", url, alert.id, e)
-            return {**out, "ok": False, "error": f"{type(e).__name__}: {e}"}
-        if status >= 400:
-            logger.warning("Webhook %s answered %s for alert %s.", url, status, alert.id)
-        return {**out, "ok": status < 400, "status": status}
 
     # --- actions ---------------------------------------------------------------------------
     def _act(self, action: str, alert: Alert) -> dict[str, Any]:
