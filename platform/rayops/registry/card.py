@@ -231,6 +231,13 @@ class ModelCard(BaseModel):
     baseline: dict[str, Any] | None = Field(
         default=None, description="Training statistics per feature (baseline_from_frame)."
     )
+    importance: dict[str, dict[str, float]] | None = Field(
+        default=None,
+        description=(
+            "Global feature importance: mean_abs_contribution (on the holdout), gain, weight; "
+            "each a {feature: score}."
+        ),
+    )
     run_id: str | None = None
     parent: str | None = Field(default=None, description="name@version this one derives from.")
     bump: Literal["major", "minor", "patch"]

@@ -196,6 +196,7 @@ class Registry:
         objective: str | None = None,
         threshold: float | None = None,
         target: str | None = None,
+        importance: Mapping[str, Mapping[str, float]] | None = None,
     ) -> ModelVersion:
         """Store ``model`` as the next version of ``name`` and return it.
 
@@ -204,7 +205,9 @@ class Registry:
         ``task``, a booster's objective decides (``binary:*``, ``multi:*`` or
         regression) and a classifier without ``classes`` gets ``0..K-1``; an
         ensemble takes its members' task and classes, which must agree. A binary
-        model's decision ``threshold`` defaults to 0.5.
+        model's decision ``threshold`` defaults to 0.5. ``importance`` (see
+        :func:`rayops.registry.explain.importance`) goes on the card; without it a
+        booster's gain and weight importance are recorded.
 
         ``bump`` picks the version (see :mod:`rayops.registry.versions`): ``minor``
         for a new training run, ``patch`` with ``parent=`` for a fine-tune or online
@@ -262,6 +265,8 @@ class Registry:
                 "kind": prepared.kind,
                 **decided,
                 "target": target,
+                "importance": jsonable(dict(importance)) if importance is not None
+                else _tree_importance(model, prepared.features),
                 "params": jsonable(dict(params or {})),
                 "metrics": jsonable(dict(metrics or {})),
                 "features": prepared.features,
@@ -680,3 +685,16 @@ def _booster_task(
         "objective": chosen,
         "threshold": _threshold(decided, threshold),
     }
+
+
+def _tree_importance(model: Any, features: Sequence[str]) -> dict[str, Any] | None:
+    """A booster's gain and weight importance (None for ensembles and saved bytes)."""
+    import xgboost as xgb
+
+    if not isinstance(model, xgb.Booster):
+        return None
+    from rayops.registry.explain import importance
+    from rayops.registry.predictor import Predictor
+
+    found = importance(Predictor("new", model, features))
+    return found or None
