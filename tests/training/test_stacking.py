@@ -130,8 +130,12 @@ def test_stacked_classifiers_give_probabilities_and_beat_their_members(
             cols[ref] = out[:, 1]
         else:
             cols.update({f"{ref}[{c}]": out[:, j] for j, c in enumerate(labels.classes)})
-    by_hand = reg.load(result.meta).booster.predict(  # type: ignore[union-attr]
-        xgb.DMatrix(pd.DataFrame(cols)[meta.features])
+    meta_booster = reg.load(result.meta).booster  # type: ignore[union-attr]
+    inputs = pd.DataFrame(cols)[meta.features]
+    # (multiclass names like ref[class] are not XGBoost feature names: a bare matrix)
+    assert bool(meta_booster.feature_names) is (kind.kind.value == "binary")
+    by_hand = meta_booster.predict(
+        xgb.DMatrix(inputs if meta_booster.feature_names else inputs.to_numpy())
     )
     expected = by_hand if by_hand.ndim == 2 else np.column_stack([1 - by_hand, by_hand])
     np.testing.assert_allclose(proba, expected, rtol=1e-5, atol=1e-6)

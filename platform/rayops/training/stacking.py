@@ -156,7 +156,12 @@ def fit_logistic_meta(
     }  # fmt: skip
     if task.kind.value == "multiclass":
         params["num_class"] = n_classes
-    return xgb.train(params, xgb.DMatrix(preds, y), num_boost_round=LOGISTIC_META_ROUNDS)
+    names = [str(c) for c in preds.columns]
+    # Multiclass columns are named ref[class], which XGBoost refuses as feature names:
+    # such a meta-learner is trained on the bare matrix; its card keeps the names.
+    valid = not any(ch in n for n in names for ch in "[]<")
+    matrix = xgb.DMatrix(preds.to_numpy(dtype="float64"), y, feature_names=names if valid else None)
+    return xgb.train(params, matrix, num_boost_round=LOGISTIC_META_ROUNDS)
 
 
 def _meta_frame(refs: list[str], oofs: list[np.ndarray], task: Task, labels: Any) -> pd.DataFrame:
@@ -268,7 +273,10 @@ def train_stacked(
     k = labelled.n_classes if kind.is_classification else 0
     stack_oof = np.full((len(frame), k) if k else len(frame), np.nan)
     for train, test in plan.splits:
-        raw = meta_of(train).predict(xgb.DMatrix(stacked.iloc[test]))
+        fold_meta = meta_of(train)
+        test_rows = stacked.iloc[test]
+        data = test_rows if fold_meta.feature_names else test_rows.to_numpy(dtype="float64")
+        raw = fold_meta.predict(xgb.DMatrix(data))
         stack_oof[test] = scoring.probabilities(raw)
     stack_cv = score(stack_oof)
 
