@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "feature_store": ("feature_store.py", ["--rows", "1000000"]),
     "tune_vs_sklearn": ("tune_vs_sklearn.py", ["--rows", "10000"]),
+    "tune_classification": ("tune_classification.py", ["--rows", "10000"]),
     "train_vs_xgboost": ("train_vs_xgboost.py", ["--rows", "200000"]),
     "serving": ("serving.py", ["--seconds", "2", "--repeats", "2"]),
     "drift": ("drift.py", ["--repeats", "5"]),

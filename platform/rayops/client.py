@@ -251,11 +251,14 @@ class Client:
         folds: int | None = None,
         exclude: tuple[str, ...] = (),
         select_features: bool = False,
+        task: str = "auto",
+        metric: str | None = None,
     ) -> TuneResult:
         """Search ``config`` (a YAML path or a SearchSpace) with k-fold CV on Ray Tune.
 
         ``data`` is a DataFrame or a feature set reference (``"sales@3"``), whose
-        entity and event-time columns are left out of the features.
+        entity and event-time columns are left out of the features. ``task`` is
+        ``auto``, ``regression``, ``binary`` or ``multiclass`` (``rayops tune --task``).
         """
         from rayops.training.sources import from_feature_set
         from rayops.training.spaces import SearchSpace, load_space
@@ -278,6 +281,8 @@ class Client:
             register=register,
             lineage=lineage,
             settings=self.settings,
+            task=task,
+            metric=metric,
         )
 
     def train(
@@ -290,8 +295,10 @@ class Client:
         rounds: int = 100,
         workers: int | None = None,
         register: str | None = None,
+        task: str = "auto",
     ) -> dict[str, Any]:
-        """Train on a feature set (``features="sales@3"``) or a Parquet file (``rayops train``)."""
+        """Train on a feature set (``features="sales@3"``) or a Parquet file (``rayops train``);
+        ``task`` as ``rayops train --task``."""
         from rayops.training.pipeline import run_training
 
         _require_ray()
@@ -305,6 +312,7 @@ class Client:
             workers=workers,
             register=register,
             settings=self.settings,
+            task=task,
         )
 
     def fine_tune(

@@ -253,7 +253,11 @@ class Task:
         if self.kind is TaskKind.BINARY:
             p = out.reshape(len(out), -1)[:, -1] if out.ndim > 1 else out
             return np.column_stack([1.0 - p, p])
-        return out.reshape(len(out), n_classes)
+        # XGBoost's softmax is float32: its rows sum to 1 only within ~1e-7, which
+        # scikit-learn's log loss refuses (a warning) once the values are float64.
+        probs: np.ndarray = out.reshape(len(out), n_classes)
+        normed: np.ndarray = probs / probs.sum(axis=1, keepdims=True)
+        return normed
 
     def predicted_index(self, probabilities: Any, *, threshold: float = 0.5) -> np.ndarray:
         """Class indices from ``[N, K]`` probabilities: the threshold on the second class

@@ -24,7 +24,9 @@ def test_xgboost_grid_expands_to_exactly_81(repo_root: Path) -> None:
     assert "n_estimators" not in tune_space["params"]
 
 
-@pytest.mark.parametrize("name", ["xgboost_grid", "xgboost_random", "linear_baseline"])
+@pytest.mark.parametrize(
+    "name", ["xgboost_grid", "xgboost_random", "linear_baseline", "xgboost_binary"]
+)
 def test_every_shipped_config_is_valid(repo_root: Path, name: str) -> None:
     space = load_space(repo_root / "tune_configs" / f"{name}.yaml")
     assert space.grid_size() >= 1
@@ -72,3 +74,26 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
         parse_space("- 1\n- 2\n")
     with pytest.raises(InvalidInputError, match="Cannot read search space"):
         load_space(tmp_path / "nope.yaml")
+
+
+def test_metric_and_objective_default_to_the_task_and_must_fit_it(repo_root: Path) -> None:
+    from rayops.tasks import Task
+
+    grid = load_space(repo_root / "tune_configs" / "xgboost_grid.yaml")
+    assert grid.metric is None and grid.objective is None  # one grid for every task
+    binary, multi, reg = Task.of("binary"), Task.of("multiclass"), Task.of("regression")
+    assert (grid.metric_for(binary), grid.objective_for(binary)) == ("logloss", "binary:logistic")
+    assert (grid.metric_for(multi), grid.objective_for(multi)) == ("logloss", "multi:softprob")
+    assert (grid.metric_for(reg), grid.objective_for(reg)) == ("rmse", "reg:squarederror")
+    assert grid.metric_for(binary, "auc") == "auc"
+    space = parse_space("objective: binary:logistic\nmetric: auc\n"
+                        "space:\n  scale_pos_weight: {grid: [1, 4]}\n")  # fmt: skip
+    assert space.mode == "max" and space.grid_size() == 2
+    with pytest.raises(InvalidInputError, match="'binary:logistic' does not fit a regression"):
+        space.objective_for(reg)
+    with pytest.raises(InvalidInputError, match="'auc' is not a multiclass metric"):
+        space.metric_for(multi)
+    with pytest.raises(InvalidInputError, match="scale_pos_weight.grid: must be > 0.0"):
+        parse_space("space:\n  scale_pos_weight: {grid: [0]}\n")
+    with pytest.raises(InvalidInputError, match="line 1: objective: Input should be"):
+        parse_space("objective: binary:hinge\n")

@@ -83,3 +83,74 @@ def test_meta_learner_is_exact_non_negative_least_squares() -> None:
 def test_stacking_needs_two_members(storage: Storage) -> None:
     with pytest.raises(InvalidInputError, match="at least two"):
         train_stacked(storage, make_regression(100), "target", name="s", members=[{}])
+
+
+# --- classifiers ---------------------------------------------------------------------------
+# Under-confident members (few, small trees): the logistic meta-learner over their
+# probabilities has something to add, and must not do worse than the best of them.
+CLASSIFIERS = [
+    {"max_depth": 1, "learning_rate": 0.1, "n_estimators": 20},
+    {"max_depth": 3, "learning_rate": 0.05, "n_estimators": 30},
+]
+
+
+@pytest.mark.parametrize("dataset", ["breast_cancer", "iris"])
+def test_stacked_classifiers_give_probabilities_and_beat_their_members(
+    storage: Storage, dataset: str
+) -> None:
+    import classdata
+    from sklearn.metrics import log_loss
+
+    from rayops.registry.predictor import meta_columns
+    from rayops.tasks import Labels, Task
+
+    frame = getattr(classdata, dataset)()
+    task = "binary" if dataset == "breast_cancer" else "auto"
+    result = train_stacked(storage, frame, "label", name="cls", members=CLASSIFIERS, folds=4,
+                           task=task)  # fmt: skip
+    reg = Registry(storage)
+    kind = Task.of("binary" if dataset == "breast_cancer" else "multiclass")
+    assert result.task == kind.kind.value
+    labels = Labels(result.classes or [])
+    meta = reg.get(result.meta).card
+    assert meta.features == meta_columns(result.members, kind, labels)
+    assert meta.task == kind.kind and meta.classes == result.classes
+    assert meta.objective == kind.default_objective and meta.params["booster"] == "gblinear"
+    ensemble = reg.load(result.ensemble)
+    assert ensemble.task == kind and ensemble.labels == labels
+
+    proba = ensemble.predict(frame)
+    assert proba.shape == (len(frame), len(labels))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    # Independent computation: member probabilities, then the meta-learner by hand.
+    cols: dict[str, np.ndarray] = {}
+    for ref in result.members:
+        out = reg.load(ref).predict(frame)
+        if kind.kind.value == "binary":
+            cols[ref] = out[:, 1]
+        else:
+            cols.update({f"{ref}[{c}]": out[:, j] for j, c in enumerate(labels.classes)})
+    meta_booster = reg.load(result.meta).booster  # type: ignore[union-attr]
+    inputs = pd.DataFrame(cols)[meta.features]
+    # (multiclass names like ref[class] are not XGBoost feature names: a bare matrix)
+    assert bool(meta_booster.feature_names) is (kind.kind.value == "binary")
+    by_hand = meta_booster.predict(
+        xgb.DMatrix(inputs if meta_booster.feature_names else inputs.to_numpy())
+    )
+    expected = by_hand if by_hand.ndim == 2 else np.column_stack([1 - by_hand, by_hand])
+    np.testing.assert_allclose(proba, expected, rtol=1e-5, atol=1e-6)
+
+    # The honest second-level CV log loss beats (or matches) every member's out-of-fold one.
+    members = [m["logloss"] for m in result.member_cv.values()]
+    assert result.stack_cv["logloss"] <= min(members) + 1e-9, (result.stack_cv, members)
+    y = labels.encode(frame["label"])
+    assert result.stack_cv["logloss"] < log_loss(y, np.full((len(y), len(labels)),
+                                                            1 / len(labels)))  # fmt: skip
+
+
+def test_stacking_members_must_share_an_objective(storage: Storage) -> None:
+    from classdata import iris
+
+    with pytest.raises(InvalidInputError, match="share one objective"):
+        train_stacked(storage, iris(), "label", name="s", members=[
+            {"objective": "multi:softprob"}, {"objective": "reg:squarederror"}])  # fmt: skip

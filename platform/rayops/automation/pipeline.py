@@ -72,6 +72,7 @@ def warm_space(params: dict[str, Any], *, folds: int = 3) -> SearchSpace:
         f"  learning_rate: {{grid: {rates}}}\n"
         f"  n_estimators: {{grid: {[rounds, rounds * 2]}}}\n"
         f"cv: {{folds: {folds}}}\n"
+        + (f"objective: {params['objective']}\n" if params.get("objective") else "")
     )
     return parse_space(text, source="warm start around the production parameters")
 

@@ -27,6 +27,14 @@ def train(
     target: Annotated[
         str | None, typer.Option("--target", help="Column to predict (default: the target role).")
     ] = None,
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="auto, regression, binary or multiclass (auto: from the parameters' "
+            "objective, else inferred from the target).",
+        ),
+    ] = "auto",
     params: Annotated[
         str | None, typer.Option("--params", help="YAML/JSON file of XGBoost parameters.")
     ] = None,
@@ -50,17 +58,20 @@ def train(
     """Train an XGBoost model on a feature set version and register it.
 
     Small data trains in one Ray task; large data (or --workers 2+) on Ray Train
-    with checkpoints under the storage root. The latest 20% of rows (by event
-    time, when the feature set has one) are held out and scored; if the model
-    name has a production version it is scored on the same rows and compared.
+    with checkpoints under the storage root. 20% of rows are held out and scored
+    (the latest by event time when the feature set has one; else a sample,
+    stratified for a classifier); if the model name has a production version it
+    is scored on the same rows and the promotion gate compares the two.
 
     Example: rayops train --features sales@3 --target y --from-run RUN_ID --register sales-xgb
     """
     from rayops.config import Settings
     from rayops.storage import open_storage
     from rayops.training.pipeline import load_params, run_training
+    from rayops.training.targets import check_task_name
 
     with handle_errors(as_json):
+        task = check_task_name(task)
         settings = Settings(storage=storage) if storage else Settings()
         store = open_storage(settings.storage, settings)
         loaded = load_params(store, params_file=params, from_run=from_run)
@@ -77,6 +88,7 @@ def train(
                 workers=workers,
                 register=register,
                 settings=settings,
+                task=task,
             )
     emit(record, as_json, _render)
 
@@ -87,16 +99,24 @@ def _render(r: dict[str, Any]) -> None:
         f"trained on [bold]{r['rows']['train']}[/] rows via [bold]{t['path']}[/] "
         f"({t['workers']} worker(s), {t['rounds']} rounds, {t['seconds']:.1f}s)"
     )
-    console.print(
-        f"holdout ({r['rows']['holdout']} rows): rmse {h['rmse']:.4f}  mae {h['mae']:.4f}  "
-        f"r2 {h['r2']:.4f}  accuracy {h['accuracy']:.1%}"
-    )
+    task = r.get("task") or "regression"
+    if task == "regression":
+        console.print(
+            f"holdout ({r['rows']['holdout']} rows): rmse {h['rmse']:.4f}  mae {h['mae']:.4f}  "
+            f"r2 {h['r2']:.4f}  accuracy {h['accuracy']:.1%}"
+        )
+    else:
+        shown = "  ".join(
+            f"{k} {v:.4f}" for k, v in h.items() if isinstance(v, float) and "[" not in k
+        )
+        console.print(f"{task} classifier of {r['classes']} ({r['objective']})")
+        console.print(f"holdout ({r['rows']['holdout']} rows): {shown}")
     prod = r.get("production")
     if prod:
         verdict = "[green]better[/]" if prod["candidate_better"] else "[red]not better[/]"
         console.print(
-            f"production {prod['version']} on the same rows: rmse {prod['holdout']['rmse']:.4f} "
-            f"-> candidate is {verdict}"
+            f"production {prod['version']} on the same rows -> candidate is {verdict} "
+            f"({prod['reason']})"
         )
     if r.get("model"):
         console.print(f"registered [bold]{r['model']['ref']}[/]")

@@ -38,6 +38,20 @@ def tune(
     target: Annotated[
         str | None, typer.Option("--target", help="Target column (default: the set's target).")
     ] = None,
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="auto, regression, binary or multiclass (auto: inferred from the target).",
+        ),
+    ] = "auto",
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="Selection metric (default: rmse, or logloss for a classifier; e.g. auc).",
+        ),
+    ] = None,
     folds: Annotated[
         int | None, typer.Option("--folds", min=2, help="CV folds (default: config's, or 5).")
     ] = None,
@@ -66,7 +80,8 @@ def tune(
 ) -> None:
     """Search hyperparameters with k-fold cross-validation on Ray Tune.
 
-    Every configuration, and a linear baseline, is scored on the same folds; the
+    Every configuration, and a linear baseline (logistic regression for a
+    classifier), is scored on the same folds (stratified for a classifier); the
     best is refit on all rows, stored under runs/<run_id>/ and, with --register,
     registered as a model version.
 
@@ -81,11 +96,18 @@ def tune(
             raise InvalidInputError("Give exactly one of --features NAME[@VERSION] or --data PATH.")
         if selection_method not in ("gain", "permutation"):
             raise InvalidInputError("--selection-method must be gain or permutation.")
+        from rayops.tasks import Task
         from rayops.training.spaces import load_space
+        from rayops.training.targets import check_task_name
 
-        load_space(config)  # a bad config fails here, before Ray starts
+        task = check_task_name(task)  # bad options fail here, before Ray starts
+        space = load_space(config)
+        if task != "auto":
+            space.objective_for(Task.of(task))
+            space.metric_for(Task.of(task), metric)
         args = argparse.Namespace(
             config=config, features=features, data=data, target=target, folds=folds,
+            task=task, metric=metric,
             exclude=exclude or [], select_features=select_features,
             selection_method=selection_method, top_k=top_k, threshold=threshold,
             register=register, storage=storage,
@@ -115,16 +137,26 @@ def _run_with_progress(args: Any, address: str | None, *, show: bool) -> dict[st
     return summary
 
 
+#: The extra CV columns of the summary table, by task.
+_SHOWN = {
+    "regression": (("r2", "R²"), ("accuracy", "acc±T")),
+    "binary": (("auc", "AUC"), ("accuracy", "accuracy")),
+    "multiclass": (("accuracy", "accuracy"), ("macro_f1", "macro F1")),
+}
+
+
 def _render_summary(d: dict[str, Any]) -> None:
     metric = d["metric"]
+    shown = [(m, name) for m, name in _SHOWN[d.get("task") or "regression"] if m != metric]
     rows = [
-        ["best xgboost", _fmt(d["best"]["score"]), _fmt(d["best"]["metrics"]["r2_mean"]),
-         _fmt(d["best"]["metrics"]["accuracy_mean"])],
-        ["linear baseline", _fmt(d["baseline"]["score"]), _fmt(d["baseline"]["metrics"]["r2_mean"]),
-         _fmt(d["baseline"]["metrics"]["accuracy_mean"])],
-    ]  # fmt: skip
+        [label, _fmt(part["score"]), *(_fmt(part["metrics"].get(f"{m}_mean")) for m, _ in shown)]
+        for label, part in (("best xgboost", d["best"]), ("linear baseline", d["baseline"]))
+    ]
+    if d.get("task") not in (None, "regression"):
+        rows[1][0] = "logistic baseline"
+        console.print(f"task {d['task']}, classes {d.get('classes')}, objective {d['objective']}")
     console.print(
-        table(f"run {d['run_id']}", ["model", f"{metric} (CV mean)", "R²", "acc±T"], rows)
+        table(f"run {d['run_id']}", ["model", f"{metric} (CV mean)", *(n for _, n in shown)], rows)
     )
     console.print(f"best params: {d['best']['params']}")
     sel = d.get("selection")

@@ -90,7 +90,19 @@ class TrainingSettings(Section):
         default=0.01,
         ge=0,
         description=(
-            "A fine-tuned model is accepted only if its holdout RMSE is at least this "
-            "fraction lower than the parent's (0.01 = 1%)."
+            "A fine-tuned model is accepted only if the promotion gate finds its holdout "
+            "primary metric (RMSE or log loss) at least this fraction lower than the "
+            "parent's (0.01 = 1%)."
+        ),
+    )
+    gate_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description=(
+            "Significance level of the promotion gate when training compares a candidate "
+            "with production and fine-tuning compares it with its parent: the candidate's "
+            "per-row holdout loss must be lower by a one-sided paired t-test with p < alpha "
+            "(1 turns the test off)."
         ),
     )

@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--features", help="Feature set NAME or NAME@VERSION.")
     source.add_argument("--data", help="A local Parquet file instead of a feature set.")
     p.add_argument("--target", help="Target column (default: the feature set's target role).")
+    p.add_argument(
+        "--task",
+        choices=["auto", "regression", "binary", "multiclass"],
+        default="auto",
+        help="Learning task (default auto: from the parameters' objective, else the target).",
+    )
     params = p.add_mutually_exclusive_group()
     params.add_argument("--params", help="YAML/JSON file of XGBoost parameters.")
     params.add_argument("--from-run", help="Use the best parameters of this tune run.")
@@ -61,6 +67,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         workers=args.workers,
         register=args.register,
         settings=settings,
+        task=getattr(args, "task", "auto"),
     )
 
 

@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--data", help="A local Parquet file instead of a feature set.")
     p.add_argument("--config", required=True, help="Search-space YAML (tune_configs/...).")
     p.add_argument("--target", help="Target column (default: the feature set's target role).")
+    p.add_argument(
+        "--task",
+        choices=["auto", "regression", "binary", "multiclass"],
+        default="auto",
+        help="Learning task (default auto: inferred from the target or the config's objective).",
+    )
+    p.add_argument("--metric", help="Selection metric (default: the task's primary metric).")
     p.add_argument("--folds", type=int, help="Number of CV folds (default: the config's, or 5).")
     p.add_argument("--exclude", action="append", default=[], help="Column to keep out of X.")
     p.add_argument("--select-features", action="store_true", help="Run feature selection.")
@@ -82,6 +89,8 @@ def run(args: argparse.Namespace, progress: Any = None) -> dict[str, Any]:
         config_name=Path(args.config).name,
         settings=settings,
         progress=progress,
+        task=getattr(args, "task", "auto"),
+        metric=getattr(args, "metric", None),
     )
     return {**result.summary(), "storage": storage.uri}
 

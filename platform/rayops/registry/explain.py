@@ -259,9 +259,16 @@ def importance(
                 raw = predictor.booster.get_score(importance_type=kind)
             except Exception:  # gblinear has no tree importance
                 continue
-            scores = {_name(k, names): float(v) for k, v in raw.items()}  # type: ignore[arg-type]
+            scores = {_name(k, names): _score(v) for k, v in raw.items()}
             out[kind] = {f: scores.get(f, 0.0) for f in names}
     return out
+
+
+def _score(value: Any) -> float:
+    """One importance score (a linear booster gives one per class: their mean magnitude)."""
+    if isinstance(value, list | tuple):
+        return float(sum(abs(float(v)) for v in value) / max(len(value), 1))
+    return float(value)
 
 
 def _name(key: str, names: Sequence[str]) -> str:

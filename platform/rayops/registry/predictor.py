@@ -153,9 +153,14 @@ class Predictor(_Outputs):
             out = self.booster.inplace_predict(x)
         except xgb.core.XGBoostError:
             # Linear boosters (gblinear, e.g. a stacking meta-learner) have no inplace path.
-            data = as_frame(frame())
-            data = data[self.features] if self.features else data
-            matrix = xgb.DMatrix(data, enable_categorical=True, nthread=self.nthread or 0)
+            if isinstance(x, np.ndarray) and not self.booster.feature_names:
+                # A nameless booster (a multiclass stacking meta-learner, whose ref[class]
+                # columns XGBoost refuses as names) takes the matrix as it is.
+                matrix = xgb.DMatrix(x, nthread=self.nthread or 0)
+            else:
+                data = as_frame(frame())
+                data = data[self.features] if self.features else data
+                matrix = xgb.DMatrix(data, enable_categorical=True, nthread=self.nthread or 0)
             out = self.booster.predict(matrix)
         return self.task.probabilities(np.asarray(out), self.n_classes)
 

@@ -696,5 +696,8 @@ def _tree_importance(model: Any, features: Sequence[str]) -> dict[str, Any] | No
     from rayops.registry.explain import importance
     from rayops.registry.predictor import Predictor
 
-    found = importance(Predictor("new", model, features))
+    try:
+        found = importance(Predictor("new", model, features))
+    except Exception:  # importance is a courtesy on the card; it never blocks a registration
+        return None
     return found or None

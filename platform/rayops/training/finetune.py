@@ -8,11 +8,16 @@ Two ways to adapt a booster, both XGBoost-native:
   new rows (``process_type="update"``, ``updater="refresh"``); cheap, and cannot
   grow the model.
 
-The candidate and its parent are scored on the same holdout of the new data; the
-candidate is accepted only if its RMSE is at least ``min_improvement`` (a
-fraction, default ``finetune_min_improvement``) lower. An accepted model
-is registered as a **patch** version with the parent as lineage; a rejected one
-is discarded. Every attempt is recorded under
+The candidate and its parent are scored on the same holdout of the new data (a
+stratified sample for a classifier, the latest rows with ``time_column``) and
+judged by the promotion gate (:func:`rayops.gate.compare`, paired, on the
+task's per-row loss): the candidate is accepted only if its primary metric
+(RMSE, or log loss for a classifier) is at least ``min_improvement`` (a
+fraction, default ``finetune_min_improvement``) lower and the paired test is
+significant at ``train_gate_alpha``. A classifier keeps its parent's classes:
+the new rows are encoded with them. An accepted model is registered as a
+**patch** version with the parent as lineage; a rejected one is discarded.
+Every attempt, with the gate's result, is recorded under
 ``training/finetune/<model>/<time>-<id>.json``.
 
 Example:
@@ -37,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from rayops.config import Settings
 from rayops.errors import InvalidInputError
 from rayops.storage import Storage
-from rayops.training.fit import evaluate, split_holdout, train_model
+from rayops.training.fit import split_holdout, train_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,14 +77,15 @@ class FineTuneResult:
     mode: FineTuneMode
     accepted: bool
     reason: str
-    before: dict[str, float]
-    after: dict[str, float]
+    before: dict[str, Any]
+    after: dict[str, Any]
     improvement: float
     min_improvement: float
     rows: int
     seconds: float
     version: str | None
     created_at: str
+    gate: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "mode": str(self.mode)}
@@ -188,6 +194,11 @@ def register_patch(
     return registry.register(
         parent.name,
         candidate,
+        task=card.task,
+        classes=card.classes,
+        objective=card.objective,
+        threshold=parent.threshold if parent.threshold is not None else card.threshold,
+        target=card.target,
         params=params,
         metrics=metrics,
         features=list(card.features),
@@ -225,15 +236,19 @@ def fine_tune(
         rounds: extra boosting rounds for ``continue``.
         holdout_fraction: share of ``frame`` kept to judge; default from settings.
         time_column: hold out the latest rows instead of a random sample.
-        min_improvement: required relative RMSE drop; default from settings.
+        min_improvement: required relative drop of the primary metric (RMSE or log
+            loss); default from settings.
         register: register an accepted candidate as a patch version.
 
     Raises:
         InvalidInputError: unknown mode, missing columns, too few rows.
         NotFoundError: ``ref`` is not registered.
     """
+    from rayops.gate import compare
     from rayops.registry import Registry
-    from rayops.training.scoring import prepare_frame
+    from rayops.training.pipeline import holdout_scores
+    from rayops.training.scoring import native_params, prepare_frame
+    from rayops.training.targets import prepare_target
 
     settings = settings or Settings()
     try:
@@ -242,7 +257,7 @@ def fine_tune(
         raise InvalidInputError(
             f"Unknown fine-tune mode {mode!r}; use one of {[m.value for m in FineTuneMode]}."
         ) from None
-    gate = (
+    needed = (
         settings.training.finetune_min_improvement if min_improvement is None else min_improvement
     )
     registry = Registry(storage)
@@ -259,12 +274,20 @@ def fine_tune(
         raise InvalidInputError(f"The new data lacks columns {missing} that {parent_ref} needs.")
 
     started = time.perf_counter()
+    objective = card.objective or card.params.get("objective")
+    labelled = prepare_target(
+        frame, target, task=predictor.task, objective=objective, labels=predictor.labels
+    )
     train, hold = split_holdout(
         frame,
         fraction=holdout_fraction or settings.training.holdout_fraction,
         time_column=time_column,
+        stratify=labelled.y if labelled.task.is_classification and not time_column else None,
     )
-    params = {k: v for k, v in dict(card.params).items() if k != "n_estimators"}
+    # The parent's configuration (rounds included) stays the card's: it is what a
+    # retrain from scratch uses; the extra rounds are this attempt's, recorded with it.
+    recorded = dict(card.params)
+    params = {k: v for k, v in recorded.items() if k not in ("n_estimators", "num_class")}
     if mode is FineTuneMode.CONTINUE:
         candidate = train_model(
             train,
@@ -274,23 +297,36 @@ def fine_tune(
             features=features,
             xgb_model=booster,
             settings=settings,
+            task=labelled.task,
+            labels=labelled.labels,
         ).booster
     else:
         import xgboost as xgb
 
         X = prepare_frame(train, features)
-        y = train[target].to_numpy(dtype="float64")
-        candidate = refresh_leaves(booster, xgb.DMatrix(X, y, enable_categorical=True), params)
+        y = labelled.encode(train)
+        native = native_params(
+            params, objective=labelled.objective, seed=0, nthread=1,
+            num_class=labelled.scoring().num_class,
+        )  # fmt: skip
+        candidate = refresh_leaves(booster, xgb.DMatrix(X, y, enable_categorical=True), native)
+
+    from rayops.registry.predictor import Predictor
 
     tol = settings.training.accuracy_tolerance
-    before = evaluate(booster, hold, target, features=features, tolerance=tol)
-    after = evaluate(candidate, hold, target, features=features, tolerance=tol)
-    improvement = relative_improvement(before, after, "rmse")
-    accepted = improvement >= gate
-    reason = (
-        f"holdout RMSE {before['rmse']:.4g} -> {after['rmse']:.4g} "
-        f"({improvement:+.1%}, gate {gate:.1%})"
-    )
+    judged = Predictor(
+        "candidate", candidate, features, card.feature_types,
+        task=labelled.task, labels=labelled.labels,
+    )  # fmt: skip
+    before, parent_losses = holdout_scores(predictor, hold, labelled, tolerance=tol)
+    after, losses = holdout_scores(judged, hold, labelled, tolerance=tol)
+    verdict = compare(
+        losses, parent_losses, task=labelled.task, min_improvement=needed,
+        alpha=settings.training.gate_alpha, paired=True,
+    )  # fmt: skip
+    improvement = verdict.improvement
+    accepted = verdict.accepted
+    reason = f"holdout {verdict.reason}"
     version = None
     attempt_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     if accepted and register:
@@ -298,7 +334,7 @@ def fine_tune(
             registry,
             parent,
             candidate,
-            params=params,
+            params=recorded,
             metrics={"holdout": after, "parent_holdout": before},
             run_id=f"finetune-{attempt_id}",
             author=actor,
@@ -312,10 +348,11 @@ def fine_tune(
         mode=mode,
         accepted=accepted,
         reason=("accepted: " if accepted else "rejected: ") + reason,
+        gate=verdict.as_dict(),
         before=before,
         after=after,
         improvement=improvement,
-        min_improvement=gate,
+        min_improvement=needed,
         rows=len(frame),
         seconds=time.perf_counter() - started,
         version=version,

@@ -1,6 +1,10 @@
 """Train one XGBoost model: a fast path for small data, Ray Train for large data.
 
-:func:`train_model` picks the path by itself and records the choice:
+:func:`train_model` trains a regressor or a classifier (the task comes from
+``task``, the objective in ``params``, or the target: see
+:mod:`rayops.training.targets`; labels are encoded as class indices and the
+multiclass ``num_class`` is set from them). It picks the path by itself and
+records the choice:
 
 * **fast** — fewer rows than ``train_fast_path_max_rows`` and at most one
   worker asked for: one Ray task (``num_cpus=1``) trains the booster, skipping
@@ -37,8 +41,10 @@ from typing import TYPE_CHECKING, Any
 from rayops.config import Settings
 from rayops.errors import InvalidInputError
 from rayops.storage import Storage
-from rayops.training.cv import regression_metrics
+from rayops.tasks import Labels, Task
+from rayops.training.cv import Scoring
 from rayops.training.scoring import native_params, prepare_frame
+from rayops.training.targets import Target, prepare_target
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,9 +75,24 @@ class TrainResult:
     features: list[str]
     feature_types: list[str]
     params: dict[str, Any]
+    target: Target | None = None
     resumed_from_round: int | None = None
     checkpoint_uri: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task(self) -> Task:
+        return self.target.task if self.target is not None else Task.of("regression")
+
+    @property
+    def labels(self) -> Labels | None:
+        return self.target.labels if self.target is not None else None
+
+    def card(self) -> dict[str, Any]:
+        """The registry's task fields: task, classes, objective, threshold, target."""
+        if self.target is None:
+            return {}
+        return self.target.card()
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -85,12 +106,20 @@ class TrainResult:
 
 
 def split_holdout(
-    frame: pd.DataFrame, *, fraction: float, seed: int = 0, time_column: str | None = None
+    frame: pd.DataFrame,
+    *,
+    fraction: float,
+    seed: int = 0,
+    time_column: str | None = None,
+    stratify: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split rows into (train, holdout).
 
     With ``time_column`` the holdout is the latest ``fraction`` of rows (no peeking
-    at the future); otherwise a seeded random sample.
+    at the future); otherwise a seeded random sample, stratified by ``stratify``
+    (a classifier's class indices, one per row) so both sides keep the class
+    shares: scikit-learn's ``StratifiedShuffleSplit(test_size=n, random_state=seed)``.
+    Rows keep their order on both sides.
     """
     import numpy as np
 
@@ -102,6 +131,24 @@ def split_holdout(
     if time_column is not None:
         ordered = frame.sort_values(time_column, kind="stable")
         return ordered.iloc[:-n_hold], ordered.iloc[-n_hold:]
+    if stratify is not None:
+        from sklearn.model_selection import StratifiedShuffleSplit
+
+        labels = np.asarray(stratify)
+        values, counts = np.unique(labels, return_counts=True)
+        if counts.min() < 2:
+            raise InvalidInputError(
+                f"A stratified holdout needs at least two rows of every class; class index "
+                f"{values[counts.argmin()]} has {counts.min()}."
+            )
+        if n_hold < len(values) or len(frame) - n_hold < len(values):
+            raise InvalidInputError(
+                f"{len(frame)} rows are too few to hold out {fraction:.0%} with every one of "
+                f"the {len(values)} classes on both sides."
+            )
+        splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_hold, random_state=seed)
+        train_idx, hold_idx = next(splitter.split(np.zeros(len(labels)), labels))
+        return frame.iloc[np.sort(train_idx)], frame.iloc[np.sort(hold_idx)]
     order = np.random.default_rng(seed).permutation(len(frame))
     return frame.iloc[np.sort(order[n_hold:])], frame.iloc[np.sort(order[:n_hold])]
 
@@ -113,14 +160,23 @@ def evaluate(
     *,
     features: list[str] | None = None,
     tolerance: float = 5.0,
+    labels: Labels | None = None,
 ) -> dict[str, float]:
-    """Holdout metrics (rmse, mae, r2, accuracy within ±tolerance) of ``booster`` on ``frame``."""
+    """Holdout metrics of ``booster`` on ``frame``: RMSE, MAE, R² and accuracy within
+    ±tolerance for a regressor; the task's metrics (log loss, AUC...) for a classifier
+    with ``labels`` (its classes, which encode ``frame[target]``)."""
+    import math
+
     import xgboost as xgb
 
     cols = features or list(booster.feature_names or [])
     X = prepare_frame(frame, cols)
     pred = booster.predict(xgb.DMatrix(X, enable_categorical=True))
-    return regression_metrics(frame[target].to_numpy(dtype="float64"), pred, tolerance=tolerance)
+    if labels is None:
+        return Scoring(tolerance=tolerance).score(frame[target].to_numpy(dtype="float64"), pred)
+    y = labels.encode_series(frame[target], where=f"target {target!r}")
+    scores = Scoring(Task.of(labels.kind), len(labels), tolerance).score(y, pred)
+    return {k: v for k, v in scores.items() if not math.isnan(v)}
 
 
 def _feature_types(X: pd.DataFrame) -> list[str]:
@@ -145,13 +201,19 @@ def train_model(
     seed: int = 0,
     placement_strategy: str = "PACK",
     inject_failure: dict[str, Any] | None = None,
+    task: str | Task = "auto",
+    labels: Labels | None = None,
 ) -> TrainResult:
-    """Train an XGBoost regressor on ``frame`` and return the booster with its record.
+    """Train an XGBoost regressor or classifier on ``frame``; the booster and its record.
 
     Args:
         frame: rows with the feature columns and ``target``.
         target: the label column.
-        params: XGBoost parameters (``n_estimators`` is read as rounds if given).
+        params: XGBoost parameters (``n_estimators`` is read as rounds and
+            ``objective`` as the objective, if given).
+        task: ``auto``, ``regression``, ``binary`` or ``multiclass``.
+        labels: the classes to encode the target with (continuing a registered
+            classifier); default: the target's own classes.
         num_boost_round: boosting rounds (added to ``xgb_model``'s when continuing).
         features: feature columns; default: every column but the target and
             date/time columns.
@@ -167,13 +229,16 @@ def train_model(
             "after_round": n}`` makes rank 0 fail once after round ``n``.
 
     Raises:
-        InvalidInputError: unknown target/feature columns or no rows.
+        InvalidInputError: unknown target/feature columns, no rows, a target or
+            objective that does not fit the task.
     """
     import ray
 
     settings = settings or Settings()
     params = dict(params or {})
     rounds = int(params.pop("n_estimators", num_boost_round))
+    objective = params.pop("objective", None)
+    params.pop("num_class", None)  # the labels decide it
     if target not in frame.columns:
         raise InvalidInputError(f"Target column {target!r} is not in the data.")
     if features is None:
@@ -185,18 +250,27 @@ def train_model(
         raise InvalidInputError(f"Feature columns {missing} are not in the data.")
     if len(frame) == 0 or rounds < 1:
         raise InvalidInputError("Training needs at least one row and one boosting round.")
+    labelled = prepare_target(frame, target, task=task, objective=objective, labels=labels)
 
     if path is None:
         small = len(frame) < settings.training.fast_path_max_rows
         path = TrainPath.FAST if small and (workers or 1) == 1 else TrainPath.RAY_TRAIN
     n_workers = 1 if path is TrainPath.FAST else (workers or settings.training.workers)
     X = prepare_frame(frame, features)
-    y = frame[target].to_numpy(dtype="float64")
+    y = labelled.y
     base = bytes(xgb_model.save_raw("ubj")) if xgb_model is not None else None
     started = time.perf_counter()
+    native = native_params(
+        params,
+        objective=labelled.objective,
+        seed=seed,
+        nthread=1,
+        num_class=labelled.scoring().num_class,
+    )
+    # What the card records: the parameters to train this model again from scratch.
+    recorded = {**native, "n_estimators": rounds}
 
     if path is TrainPath.FAST:
-        native = native_params(params, objective="reg:squarederror", seed=seed, nthread=1)
         raw = ray.get(_train_task.remote(ray.put(X), ray.put(y), native, rounds, base))
         booster = _load(raw)
         return TrainResult(
@@ -207,10 +281,10 @@ def train_model(
             seconds=time.perf_counter() - started,
             features=list(features),
             feature_types=_feature_types(X),
-            params=native,
+            params=recorded,
+            target=labelled,
         )
 
-    native = native_params(params, objective="reg:squarederror", seed=seed, nthread=1)
     run_id = run_id or f"train-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     booster, resumed, ckpt_uri = _ray_train(
         X,
@@ -233,7 +307,8 @@ def train_model(
         seconds=time.perf_counter() - started,
         features=list(features),
         feature_types=_feature_types(X),
-        params=native,
+        params=recorded,
+        target=labelled,
         resumed_from_round=resumed,
         checkpoint_uri=ckpt_uri,
     )

@@ -4,6 +4,14 @@ Shared by ``rayops train`` and ``python -m rayops.jobs.train`` (``ray job submit
 so both do exactly the same thing. The run record lands at
 ``training/runs/<run_id>.json``.
 
+The task (``task="auto"``: from the parameters' objective, else inferred from
+the target) decides the holdout (the latest rows with an event time, else a
+seeded sample, stratified by class for a classifier) and its metrics. The
+comparison with production is the promotion gate (:func:`rayops.gate.compare`)
+on both models' per-row losses over the same holdout rows (paired): squared
+error for regression, log loss of the true class for a classifier. Its verdict
+is recorded with the run (``production.gate``).
+
 Example:
     >>> summary = run_training(storage, target="target", data="rows.parquet",  # doctest: +SKIP
     ...                        params={"max_depth": 6}, register="demand")
@@ -16,28 +24,40 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings
 from rayops.errors import InvalidInputError
 from rayops.storage import Storage
 
-__all__ = ["load_params", "run_training"]
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from rayops.training.targets import Target
+
+__all__ = ["holdout_scores", "load_params", "run_training"]
 
 
 def load_params(
     storage: Storage, *, params_file: str | None = None, from_run: str | None = None
 ) -> dict[str, Any]:
-    """Parameters from a YAML/JSON file, or the best configuration of a tune run."""
+    """Parameters from a YAML/JSON file, or the best configuration of a tune run.
+
+    A tune run's parameters include its objective and ``n_estimators``, so the
+    model trains as it was tuned.
+    """
     if params_file and from_run:
         raise InvalidInputError("Give --params or --from-run, not both.")
     if from_run:
         from rayops.training.runs import get_run
 
-        best = get_run(storage, from_run).get("best") or {}
+        run = get_run(storage, from_run)
+        best = run.get("best") or {}
         if not best.get("params"):
             raise InvalidInputError(f"Tune run {from_run!r} has no best configuration to train.")
-        return dict(best["params"])
+        objective = run.get("objective") or (run.get("space") or {}).get("objective")
+        return {**best["params"], **({"objective": objective} if objective else {})}
     if params_file:
         import yaml
 
@@ -63,17 +83,25 @@ def run_training(
     register: str | None = None,
     actor: str | None = None,
     settings: Settings | None = None,
+    task: str = "auto",
 ) -> dict[str, Any]:
     """Train on a feature set (``features="name@3"``) or a Parquet file (``data=``).
 
     Holds out ``holdout_fraction`` of the rows (the latest ones when the
-    feature set declares an event time), trains (fast path or Ray Train, chosen
-    automatically), scores the holdout, scores ``register``'s production version on
-    the same holdout if there is one, and registers the model (a minor version)
-    with lineage and drift baseline. Returns the run record.
+    feature set declares an event time, else a sample, stratified for a
+    classifier), trains (fast path or Ray Train, chosen automatically), scores the
+    holdout, compares with ``register``'s production version on the same holdout
+    through the promotion gate if there is one, and registers the model (a minor
+    version) with task, classes, objective, lineage and drift baseline. Returns
+    the run record.
+
+    ``params`` may carry ``objective`` and ``n_estimators`` (a tune run's or a
+    card's); ``n_estimators`` wins over ``num_boost_round``.
     """
-    from rayops.training.fit import evaluate, split_holdout, train_model
+    from rayops.registry.predictor import Predictor
+    from rayops.training.fit import split_holdout, train_model
     from rayops.training.sources import from_feature_set, from_parquet, registry_lineage
+    from rayops.training.targets import prepare_target
     from rayops.training.tune import infer_features
 
     settings = settings or Settings()
@@ -89,8 +117,14 @@ def run_training(
         None,
     )
     cols = infer_features(frame, target, source.exclude)
+    params = dict(params or {})
+    labelled = prepare_target(frame, target, task=task, objective=params.get("objective"))
     train, hold = split_holdout(
-        frame, fraction=settings.training.holdout_fraction, time_column=time_column
+        frame,
+        fraction=settings.training.holdout_fraction,
+        time_column=time_column,
+        seed=settings.training.cv_seed,
+        stratify=labelled.y if labelled.task.is_classification and not time_column else None,
     )
     run_id = f"train-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     result = train_model(
@@ -103,13 +137,23 @@ def run_training(
         storage=storage,
         run_id=run_id,
         settings=settings,
+        task=labelled.task,
+        labels=labelled.labels,
+        seed=settings.training.cv_seed,
     )
     tol = settings.training.accuracy_tolerance
-    holdout = evaluate(result.booster, hold, target, features=cols, tolerance=tol)
+    candidate = Predictor(
+        "candidate", result.booster, cols, result.feature_types,
+        task=labelled.task, labels=labelled.labels,
+    )  # fmt: skip
+    holdout, losses = holdout_scores(candidate, hold, labelled, tolerance=tol)
     record: dict[str, Any] = {
         "run_id": run_id,
         "lineage": source.lineage,
         "target": target,
+        "task": labelled.task.kind.value,
+        "classes": labelled.classes,
+        "objective": labelled.objective,
         "features": cols,
         "params": result.params,
         "training": result.summary(),
@@ -124,14 +168,9 @@ def run_training(
         registry = Registry(storage)
         prod = registry.production(register)
         if prod is not None:
-            prod_booster = getattr(registry.load(prod.ref), "booster", None)
-            if prod_booster is not None:
-                prod_metrics = evaluate(prod_booster, hold, target, tolerance=tol)
-                record["production"] = {
-                    "version": prod.version,
-                    "holdout": prod_metrics,
-                    "candidate_better": holdout["rmse"] < prod_metrics["rmse"],
-                }
+            record["production"] = _against_production(
+                registry.load(prod.ref), prod.version, hold, labelled, losses, settings
+            )
         mv = registry.register(
             register,
             result.booster,
@@ -144,7 +183,72 @@ def run_training(
             run_id=run_id,
             bump="minor",
             author=actor,
+            **result.card(),
         )
         record["model"] = {"name": mv.name, "version": mv.version, "ref": mv.ref}
     storage.put_json_if_absent(f"training/runs/{run_id}.json", record)
     return record
+
+
+def holdout_scores(
+    predictor: Any, hold: pd.DataFrame, labelled: Target, *, tolerance: float = 5.0
+) -> tuple[dict[str, Any], np.ndarray]:
+    """A model's holdout metrics and per-row losses (the gate's input) on ``hold``.
+
+    ``predictor`` is a registry Predictor or EnsemblePredictor; its output comes
+    from the one evaluation path (:func:`rayops.registry.predictor.evaluate`).
+    Classifier metrics include per-class recall (``recall[<class>]``).
+    """
+    from rayops.training.cv import regression_metrics
+    from rayops.training.scoring import prepare_frame
+
+    y = labelled.encode(hold)
+    output = predictor.predict(prepare_frame(hold, predictor.features))
+    task = labelled.task
+    if task.is_classification:
+        metrics: dict[str, Any] = task.metrics(
+            y, output, labels=labelled.labels, tolerance=tolerance
+        )
+    else:
+        metrics = regression_metrics(y, output, tolerance=tolerance)
+    return metrics, task.row_loss(y, output)
+
+
+def _against_production(
+    production: Any,
+    version: str,
+    hold: pd.DataFrame,
+    labelled: Target,
+    losses: np.ndarray,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Production scored on the candidate's holdout rows, and the gate's verdict."""
+    from rayops.gate import compare
+
+    if production.task != labelled.task or production.labels != labelled.labels:
+        return {
+            "version": version,
+            "holdout": None,
+            "gate": None,
+            "candidate_better": None,
+            "reason": (
+                f"production {version} is a {production.task} model with classes "
+                f"{production.labels.classes if production.labels else None}; the candidate "
+                f"is {labelled.task} with {labelled.classes}: not comparable"
+            ),
+        }
+    metrics, prod_losses = holdout_scores(
+        production, hold, labelled, tolerance=settings.training.accuracy_tolerance
+    )
+    # Today's rule (any improvement), now also significant: the one gate decides.
+    gate = compare(
+        losses, prod_losses, task=labelled.task, min_improvement=0.0,
+        alpha=settings.training.gate_alpha, paired=True,
+    )  # fmt: skip
+    return {
+        "version": version,
+        "holdout": metrics,
+        "gate": gate.as_dict(),
+        "candidate_better": gate.accepted,
+        "reason": gate.reason,
+    }

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rayops.training.cv import FoldPlan, regression_metrics
+from rayops.training.cv import FoldPlan, Scoring
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,14 +48,32 @@ def prepare_frame(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
 
 
 def native_params(
-    params: dict[str, Any], *, objective: str, seed: int, nthread: int
+    params: dict[str, Any],
+    *,
+    objective: str,
+    seed: int,
+    nthread: int,
+    num_class: int | None = None,
 ) -> dict[str, Any]:
-    """XGBoost ``train`` parameters from search-space names (``n_estimators`` removed)."""
+    """XGBoost ``train`` parameters from search-space names (``n_estimators`` removed).
+
+    ``objective`` and ``num_class`` (multiclass) come from the task and win over
+    any in ``params``: the labels decide how many classes there are.
+
+    Example:
+        >>> native_params({"max_depth": 3, "n_estimators": 50, "reg_lambda": 2.0},
+        ...               objective="multi:softprob", seed=0, nthread=1, num_class=3)
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'objective': 'multi:softprob', 'seed': 0, 'nthread': 1, 'tree_method': 'hist',
+         'max_depth': 3, 'lambda': 2.0, 'num_class': 3}
+    """
     out: dict[str, Any] = {"objective": objective, "seed": seed, "nthread": nthread}
     out.setdefault("tree_method", "hist")
     for k, v in params.items():
-        if k != "n_estimators":
+        if k not in ("n_estimators", "objective", "num_class"):
             out[_RENAMES.get(k, k)] = v
+    if num_class:
+        out["num_class"] = int(num_class)
     return out
 
 
@@ -99,6 +117,7 @@ def score_xgb(
     tolerance: float = 5.0,
     token: str | None = None,
     on_fold: Callable[[int, dict[int, list[dict[str, float]]]], None] | None = None,
+    scoring: Scoring | None = None,
 ) -> FoldScores:
     """Train on each fold's training rows and score its test rows at every round count.
 
@@ -106,10 +125,15 @@ def score_xgb(
     predicts with the first ``n`` trees (``iteration_range=(0, n)``), which is
     exactly the model trained for ``n`` rounds because boosting is sequential.
     ``on_fold(i, scores_so_far)`` is called after each fold (for Tune reports).
+    ``scoring`` names the task's metrics (default: regression with ``tolerance``);
+    a classifier's ``y`` holds class indices.
     """
     import xgboost as xgb
 
-    native = native_params(params, objective=objective, seed=seed, nthread=nthread)
+    scoring = scoring or Scoring(tolerance=tolerance)
+    native = native_params(
+        params, objective=objective, seed=seed, nthread=nthread, num_class=scoring.num_class
+    )
     max_bin = int(native.get("max_bin", 256))
     top = max(rounds)
     scores: dict[int, list[dict[str, float]]] = {int(r): [] for r in rounds}
@@ -122,7 +146,7 @@ def score_xgb(
         y_test = y[plan.splits[fold][1]]
         for r in scores:
             pred = booster.predict(dtest, iteration_range=(0, r))
-            scores[r].append(regression_metrics(y_test, pred, tolerance=tolerance))
+            scores[r].append(scoring.score(y_test, pred))
         if on_fold is not None:
             on_fold(fold, scores)
     return scores, seconds
@@ -136,11 +160,14 @@ def fit_booster(
     objective: str = "reg:squarederror",
     seed: int = 0,
     nthread: int = 1,
+    num_class: int | None = None,
 ) -> xgb.Booster:
     """Fit one booster on all rows with ``params`` (``n_estimators`` = rounds, default 100)."""
     import xgboost as xgb
 
-    native = native_params(params, objective=objective, seed=seed, nthread=nthread)
+    native = native_params(
+        params, objective=objective, seed=seed, nthread=nthread, num_class=num_class
+    )
     dtrain = xgb.QuantileDMatrix(
         X, y, enable_categorical=True, max_bin=int(native.get("max_bin", 256)), nthread=nthread
     )

@@ -2,8 +2,9 @@
 
 Importances come only from data each fold's model did not train on where that
 matters: ``gain`` is the total split gain of each feature in the fold models
-(training rows), ``permutation`` is how much the fold's test RMSE grows when the
-feature's test column is shuffled. Importances are averaged over folds and
+(training rows), ``permutation`` is how much the fold's test score on the run's
+selection metric (RMSE, log loss, AUC...) gets worse when the feature's test
+column is shuffled. Importances are averaged over folds and
 normalised to shares; the top ``k`` (or every feature with a share of at least
 ``threshold``) are kept, and the kept set is scored again on the same folds, so
 the run records the score with and without selection side by side.
@@ -17,7 +18,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from rayops.errors import InvalidInputError
-from rayops.training.cv import FoldPlan, aggregate, regression_metrics
+from rayops.tasks import direction_of
+from rayops.training.cv import FoldPlan, Scoring, aggregate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,15 +56,24 @@ def _fold_importance(
 
     from rayops.training.scoring import native_params
 
+    scoring: Scoring = setup["scoring"]
+    metric: str = setup["metric"]
+    sign = 1.0 if direction_of(metric) == "min" else -1.0  # > 0: the shuffled score is worse
     train, test = plan.splits[fold]
-    native = native_params(params, objective=setup["objective"], seed=setup["seed"], nthread=1)
+    native = native_params(
+        params,
+        objective=setup["objective"],
+        seed=setup["seed"],
+        nthread=1,
+        num_class=scoring.num_class,
+    )
     dtrain = xgb.QuantileDMatrix(
         X.iloc[train], y[train], enable_categorical=True, max_bin=int(native.get("max_bin", 256))
     )
     booster = xgb.train(native, dtrain, num_boost_round=int(params.get("n_estimators", 100)))
     X_test, y_test = X.iloc[test], y[test]
     pred = booster.predict(xgb.DMatrix(X_test, enable_categorical=True))
-    metrics = regression_metrics(y_test, pred, tolerance=setup["tolerance"])
+    metrics = scoring.score(y_test, pred)
     if method == "gain":
         gains = booster.get_score(importance_type="total_gain")
         return {c: float(gains.get(c, 0.0)) for c in X.columns}, metrics  # type: ignore[arg-type]
@@ -74,7 +85,8 @@ def _fold_importance(
         if str(X_test[col].dtype) == "category":
             shuffled[col] = shuffled[col].astype(X_test[col].dtype)
         p = booster.predict(xgb.DMatrix(shuffled, enable_categorical=True))
-        out[col] = max(0.0, regression_metrics(y_test, p)["rmse"] - metrics["rmse"])
+        worse = sign * (scoring.score(y_test, p)[metric] - metrics[metric])
+        out[col] = max(0.0, float(np.nan_to_num(worse)))
     return out, metrics
 
 
@@ -98,7 +110,7 @@ def _fold_score(
         rounds,
         objective=setup["objective"],
         seed=setup["seed"],
-        tolerance=setup["tolerance"],
+        scoring=setup["scoring"],
     )
     return scores[rounds[0]][0]
 
@@ -115,13 +127,17 @@ def select_features(
     objective: str = "reg:squarederror",
     seed: int = 0,
     tolerance: float = 5.0,
+    scoring: Scoring | None = None,
+    metric: str | None = None,
 ) -> SelectionResult:
     """Select features for ``params`` and score the selection on the same folds.
 
     ``data_ref`` is an object ref to ``{"X": frame, "y": array}`` and ``plan_ref``
     to a :class:`FoldPlan` (put once by the tuner). Give ``top_k`` or
     ``threshold`` (minimum share of total importance); with neither, about half
-    the features are kept.
+    the features are kept. ``scoring`` is the task's (default regression with
+    ``tolerance``) and ``metric`` the selection metric permutation importance is
+    measured on (default the task's primary metric).
     """
     import ray
 
@@ -131,7 +147,9 @@ def select_features(
         raise InvalidInputError("Give either top_k or threshold for feature selection, not both.")
     if top_k is not None and not 1 <= top_k <= len(features):
         raise InvalidInputError(f"top_k must be between 1 and {len(features)}; got {top_k}.")
-    setup = {"objective": objective, "seed": seed, "tolerance": tolerance}
+    scoring = scoring or Scoring(tolerance=tolerance)
+    metric = scoring.task.check_metric(metric)
+    setup = {"objective": objective, "seed": seed, "scoring": scoring, "metric": metric}
     n_folds = len(ray.get(plan_ref))
 
     @ray.remote(num_cpus=1)
@@ -157,6 +175,6 @@ def select_features(
         method=method,
         selected=[c for c in features if c in selected],
         importances=shares,
-        score_with=aggregate(with_sel),
-        score_without=aggregate([p[1] for p in parts]),
+        score_with=aggregate(with_sel, scoring.metrics),
+        score_without=aggregate([p[1] for p in parts], scoring.metrics),
     )

@@ -5,11 +5,16 @@ kind, fixed parameters and the tuned ones::
 
     model: xgboost
     search: grid
-    metric: rmse
     params: {tree_method: hist}
     space:
       max_depth: {grid: [3, 5, 7]}
       learning_rate: {grid: [0.05, 0.1, 0.2]}
+
+``metric`` and ``objective`` are optional: without them a run selects by the
+task's primary metric (RMSE, or log loss for a classifier) and trains with the
+task's objective (``reg:squarederror``, ``binary:logistic``, ``multi:softprob``),
+so one file tunes any task. When given, they must fit the run's task
+(:meth:`SearchSpace.metric_for`, :meth:`SearchSpace.objective_for`).
 
 Unknown keys, unknown parameters and out-of-range values are errors whose
 message names the key (and its line when read from a file).
@@ -37,6 +42,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rayops.errors import InvalidInputError
+from rayops.tasks import Task, direction_of
 
 __all__ = ["CVSpec", "SchedulerSpec", "SearchSpace", "load_space", "parse_space"]
 
@@ -61,14 +67,28 @@ XGBOOST_PARAMS: dict[str, _Range | tuple[str, ...]] = {
     "gamma": (float, 0.0, None, True, True),
     "reg_lambda": (float, 0.0, None, True, True),
     "reg_alpha": (float, 0.0, None, True, True),
+    # Weight of the positive (second) class's rows; binary tasks only (checked per run).
+    "scale_pos_weight": (float, 0.0, None, False, True),
     "max_cat_to_onehot": (int, 1, None, True, True),
     "tree_method": ("hist", "approx", "exact"),
     "grow_policy": ("depthwise", "lossguide"),
 }
 LINEAR_PARAMS: dict[str, _Range | tuple[str, ...]] = {
-    # 0 is ordinary least squares; > 0 is ridge regression with that penalty.
+    # 0 is ordinary least squares; > 0 is ridge regression with that penalty
+    # (for a classifier: logistic regression with C = 1 / alpha).
     "alpha": (float, 0.0, None, True, True),
 }
+
+#: Every metric and objective some task accepts; the run checks they fit its task.
+Metric = Literal[
+    "rmse", "mae", "r2", "accuracy", "logloss", "auc", "pr_auc", "precision", "recall", "f1",
+    "brier", "ece", "positive_rate", "macro_f1",
+]  # fmt: skip
+Objective = Literal[
+    "reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror", "reg:squaredlogerror",
+    "reg:logistic", "reg:quantileerror", "reg:gamma", "reg:tweedie", "count:poisson",
+    "binary:logistic", "multi:softprob",
+]  # fmt: skip
 
 
 class SchedulerSpec(BaseModel):
@@ -101,9 +121,11 @@ class SearchSpace(BaseModel):
     model: Literal["xgboost", "linear"] = "xgboost"
     search: Literal["grid", "random"] = "grid"
     num_samples: int = Field(default=1, ge=1, le=100_000)
-    metric: Literal["rmse", "mae", "r2", "accuracy"] = "rmse"
-    objective: Literal["reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror"] = (
-        "reg:squarederror"
+    metric: Metric | None = Field(
+        default=None, description="Selection metric (default: the task's primary metric)."
+    )
+    objective: Objective | None = Field(
+        default=None, description="XGBoost objective (default: the task's)."
     )
     description: str = ""
     params: dict[str, Scalar] = Field(default_factory=dict)
@@ -121,8 +143,23 @@ class SearchSpace(BaseModel):
     # --- derived ---------------------------------------------------------------
     @property
     def mode(self) -> Literal["min", "max"]:
-        """Whether a smaller or a larger :attr:`metric` is better."""
-        return "max" if self.metric in ("r2", "accuracy") else "min"
+        """Whether a smaller or a larger :attr:`metric` (default RMSE) is better."""
+        return "max" if direction_of(self.metric or "rmse") == "max" else "min"
+
+    def metric_for(self, task: Task, override: str | None = None) -> str:
+        """The selection metric of a run of ``task``: ``override`` (``--metric``), else
+        :attr:`metric`, else the task's primary metric; an error if it is not the task's.
+
+        Example:
+            >>> SearchSpace().metric_for(Task.of("binary")), SearchSpace().metric_for(
+            ...     Task.of("regression"), "r2")
+            ('logloss', 'r2')
+        """
+        return task.check_metric(override or self.metric)
+
+    def objective_for(self, task: Task) -> str:
+        """:attr:`objective` if it fits ``task`` (else an error), or the task's default."""
+        return task.check_objective(self.objective)
 
     def grid_size(self) -> int:
         """How many configurations a grid search scores (random search: ``num_samples``)."""

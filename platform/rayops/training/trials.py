@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rayops.training.cv import METRICS, FoldPlan, aggregate
@@ -23,8 +24,12 @@ __all__ = ["trial", "trial_rows", "trials_frame"]
 
 
 def _summary(scores: dict[int, list[dict[str, float]]], metric: str, mode: str) -> float:
-    means = [sum(f[metric] for f in folds) / len(folds) for folds in scores.values()]
-    return min(means) if mode == "min" else max(means)
+    means = []
+    for folds in scores.values():
+        vals = [f[metric] for f in folds if not math.isnan(f[metric])]
+        means.append(sum(vals) / len(vals) if vals else math.nan)
+    defined = [m for m in means if not math.isnan(m)] or [math.nan]
+    return min(defined) if mode == "min" else max(defined)
 
 
 def trial(
@@ -62,6 +67,7 @@ def trial(
             plan,
             alpha=float(params.get("alpha", 0.0)),
             tolerance=setup["tolerance"],
+            scoring=setup["scoring"],
         )
         report({0: folds}, len(plan), [time.perf_counter() - start])
         return
@@ -84,6 +90,7 @@ def trial(
         tolerance=setup["tolerance"],
         token=setup["token"],
         on_fold=on_fold,
+        scoring=setup["scoring"],
     )
     report(scores, len(plan), seconds)
 
@@ -137,7 +144,12 @@ def trial_rows(result_grid: Any, n_folds: int, space: SearchSpace) -> list[dict[
     return rows
 
 
-def trials_frame(rows: list[dict[str, Any]], metric: str, mode: str) -> pd.DataFrame:
+def trials_frame(
+    rows: list[dict[str, Any]], metric: str, mode: str, metrics: Sequence[str] = METRICS
+) -> pd.DataFrame:
+    """The persisted trials table: one row per configuration, ``<m>_folds`` /
+    ``<m>_mean`` / ``<m>_std`` columns for each of the task's ``metrics``, and the rank
+    by ``metric`` (``mode`` min or max) among completed rows."""
     import pandas as pd
 
     names = sorted({k for r in rows for k in r["params"]})
@@ -150,9 +162,9 @@ def trials_frame(rows: list[dict[str, Any]], metric: str, mode: str) -> pd.DataF
     for name in names:
         table[f"param_{name}"] = _column([r["params"].get(name) for r in rows])
     table["folds_scored"] = [len(r["folds"]) for r in rows]
-    for m in METRICS:
+    agg = [aggregate(r["folds"], metrics) if r["folds"] else {} for r in rows]
+    for m in metrics:
         table[f"{m}_folds"] = [[f[m] for f in r["folds"]] for r in rows]
-        agg = [aggregate(r["folds"]) if r["folds"] else {} for r in rows]
         table[f"{m}_mean"] = [a.get(f"{m}_mean", math.nan) for a in agg]
         table[f"{m}_std"] = [a.get(f"{m}_std", math.nan) for a in agg]
     table["shared_rounds"] = [bool(r.get("shared_rounds", False)) for r in rows]

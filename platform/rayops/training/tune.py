@@ -10,7 +10,11 @@ How it stays fast and fair:
 * The frame and the fold plan go to the object store once (``ray.put``); trials
   receive object refs, never data captured in a closure.
 * Every configuration, the baseline and feature selection use the same folds,
-  computed once from the seed.
+  computed once from the seed (stratified by class for a classifier).
+* The task (``task="auto"``: inferred from the target, see
+  :mod:`rayops.training.targets`) decides the objective, the metrics of every
+  fold, the default selection metric (RMSE or log loss) and the baseline
+  (least squares or logistic regression).
 * Trials take ``cpus_per_trial`` CPUs and XGBoost uses as many threads, so
   parallel trials never oversubscribe. Actors are reused across trials and cache
   each fold's ``QuantileDMatrix``, so the quantile sketch is built once per
@@ -48,10 +52,12 @@ from typing import TYPE_CHECKING, Any
 from rayops.config import Settings
 from rayops.errors import InvalidInputError, RayopsError
 from rayops.storage import Storage
-from rayops.training.cv import METRICS, FoldPlan, aggregate
+from rayops.tasks import TaskKind, direction_of
+from rayops.training.cv import FoldPlan, aggregate
 from rayops.training.runs import new_run_id, save_run
 from rayops.training.sources import registry_lineage
 from rayops.training.spaces import SearchSpace
+from rayops.training.targets import prepare_target
 from rayops.training.trials import trial, trial_rows, trials_frame
 
 if TYPE_CHECKING:
@@ -80,6 +86,9 @@ class TuneResult:
         sel = self.selection
         return {
             "run_id": self.run_id,
+            "task": self.run.get("task", "regression"),
+            "classes": self.run.get("classes"),
+            "objective": self.run.get("objective"),
             "metric": self.run["metric"],
             "best": {"params": self.best["params"], "score": self.best["score"],
                      "metrics": self.best["metrics"]},
@@ -159,12 +168,17 @@ def run_tune(
     config_name: str | None = None,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    task: str = "auto",
+    metric: str | None = None,
 ) -> TuneResult:
     """Search ``space`` with k-fold CV on Ray Tune and persist the run.
 
     Args:
         frame: the data; ``target`` is the label column.
         space: a validated :class:`~rayops.training.spaces.SearchSpace`.
+        task: ``auto`` (infer from the target, or from the space's objective),
+            ``regression``, ``binary`` or ``multiclass``.
+        metric: the selection metric (default: the space's, else the task's primary).
         storage: where ``runs/<run_id>/`` is written.
         features: feature columns (default: all but target, ``exclude`` and datetimes).
         folds: number of folds (default: the space's ``cv.folds``, then settings).
@@ -174,9 +188,9 @@ def run_tune(
         progress: called as configurations finish.
 
     Raises:
-        InvalidInputError: unknown target/feature columns, NaN targets, bad fold settings.
+        InvalidInputError: unknown target/feature columns, NaN targets, bad fold settings,
+            a target, objective or metric that does not fit the task.
     """
-    import numpy as np
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -199,21 +213,30 @@ def run_tune(
         raise InvalidInputError(f"Feature columns {missing} are not in the data.")
     if target in features:
         raise InvalidInputError(f"The target {target!r} cannot also be a feature.")
-    y = frame[target].to_numpy(dtype=np.float64)
-    if np.isnan(y).any():
-        raise InvalidInputError(f"Target {target!r} has missing values; drop those rows first.")
+    labelled = prepare_target(frame, target, task=task, objective=space.objective)
+    kind, objective = labelled.task, labelled.objective
+    metric = space.metric_for(kind, metric)
+    mode = "max" if direction_of(metric) == "max" else "min"
+    tuned = {**space.params, **space.space}
+    if "scale_pos_weight" in tuned and kind.kind is not TaskKind.BINARY:
+        raise InvalidInputError(
+            f"scale_pos_weight weighs the positive class of a binary task; this is {kind}."
+        )
+    y = labelled.y
     X = prepare_frame(frame, features)
     n_folds = folds or space.cv.folds or settings.training.cv_folds
     seed, tolerance = settings.training.cv_seed, settings.training.accuracy_tolerance
+    scoring = labelled.scoring(tolerance)
     plan = FoldPlan.for_frame(
-        frame, strategy=space.cv.strategy, folds=n_folds, seed=seed, column=space.cv.column
-    )
+        frame, strategy=space.cv.strategy, folds=n_folds, seed=seed, column=space.cv.column,
+        stratify=y if kind.is_classification else None,
+    )  # fmt: skip
     run_id = new_run_id()
     data_ref, plan_ref = ray.put({"X": X, "y": y}), ray.put(plan)
 
     @ray.remote(num_cpus=1)
     def baseline_task(data: dict[str, Any], plan: FoldPlan) -> list[dict[str, float]]:
-        return score_linear(data["X"], data["y"], plan, tolerance=tolerance)
+        return score_linear(data["X"], data["y"], plan, scoring=scoring)
 
     t0 = time.perf_counter()
     baseline_ref = baseline_task.remote(data_ref, plan_ref)
@@ -222,9 +245,10 @@ def run_tune(
     cpus = settings.training.tune_cpus_per_trial
     setup = {
         "model": space.model,
-        "metric": space.metric,
-        "mode": space.mode,
-        "objective": space.objective,
+        "metric": metric,
+        "mode": mode,
+        "objective": objective,
+        "scoring": scoring,
         "seed": seed,
         "nthread": cpus,
         "tolerance": tolerance,
@@ -246,14 +270,14 @@ def run_tune(
     callbacks = []
     total = space.grid_size()
     if progress is not None:
-        callbacks.append(_progress_callback(total, n_rounds, space.metric, space.mode, progress))
+        callbacks.append(_progress_callback(total, n_rounds, metric, mode, progress))
     with tempfile.TemporaryDirectory(prefix="rayops-tune-") as tmp:
         tuner = tune.Tuner(
             trainable,
             param_space=param_space,
             tune_config=tune.TuneConfig(
-                metric=f"{space.metric}_mean",
-                mode=space.mode,
+                metric=f"{metric}_mean",
+                mode=mode,
                 num_samples=space.num_samples,
                 scheduler=scheduler,
                 search_alg=BasicVariantGenerator(random_state=seed),
@@ -274,7 +298,7 @@ def run_tune(
             grid = tuner.fit()
         rows = trial_rows(grid, len(plan), space)
     tune_s = time.perf_counter() - t0
-    trials = trials_frame(rows, space.metric, space.mode)
+    trials = trials_frame(rows, metric, mode, scoring.metrics)
     baseline_folds = ray.get(baseline_ref)
     completed = trials[trials["status"] == "completed"]
     if completed.empty:
@@ -283,23 +307,25 @@ def run_tune(
     best_row = completed.sort_values(["rank", "config_id"]).iloc[0]
     best_params = json.loads(best_row["params_json"])
     best_folds = [
-        {m: float(best_row[f"{m}_folds"][i]) for m in METRICS}
+        {m: float(best_row[f"{m}_folds"][i]) for m in scoring.metrics}
         for i in range(int(best_row["folds_scored"]))
     ]
     best = {
         "config_id": int(best_row["config_id"]),
         "trial_id": str(best_row["trial_id"]),
         "params": best_params,
-        "score": float(best_row[f"{space.metric}_mean"]),
-        "metrics": aggregate(best_folds),
-        "folds": best_folds,
+        "score": float(best_row[f"{metric}_mean"]),
+        "metrics": _defined(aggregate(best_folds, scoring.metrics)),
+        "folds": [_defined(f) for f in best_folds],
     }
-    baseline_agg = aggregate(baseline_folds)
+    baseline_agg = _defined(aggregate(baseline_folds, scoring.metrics))
     baseline: dict[str, Any] = {
-        "model": "linear (one-hot + scaling, least squares)",
-        "score": baseline_agg[f"{space.metric}_mean"],
+        "model": "logistic regression (one-hot + scaling)"
+        if kind.is_classification
+        else "linear (one-hot + scaling, least squares)",
+        "score": baseline_agg[f"{metric}_mean"],
         "metrics": baseline_agg,
-        "folds": baseline_folds,
+        "folds": [_defined(f) for f in baseline_folds],
     }
 
     selection: dict[str, Any] | None = None
@@ -316,14 +342,15 @@ def run_tune(
             if threshold is not None
             else (top_k or settings.training.selection_top_k or None),
             threshold=threshold,
-            objective=space.objective,
+            objective=objective,
             seed=seed,
-            tolerance=tolerance,
+            scoring=scoring,
+            metric=metric,
         )
         selection = sel.to_dict()
-        key = f"{space.metric}_mean"
+        key = f"{metric}_mean"
         better = sel.score_with[key] <= sel.score_without[key]
-        if space.mode == "max":
+        if mode == "max":
             better = sel.score_with[key] >= sel.score_without[key]
         selection["used_for_refit"] = better
         if better:
@@ -341,9 +368,10 @@ def run_tune(
                 data["X"][refit_features],
                 data["y"],
                 best_params,
-                objective=space.objective,
+                objective=objective,
                 seed=seed,
                 nthread=cpus,
+                num_class=scoring.num_class,
             )
             return bytes(b.save_raw(raw_format="ubj"))
 
@@ -365,7 +393,7 @@ def run_tune(
         mv = Registry(storage).register(
             register,
             booster,
-            params=best_params,
+            params={**best_params, "objective": objective},
             metrics=best["metrics"],
             features=refit_features,
             feature_types=list(booster.feature_types or []),
@@ -373,6 +401,7 @@ def run_tune(
             baseline=baseline_from_frame(X[refit_features], refit_features),
             run_id=run_id,
             bump="minor",
+            **labelled.card(),
         )
         registered = {"name": mv.name, "version": str(mv.version)}
 
@@ -380,8 +409,9 @@ def run_tune(
         "created_at": datetime.now(UTC).isoformat(),
         "config_name": config_name,
         "space": space.model_dump(mode="json"),
-        "metric": space.metric,
-        "mode": space.mode,
+        "metric": metric,
+        "mode": mode,
+        **labelled.describe(),
         "target": target,
         "features": list(features),
         "cv": plan.describe(),
@@ -411,3 +441,10 @@ def run_tune(
     }
     save_run(storage, run_id, run, trials, model_ubj)
     return TuneResult(run_id, run, trials, best, baseline, selection, registered)
+
+
+def _defined(metrics: dict[str, float]) -> dict[str, float | None]:
+    """NaN (a metric undefined on some rows) as None, so run.json and --json stay JSON."""
+    import math
+
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in metrics.items()}
