@@ -49,6 +49,14 @@ def train(
     register: Annotated[
         str | None, typer.Option("--register", help="Register the model under this name.")
     ] = None,
+    interval_context: Annotated[
+        str | None,
+        typer.Option(
+            "--interval-context",
+            help="Columns (comma-separated) whose values get their own conformal intervals "
+            "(Mondrian), e.g. region,plan.",
+        ),
+    ] = None,
     address: Annotated[
         str | None, typer.Option("--address", help="Ray cluster address (default: local).")
     ] = None,
@@ -89,7 +97,9 @@ def train(
                 register=register,
                 settings=settings,
                 task=task,
-            )
+                interval_context=[c.strip() for c in (interval_context or "").split(",")
+                                  if c.strip()],
+            )  # fmt: skip
     emit(record, as_json, _render)
 
 

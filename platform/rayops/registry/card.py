@@ -33,6 +33,7 @@ __all__ = [
     "Lineage",
     "ModelCard",
     "ModelVersion",
+    "UncertaintyRef",
     "jsonable",
     "validated",
 ]
@@ -51,6 +52,28 @@ class Lineage(BaseModel):
     version: int = Field(ge=0, description="Feature set version.")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Content hash of that version.")
     rows: int = Field(ge=0, description="Rows used for training.")
+
+
+class UncertaintyRef(BaseModel):
+    """What the version's uncertainty artifact (``uncertainty.json``) holds, and its hash.
+
+    Regression: conformal ``intervals`` (split or Mondrian over ``context``).
+    Classification: the probability ``calibration`` (method, log loss and ECE before and
+    after, reliability curves) and conformal prediction ``sets``.
+    """
+
+    model_config = _STRICT
+
+    file: Literal["uncertainty.json"] = "uncertainty.json"
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source: str = Field(description="Where the calibration rows came from: holdout, cv.")
+    rows: int = Field(ge=0)
+    intervals: str | None = Field(default=None, description="split or mondrian (regression).")
+    context: list[str] = Field(default_factory=list, description="Mondrian context columns.")
+    calibration: dict[str, Any] | None = Field(
+        default=None, description="Method, logloss/ece before and after, reliability curves."
+    )
+    sets: bool = Field(default=False, description="Conformal prediction sets available.")
 
 
 class Artifact(BaseModel):
@@ -230,6 +253,9 @@ class ModelCard(BaseModel):
     lineage: Lineage | None = None
     baseline: dict[str, Any] | None = Field(
         default=None, description="Training statistics per feature (baseline_from_frame)."
+    )
+    uncertainty: UncertaintyRef | None = Field(
+        default=None, description="Conformal intervals / calibration and sets, if fitted."
     )
     importance: dict[str, dict[str, float]] | None = Field(
         default=None,

@@ -157,6 +157,26 @@ class Registry:
             threshold=threshold,
         )
 
+    def uncertainty(self, ref: str) -> dict[str, Any] | None:
+        """The version's uncertainty document (intervals, calibration, sets), checked
+        against the card's hash; None if none was fitted."""
+        import hashlib
+        import json
+
+        from rayops.errors import UnsafeArtifactError
+
+        mv = self.get(ref)
+        found = mv.card.uncertainty
+        if found is None:
+            return None
+        data = self.storage.read_bytes(layout.artifact_key(mv.name, mv.version, found.file))
+        if hashlib.sha256(data).hexdigest() != found.sha256:
+            raise UnsafeArtifactError(
+                f"The uncertainty document of {mv.ref} does not match its card's SHA-256."
+            )
+        doc: dict[str, Any] = json.loads(data)
+        return doc
+
     def threshold_override(self, ref: str) -> float | None:
         """The threshold ``set_threshold`` put in force for ``name@version`` (one read; None
         if it was never changed). Gateways poll this for the binary versions they serve."""
@@ -197,6 +217,7 @@ class Registry:
         threshold: float | None = None,
         target: str | None = None,
         importance: Mapping[str, Mapping[str, float]] | None = None,
+        uncertainty: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Store ``model`` as the next version of ``name`` and return it.
 
@@ -207,7 +228,9 @@ class Registry:
         ensemble takes its members' task and classes, which must agree. A binary
         model's decision ``threshold`` defaults to 0.5. ``importance`` (see
         :func:`rayops.registry.explain.importance`) goes on the card; without it a
-        booster's gain and weight importance are recorded.
+        booster's gain and weight importance are recorded. ``uncertainty`` (the document
+        :func:`rayops.training.uncertainty.fit_uncertainty` builds) is stored beside the
+        artifact as ``uncertainty.json``, its hash and summary on the card.
 
         ``bump`` picks the version (see :mod:`rayops.registry.versions`): ``minor``
         for a new training run, ``patch`` with ``parent=`` for a fine-tune or online
@@ -265,7 +288,8 @@ class Registry:
                 "kind": prepared.kind,
                 **decided,
                 "target": target,
-                "importance": jsonable(dict(importance)) if importance is not None
+                "importance": jsonable(dict(importance))
+                if importance is not None
                 else _tree_importance(model, prepared.features),
                 "params": jsonable(dict(params or {})),
                 "metrics": jsonable(dict(metrics or {})),
@@ -281,6 +305,7 @@ class Registry:
                 "author": author,
                 "description": description,
                 "artifact": prepared.artifact(),
+                "uncertainty": _uncertainty_ref(uncertainty),
                 "ensemble": spec,
                 "library_versions": {"rayops": __version__, **prepared.libraries},
             },
@@ -299,6 +324,10 @@ class Registry:
         )
         card = draft.model_copy(update={"version": v, "created_at": self._now()})
         self.storage.write_bytes(layout.artifact_key(name, v, prepared.file), prepared.data)
+        if uncertainty is not None:
+            self.storage.write_bytes(
+                layout.artifact_key(name, v, "uncertainty.json"), _uncertainty_bytes(uncertainty)
+            )
         # The card goes last: the version becomes visible only once it is complete.
         self.storage.put_json_if_absent(layout.card_key(name, v), card.model_dump(mode="json"))
         self._events(name).append(
@@ -701,3 +730,31 @@ def _tree_importance(model: Any, features: Sequence[str]) -> dict[str, Any] | No
     except Exception:  # importance is a courtesy on the card; it never blocks a registration
         return None
     return found or None
+
+
+def _uncertainty_bytes(doc: Mapping[str, Any]) -> bytes:
+    from rayops.storage.base import dumps
+
+    return dumps(jsonable(dict(doc)))
+
+
+def _uncertainty_ref(doc: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The card's summary of an uncertainty document (its hash, kind, calibration figures)."""
+    import hashlib
+
+    if doc is None:
+        return None
+    data = _uncertainty_bytes(doc)
+    intervals = doc.get("intervals") or None
+    calibration = doc.get("calibration") or None
+    return {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "source": str(doc.get("source", "holdout")),
+        "rows": int(doc.get("rows", 0)),
+        "intervals": intervals.get("kind") if intervals else None,
+        "context": list(intervals.get("context", [])) if intervals else [],
+        "calibration": {k: v for k, v in calibration.items() if k != "params"}
+        if calibration
+        else None,
+        "sets": bool(doc.get("sets")),
+    }

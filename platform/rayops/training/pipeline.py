@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,7 @@ def run_training(
     actor: str | None = None,
     settings: Settings | None = None,
     task: str = "auto",
+    interval_context: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train on a feature set (``features="name@3"``) or a Parquet file (``data=``).
 
@@ -97,6 +99,12 @@ def run_training(
 
     ``params`` may carry ``objective`` and ``n_estimators`` (a tune run's or a
     card's); ``n_estimators`` wins over ``num_boost_round``.
+
+    The registered card also gets the model's global feature importance on the
+    holdout (mean |contribution|, gain, weight) and its uncertainty, fitted on the
+    holdout (:func:`rayops.training.uncertainty.fit_uncertainty`): conformal
+    intervals for regression (Mondrian over ``interval_context`` columns when
+    given), calibration and prediction sets for a classifier.
     """
     from rayops.registry.predictor import Predictor
     from rayops.training.fit import split_holdout, train_model
@@ -146,7 +154,9 @@ def run_training(
         "candidate", result.booster, cols, result.feature_types,
         task=labelled.task, labels=labelled.labels,
     )  # fmt: skip
-    holdout, losses = holdout_scores(candidate, hold, labelled, tolerance=tol)
+    holdout, losses, hold_output = holdout_scores(
+        candidate, hold, labelled, tolerance=tol, with_output=True
+    )
     record: dict[str, Any] = {
         "run_id": run_id,
         "lineage": source.lineage,
@@ -171,9 +181,28 @@ def run_training(
             record["production"] = _against_production(
                 registry.load(prod.ref), prod.version, hold, labelled, losses, settings
             )
+        from rayops.registry.explain import importance
+        from rayops.training.scoring import prepare_frame
+        from rayops.training.uncertainty import fit_uncertainty
+        from rayops.uncertainty.intervals import segment_keys
+
+        missing = [c for c in interval_context if c not in hold.columns]
+        if missing:
+            raise InvalidInputError(
+                f"Interval context columns {missing} are not in the data; they are "
+                f"{sorted(map(str, hold.columns))}."
+            )
+        uncertainty = fit_uncertainty(
+            labelled.task, labelled.encode(hold), hold_output,
+            segments=segment_keys(hold, interval_context) if interval_context else None,
+            context=interval_context, seed=settings.training.cv_seed,
+        )  # fmt: skip
+        weights = importance(candidate, prepare_frame(hold, cols))
         mv = registry.register(
             register,
             result.booster,
+            importance=weights,
+            uncertainty=uncertainty,
             params=result.params,
             metrics={"holdout": holdout},
             features=cols,
@@ -191,8 +220,13 @@ def run_training(
 
 
 def holdout_scores(
-    predictor: Any, hold: pd.DataFrame, labelled: Target, *, tolerance: float = 5.0
-) -> tuple[dict[str, Any], np.ndarray]:
+    predictor: Any,
+    hold: pd.DataFrame,
+    labelled: Target,
+    *,
+    tolerance: float = 5.0,
+    with_output: bool = False,
+) -> Any:
     """A model's holdout metrics and per-row losses (the gate's input) on ``hold``.
 
     ``predictor`` is a registry Predictor or EnsemblePredictor; its output comes
@@ -211,6 +245,8 @@ def holdout_scores(
         )
     else:
         metrics = regression_metrics(y, output, tolerance=tolerance)
+    if with_output:
+        return metrics, task.row_loss(y, output), output
     return metrics, task.row_loss(y, output)
 
 
