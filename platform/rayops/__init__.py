@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         ConceptDrift,
         CovariateDrift,
         load_diabetes,
+        make_classification,
         make_regression,
     )
     from rayops.errors import (
@@ -114,6 +115,7 @@ _EXPORTS: dict[str, str] = {
     "baseline_from_frame": "rayops.registry",
     "fine_tune": "rayops.training.finetune",
     "load_diabetes": "rayops.datasets",
+    "make_classification": "rayops.datasets",
     "make_regression": "rayops.datasets",
     "open_storage": "rayops.storage",
     "train_model": "rayops.training.fit",
@@ -221,6 +223,7 @@ __all__ = [
     "baseline_from_frame",
     "fine_tune",
     "load_diabetes",
+    "make_classification",
     "make_regression",
     "open_storage",
     "train_model",

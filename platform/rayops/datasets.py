@@ -33,7 +33,7 @@ from rayops.errors import InvalidInputError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ConceptDrift", "CovariateDrift", "load_diabetes", "make_regression"]
+__all__ = ["ConceptDrift", "CovariateDrift", "load_diabetes", "make_classification", "make_regression"]
 
 TARGET = "target"
 
@@ -228,4 +228,53 @@ def load_diabetes(features: Sequence[str] | None = None) -> pd.DataFrame:
     frame = bunch.frame.rename(columns={"target": TARGET})
     if features is not None:
         frame = frame[[*features, TARGET]]
+    return frame
+
+
+def make_classification(
+    n_rows: int = 10_000,
+    *,
+    positive_rate: float = 0.2,
+    labels: tuple[str, str] = ("no", "yes"),
+    separation: float = 1.5,
+    seed: int = 0,
+    covariate_drift: CovariateDrift | None = None,
+    concept_drift: ConceptDrift | None = None,
+    **regression: Any,
+) -> pd.DataFrame:
+    """A seeded binary classification data set with string labels and class imbalance.
+
+    The features, times, entities and drift are :func:`make_regression`'s; the label
+    is drawn from a logistic model of its (standardised) target: ``labels[1]`` with
+    probability ``sigmoid(separation * z + b)``, ``b`` chosen so that about
+    ``positive_rate`` of the rows before any drift are positive. Concept drift
+    changes the relation behind the label, covariate drift the features.
+
+    Example:
+        >>> df = make_classification(2000, seed=1)
+        >>> sorted(df["target"].unique()), round(float((df["target"] == "yes").mean()), 1)
+        (['no', 'yes'], 0.2)
+    """
+    import numpy as np
+    from scipy.optimize import brentq
+
+    if not 0 < positive_rate < 1:
+        raise InvalidInputError(f"positive_rate must be in (0, 1), got {positive_rate}.")
+    frame = make_regression(
+        n_rows, seed=seed, covariate_drift=covariate_drift, concept_drift=concept_drift,
+        noise=0.0, **regression,
+    )  # fmt: skip
+    score = frame[TARGET].to_numpy(dtype=np.float64)
+    cut = covariate_drift.at_row if covariate_drift is not None else n_rows
+    cut = min(cut, concept_drift.at_row) if concept_drift is not None else cut
+    ref = score[: max(cut, 10)]
+    z = (score - ref.mean()) / (ref.std() or 1.0)
+
+    def rate(b: float) -> float:
+        return float(np.mean(1 / (1 + np.exp(-(separation * z[: max(cut, 10)] + b)))))
+
+    bias = brentq(lambda b: rate(b) - positive_rate, -50.0, 50.0)
+    p = 1 / (1 + np.exp(-(separation * z + bias)))
+    draws = np.random.default_rng([seed, 99]).random(n_rows) < p
+    frame[TARGET] = np.where(draws, labels[1], labels[0])
     return frame
