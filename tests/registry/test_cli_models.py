@@ -131,3 +131,33 @@ def test_models_help_has_examples_and_pulls_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_show_a_classifier_and_set_its_threshold(tmp_path: Path) -> None:
+    import numpy as np
+    import xgboost as xgb
+    from typer.testing import CliRunner
+
+    from rayops.cli import app
+    from rayops.registry import Registry
+    from rayops.storage import open_storage
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3))
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 2},
+                        xgb.DMatrix(x, label=(x[:, 0] > 0).astype(int)), 5)  # fmt: skip
+    root = str(tmp_path / "root")
+    ref = Registry(open_storage(root)).register("churn", booster, features=["a", "b", "c"],
+                                                classes=["no", "yes"]).ref  # fmt: skip
+    runner = CliRunner()
+    env = {"RAYOPS_STORAGE": root, "COLUMNS": "200"}
+    shown = runner.invoke(app, ["models", "show", ref], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "binary" in shown.output and "['no', 'yes']" in shown.output
+    assert "threshold 0.5" in shown.output and "importance (gain)" in shown.output
+    done = runner.invoke(app, ["models", "set-threshold", ref, "0.3", "--json"], env=env)
+    assert done.exit_code == 0 and json.loads(done.stdout)["threshold"] == 0.3
+    bad = runner.invoke(app, ["models", "set-threshold", ref, "1.5"], env=env)
+    assert bad.exit_code == 2 and "(0, 1)" in bad.output
+    events = Registry(open_storage(root)).history("churn")
+    assert events[-1].kind == "threshold"

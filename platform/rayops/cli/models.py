@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rayops.cli._output import JSON_OPTION, StorageOption, console, emit, handle_errors, table
+from rayops.cli._output import (
+    JSON_OPTION,
+    StorageOption,
+    console,
+    current_user,
+    emit,
+    handle_errors,
+    table,
+)
 
 # Light (enum only): Typer needs the choices to build --help.
 from rayops.registry.lifecycle import Stage
@@ -156,7 +164,70 @@ def show(ref: str, storage: StorageOption = None, as_json: bool = JSON_OPTION) -
     with handle_errors(as_json):
         mv = _registry(storage).get(ref)
         data = {"ref": mv.ref, **mv.model_dump(mode="json")}
-    emit(data, as_json, lambda d: console.print_json(data=d))
+    emit(data, as_json, _render_card)
+
+
+def _render_card(d: dict[str, Any]) -> None:
+    """A model card for people: what it is, how good, what it leans on."""
+    card = d["card"]
+    task = card.get("task", "regression")
+    head = f"[bold]{d['ref']}[/] ({card['kind']}, {task}), stage {d['stage']}"
+    if d.get("aliases"):
+        head += f", aliases {', '.join(d['aliases'])}"
+    console.print(head)
+    if card.get("classes"):
+        threshold = d.get("threshold") or card.get("threshold")
+        extra = f", decision threshold {threshold:g}" if threshold is not None else ""
+        console.print(f"classes (output order): {card['classes']}{extra}")
+    if card.get("objective"):
+        console.print(f"objective {card['objective']}, target {card.get('target')}")
+    for split, values in (card.get("metrics") or {}).items():
+        if isinstance(values, dict):
+            shown = "  ".join(f"{k} {v:.4g}" for k, v in values.items()
+                              if isinstance(v, int | float) and "[" not in k)  # fmt: skip
+            console.print(f"{split}: {shown}")
+    imp = card.get("importance") or {}
+    kind = next((k for k in ("mean_abs_contribution", "gain") if k in imp), None)
+    if kind:
+        top = sorted(imp[kind].items(), key=lambda kv: -kv[1])[:8]
+        console.print(f"importance ({kind}): " + ", ".join(f"{f} {v:.3g}" for f, v in top))
+    unc = card.get("uncertainty")
+    if unc:
+        parts = []
+        if unc.get("intervals"):
+            parts.append(f"{unc['intervals']} conformal intervals")
+        if unc.get("calibration"):
+            c = unc["calibration"]
+            parts.append(
+                f"calibration {c['method']} (ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f})"
+            )
+        if unc.get("sets"):
+            parts.append("prediction sets")
+        console.print(f"uncertainty ({unc['source']}, {unc['rows']} rows): " + ", ".join(parts))
+    console.print(f"features: {', '.join(card.get('features') or [])}")
+    console.print(f"artifact {card['artifact']['file']} sha256 {card['artifact']['sha256'][:16]}…")
+
+
+@models_app.command("set-threshold")
+def set_threshold(
+    ref: Annotated[str, typer.Argument(help="A binary classifier version, NAME@VERSION.")],
+    threshold: Annotated[
+        float, typer.Argument(help="Probability of the second class from which it is predicted.")
+    ],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (kept in history).")] = None,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Change a binary classifier's decision threshold (recorded as an event).
+
+    Gateways serving the version pick it up within serving_ensemble_poll_s.
+
+    Example: rayops models set-threshold churn@1.2.0 0.35 --reason "recall first"
+    """
+    with handle_errors(as_json):
+        mv = _registry(storage).set_threshold(ref, threshold, reason=reason, actor=current_user())
+    emit({"ref": mv.ref, "threshold": mv.threshold}, as_json,
+         lambda d: console.print(f"{d['ref']}: decision threshold {d['threshold']:g}"))  # fmt: skip
 
 
 @models_app.command("stage")
