@@ -33,7 +33,13 @@ from rayops.errors import InvalidInputError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ConceptDrift", "CovariateDrift", "load_diabetes", "make_classification", "make_regression"]
+__all__ = [
+    "ConceptDrift",
+    "CovariateDrift",
+    "load_diabetes",
+    "make_classification",
+    "make_regression",
+]
 
 TARGET = "target"
 

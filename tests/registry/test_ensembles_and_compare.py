@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -98,3 +99,32 @@ def test_baseline_from_frame_numeric_and_categorical(frame: Any) -> None:
     assert set(nb["s"]["frequencies"]) == {"a", "__other__"}
     with pytest.raises(InvalidInputError, match=r"columns \['zz'\]"):
         baseline_from_frame(frame, ["zz"])
+
+
+def test_classifiers_are_compared_on_their_task_s_metrics(tmp_path: Path) -> None:
+    import xgboost as xgb
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.metrics import roc_auc_score
+
+    from rayops.storage import open_storage
+
+    reg = Registry(open_storage(str(tmp_path)))
+    cancer = load_breast_cancer(as_frame=True)
+    x = cancer.data.set_axis([f"f{i}" for i in range(30)], axis=1)
+    labels = np.where(cancer.target == 1, "benign", "malignant")
+    refs = []
+    for rounds in (2, 20):
+        booster = xgb.train({"objective": "binary:logistic", "max_depth": 2},
+                            xgb.DMatrix(x, label=cancer.target), rounds)  # fmt: skip
+        refs.append(reg.register("cancer", booster, classes=["malignant", "benign"]).ref)
+    frame = x.assign(y=labels)
+    result = reg.compare(refs, frame, "y")
+    assert result.task == "binary" and result.metric == "logloss" and result.best == refs[1]
+    proba = reg.load(refs[1]).predict(x)[:, 1]
+    assert result.result(refs[1]).metrics["auc"] == pytest.approx(
+        roc_auc_score(cancer.target, proba)
+    )
+    assert result.result(refs[1]).top_features  # from the card's importance
+    regressor = reg.register("other", xgb.train({}, xgb.DMatrix(x, label=cancer.target), 2)).ref
+    with pytest.raises(InvalidInputError, match="not comparable"):
+        reg.compare([refs[0], regressor], frame, "y")

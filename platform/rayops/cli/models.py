@@ -388,7 +388,7 @@ def compare(
     storage: StorageOption = None,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Compare versions on the same rows: MAE, RMSE, R², accuracy within ±tolerance, latency.
+    """Compare versions on the same rows with their task's metrics, latency and top features.
 
     The comparison is stored under models/<name>/comparisons/.
 
@@ -402,24 +402,18 @@ def compare(
         frame, label = _comparison_frame(storage, features, data)
         result = _registry(storage).compare(refs, frame, target, dataset=label, tolerance=tolerance)
         out = result.model_dump(mode="json")
-    emit(
-        out,
-        as_json,
-        lambda d: console.print(
-            table(
-                f"{d['rows']} rows, target {d['target']}, best {d['best']}",
-                ["version", "MAE", "RMSE", "R²", f"within ±{d['tolerance']}", "ms / 1k rows"],
-                [
-                    (
-                        r["ref"],
-                        f"{r['mae']:.4g}",
-                        f"{r['rmse']:.4g}",
-                        f"{r['r2']:.4f}",
-                        f"{r['accuracy_within']:.1%}",
-                        f"{r['latency_ms_per_1k']:.3g}",
-                    )
-                    for r in d["results"]
-                ],
-            )
-        ),
+    emit(out, as_json, _render_comparison)
+
+
+def _render_comparison(d: dict[str, Any]) -> None:
+    names = [m for m in d["results"][0]["metrics"] if "[" not in m][:7]
+    rows = []
+    for r in d["results"]:
+        cells = [r["ref"]] + [
+            "" if r["metrics"].get(m) is None else f"{r['metrics'][m]:.4g}" for m in names
+        ]
+        rows.append([*cells, f"{r['latency_ms_per_1k']:.3g}", ", ".join(r["top_features"][:3])])
+    title = (
+        f"{d['rows']} rows, {d['task']} target {d['target']}, best by {d['metric']}: {d['best']}"
     )
+    console.print(table(title, ["version", *names, "ms / 1k rows", "top features"], rows))

@@ -646,6 +646,7 @@ class Registry:
             if tolerance is not None
             else self.settings.training.accuracy_tolerance,
             repeats=self.settings.registry.compare_repeats,
+            card=lambda ref: self.get(ref).card,
         )
 
     def comparisons(self, name: str) -> builtins.list[Comparison]:
