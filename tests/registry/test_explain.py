@@ -115,3 +115,27 @@ def test_a_linear_booster_cannot_explain(tmp_path: Path) -> None:
     p = reg.load(reg.register("lin", linear).ref)
     with pytest.raises(NotExplainableError, match="linear booster"):
         contributions(p, x)
+
+
+def test_models_explain_from_the_cli(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from rayops.cli import app
+
+    root = str(tmp_path / "root")
+    booster, x = _regression(5)
+    ref = Registry(open_storage(root)).register("m", booster).ref
+    rows = tmp_path / "rows.parquet"
+    x.head(3).to_parquet(rows)
+    runner = CliRunner()
+    env = {"RAYOPS_STORAGE": root}
+    res = runner.invoke(app, ["models", "explain", ref, "--data", str(rows), "--top-k", "2",
+                              "--json"], env=env)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["exact"] and len(doc["top"]) == 3 and len(doc["top"][0]) == 2
+    x.head(3).drop(columns=["a"]).to_parquet(rows)
+    bad = runner.invoke(app, ["models", "explain", ref, "--data", str(rows)], env=env)
+    assert bad.exit_code == 2 and "lacks the features ['a']" in bad.output

@@ -417,3 +417,65 @@ def _render_comparison(d: dict[str, Any]) -> None:
         f"{d['rows']} rows, {d['task']} target {d['target']}, best by {d['metric']}: {d['best']}"
     )
     console.print(table(title, ["version", *names, "ms / 1k rows", "top features"], rows))
+
+
+@models_app.command("explain")
+def explain(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION (or an alias) to explain.")],
+    data: Annotated[str, typer.Option("--data", help="Parquet file of rows to explain.")],
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", min=1, help="Keep only the N largest per row.")
+    ] = None,
+    approx: Annotated[
+        bool, typer.Option("--approx", help="XGBoost's faster approximate contributions.")
+    ] = False,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Feature contributions of a registered version on rows of a Parquet file.
+
+    Contributions are in margin space (the prediction for regression, the log-odds for a
+    binary classifier, each class's logit for multiclass); with the bias they add up to
+    the margin for a booster (see the README's Explanations section for ensembles).
+
+    Example: rayops models explain churn@1.2.0 --data rows.parquet --top-k 5 --json
+    """
+    import pandas as pd
+
+    from rayops.errors import InvalidInputError
+    from rayops.registry.explain import contributions
+    from rayops.registry.explain import top_k as largest
+
+    with handle_errors(as_json):
+        try:
+            frame = pd.read_parquet(data)
+        except (OSError, ValueError) as e:
+            raise InvalidInputError(f"Cannot read {data!r} as Parquet: {e}") from None
+        predictor = _registry(storage).load(ref)
+        missing = [f for f in predictor.features if f not in frame.columns]
+        if missing:
+            raise InvalidInputError(f"{data!r} lacks the features {missing} of {predictor.ref}.")
+        found = contributions(predictor, frame, approx=approx)
+        out: dict[str, Any] = {
+            "ref": predictor.ref, "features": found.features, "exact": found.exact,
+            "note": found.note, "margin": found.margin.tolist(),
+        }  # fmt: skip
+        if top_k is not None:
+            out["top"] = largest(found, top_k)
+        else:
+            out["contributions"] = found.values.tolist()
+    emit(out, as_json, _render_explanation)
+
+
+def _render_explanation(d: dict[str, Any]) -> None:
+    console.print(f"[bold]{d['ref']}[/]: contributions in margin space"
+                  + ("" if d["exact"] else f" ({d['note']})"))  # fmt: skip
+    if "top" in d:
+        for i, row in enumerate(d["top"][:20]):
+            shown = ", ".join(f"{c['feature']} {c['contribution']:+.3g}" for c in row)
+            console.print(f"row {i}: {shown}")
+        return
+    features = d["features"]
+    rows = [[str(i), *[f"{v:+.3g}" for v in (r if not isinstance(r[0], list) else r[0])]]
+            for i, r in enumerate(d["contributions"][:20])]  # fmt: skip
+    console.print(table("contributions (first 20 rows)", ["row", *features, "bias"], rows))
