@@ -85,6 +85,11 @@ class AlreadyExistsError(ConflictError):
     """Put-if-absent lost: the key was already there."""
 
 
+class LifecycleError(ConflictError):
+    """The version's lifecycle stage forbids it: routing a draft or archived version, or
+    archiving one that is routed or aliased (HTTP 409). The message says what to do."""
+
+
 class LeaseLostError(RayopsError):
     """A control loop's lease expired or passed to a newer holder; its write was refused.
 

@@ -66,14 +66,27 @@ def test_models_cli_json_end_to_end(
 
     code, events = cli("history", "churn")
     assert code == 0
-    assert [e["kind"] for e in events] == [
-        "registered",
-        "registered",
-        "stage",
-        "alias",
-        "alias",
-        "alias",
+    # The production alias carries the stage with it: each version it points
+    # at is moved to production, the one it leaves goes back to staging.
+    kinds = [(e["kind"], e.get("version"), e.get("stage")) for e in events]
+    assert kinds == [
+        ("registered", "1.0.0", None),
+        ("registered", "1.1.0", None),
+        ("stage", "1.0.0", None),  # staging, by bob
+        ("alias", "1.0.0", None),
+        ("stage", "1.0.0", None),  # -> production with the alias
+        ("alias", "1.1.0", None),
+        ("stage", "1.1.0", None),  # -> production
+        ("stage", "1.0.0", None),  # -> back to staging
+        ("alias", "1.0.0", None),  # the rollback
+        ("stage", "1.0.0", None),
+        ("stage", "1.1.0", None),
     ]
+    assert [e.get("to_stage") for e in events if e["kind"] == "stage"] == [
+        "staging", "production", "production", "staging", "production", "staging"
+    ]  # fmt: skip
+    assert cli("show", "churn@1.0.0")[1]["stage"] == "production"
+    assert cli("show", "churn@1.1.0")[1]["stage"] == "staging"
     assert events[2]["actor"] == "bob" and events[2]["reason"] == "passed CV"
 
     path = tmp_path / "eval.parquet"

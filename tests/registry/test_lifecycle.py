@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rayops.errors import InvalidInputError
+from rayops.errors import InvalidInputError, LifecycleError
 from rayops.registry import ALLOWED, Registry, Stage
 
 
@@ -38,25 +38,52 @@ def test_full_lifecycle_records_events_with_actor_and_reason(reg: Registry, boos
     ref = reg.register("churn", booster, author="ann").ref
     reg.transition(ref, Stage.STAGING, reason="passed CV", actor="ann")
     reg.transition(ref, "production", reason="canary ok", actor="bob")
-    reg.transition(ref, Stage.STAGING, reason="rollback: latency", actor="bob")
+    assert reg.production("churn").ref == ref  # the alias follows the stage
+    with pytest.raises(LifecycleError, match="production alias points at"):
+        reg.transition(ref, Stage.STAGING, reason="rollback: latency", actor="bob")
+    newer = reg.register("churn", booster, author="ann").ref
+    reg.transition(newer, Stage.STAGING, actor="ann")
+    reg.transition(newer, Stage.PRODUCTION, reason="better", actor="bob")
+    assert reg.get(ref).stage is Stage.STAGING  # replaced: back to staging
     with pytest.raises(InvalidInputError, match="allowed from staging: production, trained"):
         reg.transition(ref, Stage.DRAFT)
     reg.archive(ref, reason="superseded", actor="cid")
     with pytest.raises(InvalidInputError, match="allowed from archived: trained"):
         reg.transition(ref, Stage.PRODUCTION)
     moves = [
-        (e.from_stage, e.to_stage, e.actor, e.reason)
+        (e.version, e.from_stage, e.to_stage, e.actor, e.reason)
         for e in reg.history("churn")
         if e.kind == "stage"
     ]
     assert moves == [
-        (Stage.TRAINED, Stage.STAGING, "ann", "passed CV"),
-        (Stage.STAGING, Stage.PRODUCTION, "bob", "canary ok"),
-        (Stage.PRODUCTION, Stage.STAGING, "bob", "rollback: latency"),
-        (Stage.STAGING, Stage.ARCHIVED, "cid", "superseded"),
+        ("1.0.0", Stage.TRAINED, Stage.STAGING, "ann", "passed CV"),
+        ("1.0.0", Stage.STAGING, Stage.PRODUCTION, "bob", "canary ok"),
+        ("1.1.0", Stage.TRAINED, Stage.STAGING, "ann", None),
+        ("1.1.0", Stage.STAGING, Stage.PRODUCTION, "bob", "better"),
+        ("1.0.0", Stage.PRODUCTION, Stage.STAGING, "bob", "production alias: better"),
+        ("1.0.0", Stage.STAGING, Stage.ARCHIVED, "cid", "superseded"),
     ]
     times = [e.time for e in reg.history("churn")]
     assert times == sorted(times)
+
+
+def test_routed_versions_cannot_be_archived_and_drafts_cannot_be_routed(
+    reg: Registry, booster: Any
+) -> None:
+    a = reg.register("churn", booster).ref
+    reg.record_routes("churn-api", [a])
+    assert reg.routed_by(a) == ["churn-api"]
+    with pytest.raises(LifecycleError, match="endpoints churn-api route traffic to it"):
+        reg.archive(a)
+    reg.record_routes("churn-api", [])
+    assert reg.routed_by(a) == []
+    reg.archive(a)
+    with pytest.raises(LifecycleError, match="archived and cannot take traffic"):
+        reg.check_routable(a)
+    reg.record_routes("stale-api", [a])  # an endpoint that still names it
+    with pytest.raises(LifecycleError, match="endpoints stale-api route traffic to it"):
+        reg.delete(a)
+    assert reg.get(a).stage is Stage.ARCHIVED  # nothing lost
 
 
 def test_archive_keeps_artifacts_and_only_archived_can_be_deleted(
@@ -67,7 +94,7 @@ def test_archive_keeps_artifacts_and_only_archived_can_be_deleted(
     with pytest.raises(InvalidInputError, match="Only archived versions can be deleted"):
         reg.delete(a)
     reg.set_alias("churn", "champion", "1.0.0")
-    with pytest.raises(InvalidInputError, match="aliases champion point at it"):
+    with pytest.raises(LifecycleError, match="aliases champion point at it"):
         reg.archive(a)
     reg.set_alias("churn", "champion", "1.1.0")
     reg.archive(a, reason="old")

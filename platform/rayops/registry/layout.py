@@ -12,6 +12,7 @@
     models/<name>/aliases/<alias>.json                alias pointer (compare-and-swap)
     models/<name>/alias-history/<alias>/<rev>.json    every alias move (append-only)
     models/<name>/comparisons/<time>-<id>.json        stored comparisons
+    routed/<endpoint>.json                            versions an endpoint routes (archive guard)
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ __all__ = [
     "comparisons_prefix",
     "events_prefix",
     "model_prefix",
+    "routed_key",
+    "routed_prefix",
     "stage_key",
     "stamp",
     "threshold_key",
@@ -65,6 +68,14 @@ def card_key(name: str, version: str) -> str:
 
 def stage_key(name: str, version: str) -> str:
     return f"{ROOT}/{name}/{version}/stage.json"
+
+
+def routed_prefix() -> str:
+    return "routed/"
+
+
+def routed_key(endpoint: str) -> str:
+    return f"routed/{endpoint}.json"
 
 
 def threshold_key(name: str, version: str) -> str:

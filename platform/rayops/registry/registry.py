@@ -26,6 +26,7 @@ from rayops.clock import utc_now
 from rayops.config import Settings
 from rayops.errors import (
     InvalidInputError,
+    LifecycleError,
     NotFoundError,
 )
 from rayops.names import validate_name
@@ -430,14 +431,26 @@ class Registry:
         target = parse_stage(stage)
         name, version = self.resolve(ref)
 
-        def guard(_: Stage) -> None:
+        def guard(current: Stage) -> None:
+            aliased = self._aliases(name).all().get(PRODUCTION)
+            if current is Stage.PRODUCTION and aliased is not None and aliased.version == version:
+                raise LifecycleError(
+                    f"{name}@{version} is what the production alias points at; promote or roll "
+                    "back to another version first (its stage follows the alias)."
+                )
             if target is not Stage.ARCHIVED:
                 return
             held = sorted(a for a, s in self._aliases(name).all().items() if s.version == version)
             if held:
-                raise InvalidInputError(
+                raise LifecycleError(
                     f"Cannot archive {name}@{version}: aliases {', '.join(held)} point at it; "
                     "move them to another version first."
+                )
+            routed = self.routed_by(f"{name}@{version}")
+            if routed:
+                raise LifecycleError(
+                    f"Cannot archive {name}@{version}: endpoints {', '.join(routed)} route "
+                    "traffic to it; change their routes first."
                 )
 
         previous = move_stage(
@@ -460,6 +473,8 @@ class Registry:
             actor=actor,
             reason=reason,
         )
+        if target is Stage.PRODUCTION:  # the alias follows the stage, and the stage the alias
+            self.set_alias(name, PRODUCTION, version, reason=reason, actor=actor)
         return self.get(f"{name}@{version}")
 
     def archive(
@@ -518,6 +533,12 @@ class Registry:
                 f"Only archived versions can be deleted; {name}@{version} is {stage.value}. "
                 f"Archive it first: transition('{name}@{version}', 'archived')."
             )
+        routed = self.routed_by(f"{name}@{version}")
+        if routed:
+            raise LifecycleError(
+                f"Cannot delete {name}@{version}: endpoints {', '.join(routed)} route "
+                "traffic to it."
+            )
         card = self._card(name, version)
         # Card first: from this moment on the version is gone for every reader.
         self.storage.delete(layout.card_key(name, version))
@@ -546,7 +567,66 @@ class Registry:
         validate_alias(alias)
         _, resolved = self.resolve(f"{validate_name(name, 'model name')}@{version}")
         self._check_aliasable(name, resolved)
-        return self._aliases(name).move(alias, lambda _: resolved, actor=actor, reason=reason)
+        state = self._aliases(name).move(alias, lambda _: resolved, actor=actor, reason=reason)
+        if alias == PRODUCTION:
+            self._follow_production(name, state, actor, reason)
+        return state
+
+    def _follow_production(
+        self, name: str, state: AliasState, actor: str | None, reason: str | None
+    ) -> None:
+        """The production stage follows the production alias: its version is in stage
+        production, and the version it replaced goes back to staging."""
+        why = f"production alias: {reason}" if reason else "production alias moved"
+        moves = [(state.version, Stage.PRODUCTION)]
+        if state.previous and state.previous != state.version:
+            moves.append((state.previous, Stage.STAGING))
+        for version, target in moves:
+            if target is Stage.STAGING and self._stage(name, version) is not Stage.PRODUCTION:
+                continue  # only a production-stage version is demoted
+            previous = move_stage(
+                self.storage, name, version, target,
+                registered=lambda v=version: self._card(name, v).stage,  # type: ignore[misc]
+                guard=lambda _: None, now=self._now, actor=actor, reason=why,
+                max_attempts=self.settings.cas_max_retries, follow_alias=True,
+            )  # fmt: skip
+            if previous is not target:
+                self._events(name).append("stage", version=version, from_stage=previous,
+                                          to_stage=target, actor=actor, reason=why)  # fmt: skip
+
+    # --- routing (who uses a version) ---------------------------------------------------
+    def check_routable(self, ref: str) -> None:
+        """Refuse (:class:`LifecycleError`, HTTP 409) routing traffic to a draft or
+        archived version."""
+        name, version = self.resolve(ref)
+        stage = self._stage(name, version)
+        if stage in (Stage.DRAFT, Stage.ARCHIVED):
+            how = "restore it to trained" if stage is Stage.ARCHIVED else "finish it (trained)"
+            raise LifecycleError(
+                f"{name}@{version} is {stage.value} and cannot take traffic; {how} first: "
+                f"rayops models stage {name}@{version} trained."
+            )
+
+    def record_routes(self, endpoint: str, refs: Sequence[str]) -> None:
+        """Remember which versions ``endpoint`` routes (the endpoints call this after every
+        routing change), so a routed version cannot be archived or deleted."""
+        key = layout.routed_key(validate_name(endpoint, "endpoint name"))
+        if refs:
+            self.storage.write_json(key, {"endpoint": endpoint, "refs": sorted(set(refs))})
+        else:
+            self.storage.delete(key)
+
+    def routed_by(self, ref: str) -> builtins.list[str]:
+        """Endpoints that route traffic to ``ref`` (as they last recorded it)."""
+        out = []
+        for key in self.storage.list_keys(layout.routed_prefix()):
+            try:
+                doc = self.storage.read_json(key)
+            except NotFoundError:
+                continue
+            if ref in doc.get("refs", []):
+                out.append(str(doc.get("endpoint")))
+        return sorted(out)
 
     def _check_aliasable(self, name: str, version: str) -> None:
         stage = self._stage(name, version)  # raises NotFoundError if absent
@@ -573,7 +653,11 @@ class Registry:
             self._check_aliasable(name, current.previous)
             return current.previous
 
-        return self._aliases(name).move(alias, previous, actor=actor, reason=reason or "rollback")
+        why = reason or "rollback"
+        state = self._aliases(name).move(alias, previous, actor=actor, reason=why)
+        if alias == PRODUCTION:
+            self._follow_production(name, state, actor, why)
+        return state
 
     def aliases(self, name: str) -> dict[str, AliasState]:
         """Every alias of ``name`` and where it points now."""

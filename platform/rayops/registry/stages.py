@@ -44,15 +44,20 @@ def move_stage(
     actor: str | None,
     reason: str | None,
     max_attempts: int,
+    follow_alias: bool = False,
 ) -> Stage:
     """Move ``name@version`` to ``target``; returns the stage it moved from.
 
     ``guard(current)`` runs after the lifecycle check on every attempt and may
-    raise to refuse the move.
+    raise to refuse the move. ``follow_alias`` skips the one-step rule: the
+    production stage follows the production alias (see the registry's lifecycle).
     """
     for attempt in range(max_attempts):
         current, token = read_stage(storage, name, version, registered)
-        check_transition(current, target, f"{name}@{version}")
+        if follow_alias and current is target:
+            return current
+        if not follow_alias:
+            check_transition(current, target, f"{name}@{version}")
         guard(current)
         doc = {"stage": target.value, "since": now().isoformat(), "actor": actor, "reason": reason}
         try:

@@ -130,6 +130,7 @@ class Endpoints:
         if "@" not in ref:
             raise InvalidInputError(f"{ref!r} names no version: use NAME@VERSION or NAME@ALIAS.")
         mv = self._registry.get(ref)
+        self._registry.check_routable(mv.ref)  # 409 for draft and archived versions
         return str(mv.ref)
 
     def _build(
@@ -208,6 +209,11 @@ class Endpoints:
         key = f"{history_prefix(endpoint)}{stamp}-{uuid.uuid4().hex[:8]}.json"
         self.storage.put_if_absent(key, dumps(event.model_dump(mode="json")))
 
+    def _remember(self, table: RoutingTable) -> None:
+        """Tell the registry which versions this endpoint routes (archive protection)."""
+        if self._registry is not None:
+            self._registry.record_routes(table.endpoint, table.refs())
+
     # --- write -------------------------------------------------------------------------
     def create(
         self,
@@ -238,6 +244,7 @@ class Endpoints:
                 f"Endpoint {endpoint!r} already exists; change its routes with set_routes()."
             ) from None
         self._record(endpoint, "created", table, None, actor, reason)
+        self._remember(table)
         return table
 
     def set_routes(
@@ -269,6 +276,7 @@ class Endpoints:
                 pause(attempt, self.settings)
                 continue
             self._record(endpoint, "updated", table, current, actor, reason)
+            self._remember(table)
             return table
         raise ConflictError(
             f"Gave up changing endpoint {endpoint!r} after {self.settings.cas_max_retries} "
@@ -280,6 +288,8 @@ class Endpoints:
         current, _ = self._read(endpoint)
         self.storage.delete(routing_key(endpoint))
         self._record(endpoint, "deleted", None, current, actor, reason)
+        if self._registry is not None:
+            self._registry.record_routes(endpoint, [])
 
     # --- read --------------------------------------------------------------------------
     def _read(self, endpoint: str) -> tuple[RoutingTable, str]:
