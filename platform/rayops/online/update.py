@@ -31,7 +31,7 @@ Example:
     >>> g = compare([1.0, 4.0, 2.25, 1.0], [16.0, 25.0, 36.0, 25.0], min_improvement=0.01,
     ...             alpha=0.05)
     >>> g.accepted, round(g.improvement, 3)
-    (True, 0.713)
+    (True, 0.716)
 """
 
 from __future__ import annotations
