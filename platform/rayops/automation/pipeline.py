@@ -228,7 +228,9 @@ def run_retrain(
         policy = PolicyStore(storage).get(model)
         prod = registry.get(job.production) if job.production else None
         classes = list(prod.card.classes) if prod is not None and prod.card.classes else None
-        jobs.update(model, job_id, state=JobState.RUNNING, stage=stage, progress=0.1)
+        # Its driver runs: a wait the controller saw before Ray started it is over.
+        jobs.update(model, job_id, state=JobState.RUNNING, stage=stage, progress=0.1,
+                    waiting=None)  # fmt: skip
         ref, target, added = _build_data(storage, policy, job, clock(), settings, classes)
         jobs.update(model, job_id, feature_set=ref, progress=0.25)
         params = _params(registry, policy, prod)

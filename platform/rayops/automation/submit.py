@@ -153,6 +153,15 @@ class RaySubmitter:
 
         return session_capacity() if ray.is_initialized() else None
 
+    def exists(self, submission_id: str) -> bool:
+        """Whether Ray Jobs knows ``submission_id`` (a controller may have crashed right
+        after submitting it, before recording the submission)."""
+        try:
+            self._jobs().get_job_info(submission_id)
+        except (RuntimeError, SubmissionPending):
+            return False
+        return True
+
     def status(self, submission_id: str) -> JobStatus:
         """The Ray job's state; ``FAILED`` with a message if Ray does not know it."""
         try:

@@ -86,6 +86,12 @@ def submit(
     capacity = getattr(submitter, "capacity", None)
     found = capacity() if needs is not None and capacity is not None else None
     if needs is not None and found is not None and not found.fits(needs):
+        exists = getattr(submitter, "exists", None)
+        if exists is not None and exists(job.id):  # submitted before a crash: follow that one
+            return jobs.update(
+                job.model, job.id, state=JobState.RUNNING, stage=JobStage.SUBMITTED,
+                ray_job_id=job.id, submitted_at=now, progress=0.05, error=None, waiting=None,
+            )  # fmt: skip
         why = found.describe(needs)
         logger.info("Retrain %s stays queued: %s", job.id, why)
         if job.waiting == why and job.stage is JobStage.WAITING:
@@ -168,6 +174,13 @@ class RetrainTask(ControlTask):
         fresh = jobs.get(job.model, job.id)  # the job may have finished meanwhile
         if fresh.state.finished:
             return fresh
+        if status.state == "PENDING" and needs is not None:
+            # Ray has not started the job's driver yet: say so if the CPUs are not there.
+            capacity = getattr(self.submitter, "capacity", None)
+            found = capacity() if capacity is not None else None
+            why = found.describe(needs) if found is not None and not found.fits(needs) else None
+            if why != fresh.waiting:
+                fresh = jobs.update(job.model, job.id, waiting=why)
         if status.finished:
             return jobs.finish(
                 job.model, job.id, JobState.FAILED,
