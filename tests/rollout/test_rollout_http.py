@@ -176,8 +176,15 @@ def test_a_better_canary_is_promoted_and_rollback_is_instant_under_load(
         assert rollouts.get("canary-good").status is RolloutStatus.PROMOTED
         assert Registry(root).get("demand@production").ref == models["better"]
         promoted = time.monotonic()
-        assert wait_until(lambda: sum(t > promoted for t, _ in traffic.answers) >= 10, timeout=20)
-        assert {v for _, v in traffic.answers[-10:]} == {models["better"]}
+        # The gateway picks the table up on its next poll: wait until ten answers in a row
+        # come from the promoted version (on a loaded machine the pickup can take a second).
+        assert wait_until(
+            lambda: (
+                sum(t > promoted for t, _ in traffic.answers) >= 10
+                and {v for _, v in traffic.answers[-10:]} == {models["better"]}
+            ),
+            timeout=20,
+        ), traffic.answers[-10:]
         # Instant rollback: 100% back on the stable version, measured at the client.
         asked = time.monotonic()
         rollouts.rollback("canary-good", reason="test: instant rollback")
