@@ -192,5 +192,7 @@ def test_rollout_documents_written_before_the_per_task_limits_still_read() -> No
     doc = Rollout.model_validate(stored)
     assert doc.thresholds.ab_test.value == "mannwhitney" and doc.thresholds.min_auc == 0.5
     assert Rollout.model_validate(doc.model_dump(mode="json")) == doc
+    old_name = Thresholds.from_settings(Settings(), test="mannwhitney")  # --threshold test=...
+    assert old_name.ab_test.value == "mannwhitney"
     with pytest.raises(ValueError, match="alpha"):
         Thresholds.from_settings(Settings(), alpha=1.5)  # the settings' constraint, once

@@ -116,10 +116,10 @@ class Thresholds(RolloutLimits):
     @model_validator(mode="before")
     @classmethod
     def _stored_names(cls, data: Any) -> Any:
-        # Rollout documents before the per-task limits stored the A/B test as "test".
-        if isinstance(data, dict) and "test" in data and "ab_test" not in data:
-            data = {**data, "ab_test": data["test"]}
-            data.pop("test")
+        # Rollout documents before the per-task limits stored the A/B test as "test"
+        # (and an override given under that name wins over the settings' ab_test).
+        if isinstance(data, dict) and "test" in data:
+            data = {k: v for k, v in data.items() if k != "test"} | {"ab_test": data["test"]}
         return data
 
     @classmethod
