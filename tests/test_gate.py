@@ -25,6 +25,15 @@ def test_the_p_value_is_scipys_paired_t_test() -> None:
     r = compare(cand, inc, task="binary")
     expected = stats.ttest_rel(inc, cand, alternative="greater").pvalue
     assert r.p_better == pytest.approx(expected, abs=1e-6)
+    # Both sides, on small samples too (the gate computes them from Student's t CDF).
+    for n in (3, 20):
+        r = compare(cand[:n], inc[:n], alpha=0.5)
+        assert r.p_better == pytest.approx(
+            stats.ttest_rel(inc[:n], cand[:n], alternative="greater").pvalue, abs=1e-12
+        )
+        assert r.p_worse == pytest.approx(
+            stats.ttest_rel(inc[:n], cand[:n], alternative="less").pvalue, abs=1e-12
+        )
 
 
 def test_noise_is_undecided_and_a_worse_candidate_is_worse() -> None:

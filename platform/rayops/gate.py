@@ -196,8 +196,14 @@ def _p_values(cand: Any, inc: Any, paired: bool, test: TwoSampleTest) -> tuple[f
         if float(np.std(diff)) == 0.0:  # the same margin on every row: certain
             d = float(diff[0])
             return (0.0, 1.0) if d > 0 else ((1.0, 0.0) if d < 0 else (1.0, 1.0))
-        better = stats.ttest_1samp(diff, 0.0, alternative="greater").pvalue
-        worse = stats.ttest_1samp(diff, 0.0, alternative="less").pvalue
+        # The one-sample t-test on the differences, from Student's t CDF directly: the
+        # same p-values as stats.ttest_1samp, in microseconds instead of a millisecond
+        # (the online gate runs it on every update).
+        from scipy.special import stdtr
+
+        n = len(diff)
+        t = float(diff.mean()) / (float(diff.std(ddof=1)) / math.sqrt(n))
+        better, worse = float(stdtr(n - 1, -t)), float(stdtr(n - 1, t))
     else:
         if len(cand) < 2 or len(inc) < 2:
             return 1.0, 1.0

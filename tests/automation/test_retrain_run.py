@@ -39,6 +39,10 @@ def test_a_better_candidate_is_registered_and_canaried(world: tuple[Storage, pd.
     assert job.candidate == "demand@1.1.0" and job.production == "demand@1.0.0"
     cand, prod = job.metrics["candidate"]["rmse"], job.metrics["production"]["rmse"]
     assert cand < 0.9 * prod  # the post-drift holdout: the candidate learned the new relation
+    gate = job.metrics["gate"]  # the promotion gate on both models over the same holdout rows
+    assert gate["accepted"] and gate["paired"] and gate["reason"].startswith("better: rmse")
+    assert gate["candidate_metric"] == pytest.approx(cand)
+    assert gate["incumbent_metric"] == pytest.approx(prod)
     assert job.metrics["logged_rows"] == len(data) - DRIFT_AT
     # The new feature set version: base rows plus the logged rows, with their cut-off.
     v2 = FeatureStore(storage).get("demand-fs")

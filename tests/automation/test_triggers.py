@@ -248,3 +248,135 @@ def test_a_job_whose_submission_was_never_recorded_is_still_followed(
     done = jobs.get("demand", job.id)
     assert done.state is JobState.FAILED and "worker died" in (done.error or "")
     assert jobs.active("demand") is None
+
+
+def _classifier_endpoint(storage: Storage, clock: Clock, holdout_logloss: float) -> Retrainer:
+    """'churn' (binary, its card's holdout log loss given) serving endpoint 'crm'."""
+    import xgboost as xgb
+
+    from rayops.registry import Registry
+    from rayops.serving import Endpoints
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"x": rng.normal(size=200)})
+    booster = xgb.train({"objective": "binary:logistic", "nthread": 1},
+                        xgb.DMatrix(x, label=(x["x"] > 0).astype(int)), 5)  # fmt: skip
+    reg = Registry(storage, now=clock)
+    mv = reg.register("churn", booster, task="binary", classes=["no", "yes"],
+                      metrics={"holdout": {"logloss": holdout_logloss}})  # fmt: skip
+    reg.set_alias("churn", "production", mv.version)
+    Endpoints(storage).create("crm", mv.ref)
+    r = Retrainer(storage, now=clock)
+    r.set_policy({"model": "churn", "endpoint": "crm", "features": "churn-fs",
+                  "triggers": {"age": {"enabled": False}, "drift": {"enabled": False},
+                               "health": {"enabled": False},
+                               "performance": {"enabled": True, "window": "1d"}}})  # fmt: skip
+    return r
+
+
+def _labels(storage: Storage, start: Any, n: int, p_true: float) -> None:
+    """``n`` one-row requests of churn@1.0.0 on 'crm' whose true class gets ``p_true``."""
+    from rayops.telemetry.writers import Scored
+
+    rng = np.random.default_rng(n)
+    log = PredictionLog(storage, flush_s=3600)
+    sent = []
+    for i in range(n):
+        rid = uuid.uuid4().hex
+        truth = int(rng.integers(0, 2))
+        p = np.array([[1 - p_true, p_true]]) if truth else np.array([[p_true, 1 - p_true]])
+        log.record(request_id=rid, endpoint="crm", ref="churn@1.0.0",
+                   frame=pd.DataFrame({"x": [0.0]}),
+                   predictions=Scored(probabilities=p, classes=["no", "yes"], labels=["no"]),
+                   latency_ms=1.0, time=start + timedelta(seconds=i))  # fmt: skip
+        sent.append((rid, ["no", "yes"][truth]))
+    log.close()
+
+    async def send() -> None:
+        fb = FeedbackLog(storage, now=lambda: start + timedelta(seconds=n + 1))
+        await asyncio.gather(*(fb.write("crm", rid, [y], labels=True) for rid, y in sent))
+
+    asyncio.run(send())
+
+
+def test_label_feedback_counts_as_new_samples_and_log_loss_drives_performance(
+    storage: Storage, clock: Clock
+) -> None:
+    r = _classifier_endpoint(storage, clock, holdout_logloss=0.3)
+    _labels(storage, T0 + timedelta(hours=1), 40, p_true=0.8)  # log loss 0.22: fine
+    clock.t = T0 + timedelta(hours=2)
+    (report,) = r.check()
+    assert report.new_samples == 40
+    perf = next(t for t in report.results if t.name == "performance")
+    assert not perf.fired and perf.details["logloss"] == pytest.approx(-np.log(0.8))
+    _labels(storage, T0 + timedelta(hours=2), 80, p_true=0.45)  # log loss 0.8: degraded
+    clock.t = T0 + timedelta(hours=3)
+    (report,) = r.check()
+    perf = next(t for t in report.results if t.name == "performance")
+    assert perf.fired and perf.reason.startswith("logloss 0.") and "vs holdout 0.3" in perf.reason
+    assert report.new_samples == 120 and "new_samples" in fired(report)
+
+
+def test_a_job_that_does_not_fit_waits_queued_saying_why_and_is_not_retriggered(
+    storage: Storage, retrainer: Retrainer, clock: Clock
+) -> None:
+    """The cluster has 0.5 CPU free and the job needs 1: it stays the model's active job,
+    queued, 'waiting for resources', until the CPUs are there; then it is submitted."""
+    from rayops.automation.jobs import JobStage
+    from rayops.automation.resources import Capacity
+    from rayops.automation.submit import JobStatus
+    from rayops.automation.task import RetrainTask
+
+    traffic(storage, 120, T0 + timedelta(hours=1))
+    clock.t = T0 + timedelta(hours=2)
+    submitted: list[str] = []
+
+    class Cluster:  # a 2-CPU cluster: serving holds 1.5 CPUs, then frees 0.5
+        free = 0.5
+
+        def capacity(self) -> Capacity:
+            return Capacity(total=2.0, free=self.free)
+
+        def submit(self, uri: str, model: str, job_id: str) -> str:
+            submitted.append(job_id)
+            return job_id
+
+        def status(self, job_id: str) -> JobStatus:
+            return JobStatus("RUNNING")
+
+    cluster = Cluster()
+    task = RetrainTask(storage, submitter=cluster)
+    (started,) = task.tick(clock.t)["started"]
+    for minutes in (1, 2, 3):  # passes while it waits: one job, never submitted
+        assert task.tick(clock.t + timedelta(minutes=minutes))["started"] == []
+    assert submitted == []
+    (job,) = retrainer.status("demand")
+    assert job.id == started["job"] and job.state is JobState.QUEUED
+    assert job.stage is JobStage.WAITING
+    assert job.waiting == (
+        "waiting for resources (needs 1 CPU for its training task, free 0.5 of 2 CPUs)"
+    )
+    assert len(JobStore(storage).list("demand")) == 1
+    if not storage.uri.startswith("s3://"):  # the CLI with the settings a user has
+        r = CliRunner().invoke(app, ["retrain", "status", "--storage", storage.uri, "--json"])
+        assert json.loads(r.stdout)[0]["waiting"] == job.waiting
+    cluster.free = 1.0
+    task.tick(clock.t + timedelta(minutes=4))
+    job = JobStore(storage).get("demand", job.id)
+    assert submitted == [job.id] and job.state is JobState.RUNNING and job.waiting is None
+
+
+def test_job_needs_follow_the_policy_and_the_settings() -> None:
+    from rayops.automation.policy import RetrainPolicy
+    from rayops.automation.resources import job_needs
+    from rayops.config import Settings
+
+    def needs(train: dict[str, Any], **settings: Any) -> tuple[float, str]:
+        p = RetrainPolicy(model="m", features="fs", train=train)
+        n = job_needs(p, Settings(**settings))
+        return n.cpus, n.what
+
+    assert needs({}) == (1.0, "its training task")
+    assert needs({"workers": 3}) == (3.0, "3 Ray Train workers")
+    assert needs({"retune": True}, tune_cpus_per_trial=2) == (2.0, "a Tune trial")
+    assert needs({}, retrain_entrypoint_num_cpus=0.5) == (1.5, "its driver and its training task")

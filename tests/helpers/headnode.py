@@ -37,8 +37,10 @@ def head_env() -> dict[str, str]:
 
 
 @contextmanager
-def head_node(num_cpus: int = 2) -> Iterator[str]:
-    """Start the cluster; yields the HTTP address of its dashboard (the Jobs API)."""
+def head_node(num_cpus: int = 2, *, gcs: list[str] | None = None) -> Iterator[str]:
+    """Start the cluster; yields the HTTP address of its dashboard (the Jobs API).
+
+    ``gcs``, when given, receives the cluster's address for ``ray.init`` / ``--address``."""
     temp_dir = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: socket paths are limited
     port, dash, agent = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
@@ -52,6 +54,8 @@ def head_node(num_cpus: int = 2) -> Iterator[str]:
         start_new_session=True,
     )  # fmt: skip
     address = f"http://127.0.0.1:{dash}"
+    if gcs is not None:
+        gcs.append(f"127.0.0.1:{port}")
 
     def jobs_api_up() -> bool:
         try:

@@ -50,7 +50,7 @@ def test_a_biased_canary_is_rolled_back_at_the_first_analysis(
     assert weights(storage) == {refs["a"]: 100, refs["b"]: 0}
     last = rollouts.history("shop")[-1]
     assert last.kind is EventKind.ROLLED_BACK and last.reason is not None
-    assert "automatic" in last.reason and "mae" in last.reason
+    assert "automatic" in last.reason and "worse: rmse" in last.reason
     assert last.metrics is not None and last.metrics["candidate"]["mae"] > 6
     assert Registry(storage).get("demand@production").ref == refs["a"]
 
@@ -118,8 +118,10 @@ def test_ab_declares_the_clearly_better_arm_and_auto_promotes(
     assert doc.status is RolloutStatus.PROMOTED and doc.winner == refs["b"]
     test = doc.analysis["test"] if doc.analysis else None
     assert test is not None and test["winner"] == "candidate"
-    assert test["p_value"] < test["alpha"] == pytest.approx(spent_alpha(0.05, 1))
+    # Two-sided at the first look's spent level: each one-sided test at half of it.
+    assert test["p_value"] < test["alpha"] == pytest.approx(spent_alpha(0.05, 1) / 2)
     assert test["effect_size"] < 0  # the candidate's errors are smaller
+    assert test["unit"] == "requests" and test["metric"] == "rmse"
     assert Registry(storage).get("demand@production").ref == refs["b"]
 
 
@@ -171,10 +173,11 @@ def test_alpha_spending_bounds_false_winners_over_many_looks() -> None:
     fixed = (p < 0.05).any(axis=1).mean()
     spent = (p < np.array([spent_alpha(0.05, k) for k in range(1, 11)])).any(axis=1).mean()
     assert spent <= 0.05 < 0.1 < fixed
-    # ab_test applies the same test (Welch on absolute errors) as the simulation.
+    # ab_test applies the same test as the simulation (Welch, two-sided: the gate's
+    # one-sided p-value of the observed direction is half the two-sided one).
     one = ab_test(a[0, :100], b[0, :100], alpha=0.05)
     direct = stats.ttest_ind(b[0, :100], a[0, :100], equal_var=False).pvalue
-    assert one.p_value == pytest.approx(direct)
+    assert one.p_value == pytest.approx(direct / 2) and one.alpha == 0.025
 
 
 def test_a_worse_shadow_is_stopped(
@@ -215,26 +218,26 @@ def test_an_operator_rollback_between_ticks_wins(
 
 
 def test_the_accuracy_floor_never_rolls_back_to_a_worse_version() -> None:
-    from types import SimpleNamespace as M
-
     from rayops.rollout import Thresholds
-    from rayops.rollout.analysis import judge_canary
+    from rayops.rollout.analysis import Arm, judge_canary
 
     t = Thresholds.from_settings(Settings(rollout_min_samples=5))
     rng = np.random.default_rng(0)
 
-    def arm(center: float, accuracy: float) -> M:
-        errors = np.abs(rng.normal(center, 0.5, size=40))
-        return M(requests=40, rows=40, labeled=40, mae=float(errors.mean()),
-                 rmse=float(np.sqrt((errors**2).mean())), accuracy=accuracy, latency_p50_ms=2.0,
-                 latency_p95_ms=3.0, latency_p99_ms=4.0, error_rate=0.0,
-                 abs_errors=errors.tolist())  # fmt: skip
+    def arm(center: float, accuracy: float) -> Arm:
+        # |error| above the tolerance (5) on a share 1 - accuracy of the rows.
+        y = rng.normal(50, 10, 40)
+        near = rng.random(40) < accuracy
+        err = np.where(near, rng.uniform(-4, 4, 40), center + np.abs(rng.normal(0, 0.5, 40)))
+        return Arm.of("demand@x", "regression", y=y, output=y + err, latency_p95_ms=3.0,
+                      error_rate=0.0)  # fmt: skip
 
     drifted_stable, better = arm(8.0, 0.30), arm(6.0, 0.45)
+    assert better.metrics["accuracy"] < 0.75
     assert (
         judge_canary(drifted_stable, better, t).verdict is Verdict.HEALTHY
     )  # below 75%, yet better
-    worse = arm(8.0, 0.20)
+    worse = arm(8.0, 0.10)
     verdict = judge_canary(arm(8.0, 0.30), worse, t)
     assert verdict.verdict is Verdict.BREACH and "accuracy within ±5" in verdict.reasons[0]
 

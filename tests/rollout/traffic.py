@@ -105,3 +105,65 @@ def _send_feedback(
         await asyncio.gather(*(fb.write(endpoint, rid, [actual]) for rid, actual, _ in feedback))
 
     asyncio.run(send())
+
+
+def write_class_arm(
+    storage: Storage,
+    endpoint: str,
+    ref: str,
+    *,
+    start: datetime,
+    requests: int,
+    classes: list[str],
+    confidence: float,
+    rows_per_request: int = 1,
+    seed: int = 0,
+    shadow_of: str | None = None,
+    shadow_confidence: float | None = None,
+) -> None:
+    """``requests`` requests of a classifier ``ref`` with label feedback, ``rows_per_request``
+    rows each: the model puts about ``confidence`` on the true class (the rest spread over the
+    others), so a higher confidence is a lower log loss. With ``shadow_of`` the requests are
+    answered by that live version (at ``confidence``) and mirrored to ``ref`` (at
+    ``shadow_confidence``), both logged under the same request ids."""
+    from rayops.telemetry.writers import Scored
+
+    rng = np.random.default_rng(seed)
+    k = len(classes)
+    log = PredictionLog(storage, flush_s=3600)
+    outcomes = RequestLog(storage, flush_s=3600)
+    labels: list[tuple[str, list[str], datetime]] = []
+
+    def answer(truth: np.ndarray, conf: float) -> Scored:
+        c = np.clip(conf + rng.normal(0, 0.08, len(truth)), 0.02, 0.98)
+        p = np.repeat(((1 - c) / (k - 1))[:, None], k, axis=1)
+        p[np.arange(len(truth)), truth] = c
+        predicted = [classes[int(i)] for i in p.argmax(axis=1)]
+        return Scored(probabilities=p, classes=classes, labels=predicted)
+
+    for i in range(requests):
+        when = start + i * timedelta(seconds=1)
+        rid = uuid.uuid4().hex
+        truth = rng.integers(0, k, rows_per_request)
+        frame = pd.DataFrame({"x": rng.normal(size=rows_per_request)})
+        live = shadow_of or ref
+        log.record(request_id=rid, endpoint=endpoint, ref=live, frame=frame,
+                   predictions=answer(truth, confidence), latency_ms=5.0, time=when)  # fmt: skip
+        if shadow_of is not None:
+            assert shadow_confidence is not None
+            log.record(request_id=rid, endpoint=endpoint, ref=ref, frame=frame,
+                       predictions=answer(truth, shadow_confidence), latency_ms=5.0,
+                       shadow=True, time=when)  # fmt: skip
+        outcomes.record(request_id=rid, endpoint=endpoint, ref=live, status=200, time=when)
+        labels.append((rid, [classes[int(t)] for t in truth], when))
+    log.close()
+    outcomes.close()
+    last = max(when for _, _, when in labels)
+
+    async def send() -> None:
+        fb = FeedbackLog(storage, now=lambda: last)
+        await asyncio.gather(
+            *(fb.write(endpoint, rid, actual, labels=True) for rid, actual, _ in labels)
+        )
+
+    asyncio.run(send())

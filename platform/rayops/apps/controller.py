@@ -49,7 +49,15 @@ class ControllerArgs(BaseModel):
     tasks: list[str] | None = Field(
         default=None, description="Names of the tasks to run; default every task."
     )
-    num_cpus: float = Field(default=0.5, ge=0, description="CPUs reserved for the replica.")
+    num_cpus: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "CPUs reserved for the replica. Default 0: the loop mostly waits on storage (and "
+            "runs one-thread online updates), and a reservation would only keep retrain "
+            "jobs off the CPUs they need (rayops.automation.resources)."
+        ),
+    )
 
 
 @serve.deployment(name="Controller", num_replicas=1, health_check_period_s=5)
@@ -113,7 +121,7 @@ def deploy_controller(
     *,
     settings: dict[str, Any] | None = None,
     tasks: list[str] | None = None,
-    num_cpus: float = 0.5,
+    num_cpus: float = 0.0,
 ) -> None:
     """Deploy (or redeploy) the controller application on the current Ray session."""
     app = build_controller_app(

@@ -10,8 +10,10 @@ swaps the model's ``active`` pointer from empty to its id (compare-and-swap), so
 a second trigger while a retrain runs, or a second controller, starts nothing.
 The pointer is cleared when the job reaches ``succeeded`` or ``failed``.
 
-States: ``queued`` (claimed, not yet submitted) → ``running`` (submitted to Ray
-Jobs; ``stage`` says where it is) → ``succeeded`` or ``failed`` (``error`` says
+States: ``queued`` (claimed, not yet submitted; stage ``waiting for resources``
+while the cluster has too few free CPUs for it) → ``running`` (submitted to Ray
+Jobs; ``stage`` says where it is, and ``waiting`` says so when Ray cannot place
+its work) → ``succeeded`` or ``failed`` (``error`` says
 why). The outcome of a success is its ``decision``: ``deployed`` (a canary was
 started), ``registered`` (better, but auto-deploy is off or the endpoint is busy)
 or ``rejected`` (registered but not better than production).
@@ -62,6 +64,7 @@ class JobStage(StrEnum):
     """Where a running retrain is."""
 
     QUEUED = "queued"
+    WAITING = "waiting for resources"
     SUBMITTED = "submitted"
     DATA = "building the feature set"
     TUNE = "re-tuning"
@@ -103,6 +106,13 @@ class RetrainJob(BaseModel):
     )
     decision: RetrainDecision | None = None
     error: str | None = None
+    waiting: str | None = Field(
+        default=None,
+        description=(
+            "Why it is not progressing: what it needs and what the cluster has free "
+            "('waiting for resources (needs 1 CPU ..., free 0.5 of 2 CPUs)')."
+        ),
+    )
     requests: list[str] = Field(default_factory=list, description="Retrain requests it answers.")
 
 

@@ -12,14 +12,20 @@ where a job is):
    With a ``window`` only the rows of that last stretch of event time are kept:
    a sliding window, so a model can forget a concept that no longer holds.
 2. **Tune** (optional) — a small grid around the previous best parameters (the
-   production version's), scored with k-fold CV on Ray Tune.
-3. **Train** — fast path or Ray Train (:func:`rayops.training.pipeline.run_training`);
-   the candidate is registered (a minor version) with lineage, and it and
-   production are scored on the same holdout (the latest rows by event time).
-4. **Compare and deploy** — the candidate is *better* when its holdout RMSE is
-   below production's by at least ``min_improvement``. A better candidate is
-   canaried on the endpoint (with ``auto_deploy``); a worse one stays registered,
-   never deployed, and the job's decision says ``rejected``.
+   production version's, objective included), scored with k-fold CV on Ray Tune.
+3. **Train** — fast path or Ray Train (:func:`rayops.training.pipeline.run_training`)
+   with production's task, objective and number of trees (``n_estimators`` from its
+   card, else its booster's rounds); the candidate is registered (a minor version)
+   with lineage, production's classes and, for a binary model, production's
+   decision threshold in force.
+4. **Compare and deploy** — both models are scored on the same holdout rows (the
+   latest by event time: the most recent labeled traffic) and the promotion gate
+   decides (:func:`rayops.gate.compare`, paired, on per-row squared error or log
+   loss): *better* means the primary metric (RMSE or log loss) lower by at least
+   ``min_improvement`` and a one-sided paired t-test significant at
+   ``retrain_gate_alpha``. A better candidate is canaried on the endpoint (with
+   ``auto_deploy``); a worse one stays registered, never deployed, and the job's
+   decision says ``rejected``.
 
 A failure at any stage marks the job failed with the stage and the error;
 production and the endpoint are untouched (nothing is deployed before stage 4).
@@ -39,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.automation.jobs import JobStage, JobState, JobStore, RetrainDecision, RetrainJob
 from rayops.automation.policy import PolicyStore, RetrainPolicy
+from rayops.automation.resources import ResourceWatch
 from rayops.clock import utc_now
 from rayops.config import Settings
 from rayops.errors import ConflictError, InvalidInputError, NotFoundError
@@ -47,6 +54,8 @@ from rayops.storage.base import Storage
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rayops.gate import GateResult
+    from rayops.registry import ModelVersion, Registry
     from rayops.training.spaces import SearchSpace
 
 __all__ = ["run_retrain", "warm_space"]
@@ -125,9 +134,17 @@ def _window(
 
 
 def _build_data(
-    storage: Storage, policy: RetrainPolicy, job: RetrainJob, cutoff: datetime, settings: Settings
+    storage: Storage,
+    policy: RetrainPolicy,
+    job: RetrainJob,
+    cutoff: datetime,
+    settings: Settings,
+    classes: list[Any] | None = None,
 ) -> tuple[str, str, int]:
-    """Write the next feature set version; returns (its ref, the target, logged rows added)."""
+    """Write the next feature set version; returns (its ref, the target, logged rows added).
+
+    ``classes`` (a classifier's, from production's card) turn logged labels back into
+    the target's values."""
     from rayops.automation.data import labeled_rows
     from rayops.features import FeatureStore
 
@@ -149,7 +166,7 @@ def _build_data(
         since = datetime.fromisoformat(since_text) if since_text else cutoff - window
         logged = labeled_rows(
             storage, policy.endpoint, since - window, cutoff, target=target,
-            event_time=event_time, feedback_since=since,
+            event_time=event_time, feedback_since=since, classes=classes,
         )  # fmt: skip
     combined = _combine(frame, logged) if logged is not None else frame
     combined = _window(combined, policy, event_time, cutoff)
@@ -166,14 +183,26 @@ def _build_data(
     return version.ref, target, 0 if logged is None else len(logged)
 
 
-def _params(storage: Storage, policy: RetrainPolicy, production: str | None) -> dict[str, Any]:
+def _params(
+    registry: Registry, policy: RetrainPolicy, production: ModelVersion | None
+) -> dict[str, Any]:
+    """The parameters to retrain with: the policy's, else production's as its card records
+    them — with its objective and its number of trees (``n_estimators``; a card written
+    before it was recorded gives its booster's rounds), so a retrain trains the model
+    that was tuned rather than 100 rounds of the default objective."""
     if policy.train.params:
         return dict(policy.train.params)
     if production is None:
         return {}
-    from rayops.registry import Registry
-
-    return dict(Registry(storage).get(production).card.params or {})
+    card = production.card
+    params = dict(card.params or {})
+    if card.objective and "objective" not in params:
+        params["objective"] = card.objective
+    if "n_estimators" not in params and card.kind == "booster":
+        booster = getattr(registry.load(production.ref), "booster", None)
+        if booster is not None:
+            params["n_estimators"] = int(booster.num_boosted_rounds())
+    return params
 
 
 def run_retrain(
@@ -193,33 +222,49 @@ def run_retrain(
         return job
     stage = JobStage.DATA
     try:
-        policy = PolicyStore(storage).get(model)
-        jobs.update(model, job_id, state=JobState.RUNNING, stage=stage, progress=0.1)
-        ref, target, added = _build_data(storage, policy, job, clock(), settings)
-        jobs.update(model, job_id, feature_set=ref, progress=0.25)
-        params = _params(storage, policy, job.production)
-        if policy.train.retune:
-            stage = JobStage.TUNE
-            jobs.update(model, job_id, stage=stage, progress=0.3)
-            params = _retune(storage, ref, target, params, policy, settings)
-        stage = JobStage.TRAIN
-        jobs.update(model, job_id, stage=stage, progress=0.5)
-        from rayops.training.pipeline import run_training
+        from rayops.registry import Registry
 
-        record = run_training(
-            storage, target=target, features=ref, params=params,
-            num_boost_round=int(params.pop("n_estimators", policy.train.rounds)),
-            workers=policy.train.workers, register=model, actor=f"retrain {job_id}",
-            settings=settings,
-        )  # fmt: skip
+        registry = Registry(storage, settings=settings)
+        policy = PolicyStore(storage).get(model)
+        prod = registry.get(job.production) if job.production else None
+        classes = list(prod.card.classes) if prod is not None and prod.card.classes else None
+        # Its driver runs: a wait the controller saw before Ray started it is over.
+        jobs.update(model, job_id, state=JobState.RUNNING, stage=stage, progress=0.1,
+                    waiting=None)  # fmt: skip
+        ref, target, added = _build_data(storage, policy, job, clock(), settings, classes)
+        jobs.update(model, job_id, feature_set=ref, progress=0.25)
+        params = _params(registry, policy, prod)
+
+        def waiting(text: str | None) -> None:
+            jobs.update(model, job_id, waiting=text)
+
+        # Report work Ray cannot place (too few free CPUs) while it waits.
+        with ResourceWatch(waiting, settings.automation.resource_poll_s):
+            if policy.train.retune:
+                stage = JobStage.TUNE
+                jobs.update(model, job_id, stage=stage, progress=0.3)
+                params = _retune(storage, ref, target, params, policy, settings)
+            stage = JobStage.TRAIN
+            jobs.update(model, job_id, stage=stage, progress=0.5)
+            from rayops.training.pipeline import run_training
+
+            record = run_training(
+                storage, target=target, features=ref, params=params,
+                num_boost_round=int(params.pop("n_estimators", policy.train.rounds)),
+                workers=policy.train.workers, register=model, actor=f"retrain {job_id}",
+                settings=settings, task=prod.card.task.value if prod is not None else "auto",
+            )  # fmt: skip
         stage = JobStage.COMPARE
         candidate = record["model"]["ref"]
-        prod = record.get("production") or {}
-        metrics = {"candidate": record["holdout"], "production": prod.get("holdout"),
-                   "logged_rows": added, "train_run": record["run_id"]}  # fmt: skip
+        _keep_threshold(registry, candidate, prod, job)
+        gate, why = _gate(storage, registry, ref, target, candidate, prod, policy, settings)
+        metrics = {"candidate": record["holdout"],
+                   "production": (record.get("production") or {}).get("holdout"),
+                   "logged_rows": added, "train_run": record["run_id"],
+                   "gate": gate.as_dict() if gate is not None else None}  # fmt: skip
         jobs.update(model, job_id, stage=stage, progress=0.8, candidate=candidate,
                     metrics=metrics)  # fmt: skip
-        decision, note = _decide(storage, policy, job, candidate, record, settings)
+        decision, note = _decide(storage, policy, job, candidate, record, gate, why, settings)
         stage = JobStage.DONE
         _handled(storage, job, decision)
         return jobs.finish(model, job_id, JobState.SUCCEEDED, decision=decision, reason=(
@@ -228,6 +273,81 @@ def run_retrain(
         logger.exception("Retrain %s of %s failed at %s.", job_id, model, stage.value)
         jobs.finish(model, job_id, JobState.FAILED, error=f"{stage.value}: {type(e).__name__}: {e}")
         raise
+
+
+def _keep_threshold(
+    registry: Registry, candidate: str, production: ModelVersion | None, job: RetrainJob
+) -> None:
+    """A retrained binary model decides at production's threshold in force, not 0.5."""
+    if production is None or production.threshold is None:
+        return
+    registered = registry.get(candidate)
+    if registered.card.task != production.card.task or registered.threshold is None:
+        return
+    if abs(registered.threshold - production.threshold) > 1e-12:
+        registry.set_threshold(
+            candidate, production.threshold, actor=f"retrain {job.id}",
+            reason=f"kept from production {production.ref}",
+        )  # fmt: skip
+
+
+def _gate(
+    storage: Storage,
+    registry: Registry,
+    ref: str,
+    target: str,
+    candidate: str,
+    production: ModelVersion | None,
+    policy: RetrainPolicy,
+    settings: Settings,
+) -> tuple[GateResult | None, str | None]:
+    """The promotion gate on candidate and production over the same holdout rows.
+
+    The holdout is the one training scored the candidate on (the latest rows by
+    event time, else the seeded, stratified sample): the same split of the same
+    feature set version, with the same settings. Returns (None, why) when the two
+    cannot be compared (no production, another task or class list).
+    """
+    if production is None:
+        return None, None
+    from rayops.gate import compare
+    from rayops.training.fit import split_holdout
+    from rayops.training.pipeline import holdout_scores
+    from rayops.training.sources import from_feature_set
+    from rayops.training.targets import prepare_target
+
+    cand = registry.load(candidate)
+    prod = registry.load(production.ref)
+    if cand.task != prod.task or cand.labels != prod.labels:
+        classes = prod.labels.classes if prod.labels else None
+        return None, (
+            f"production {production.version} is a {prod.task} model with classes "
+            f"{classes}; the candidate is {cand.task} with "
+            f"{cand.labels.classes if cand.labels else None}: not comparable"
+        )
+    source = from_feature_set(storage, ref)
+    frame = source.frame
+    # The time column training holds out by (run_training's rule).
+    time_column = next(
+        (c for c in source.exclude if c in frame.columns and "datetime" in str(frame[c].dtype)),
+        None,
+    )
+    labelled = prepare_target(frame, target, task=cand.task, labels=cand.labels)
+    _, hold = split_holdout(
+        frame,
+        fraction=settings.training.holdout_fraction,
+        time_column=time_column,
+        seed=settings.training.cv_seed,
+        stratify=labelled.y if labelled.task.is_classification and not time_column else None,
+    )
+    tolerance = settings.training.accuracy_tolerance
+    _, cand_loss = holdout_scores(cand, hold, labelled, tolerance=tolerance)
+    _, prod_loss = holdout_scores(prod, hold, labelled, tolerance=tolerance)
+    gate = compare(
+        cand_loss, prod_loss, task=labelled.task, min_improvement=policy.min_improvement,
+        alpha=settings.automation.gate_alpha, paired=True,
+    )  # fmt: skip
+    return gate, None
 
 
 def _retune(
@@ -248,20 +368,25 @@ def _retune(
 
 def _decide(
     storage: Storage, policy: RetrainPolicy, job: RetrainJob, candidate: str,
-    record: dict[str, Any], settings: Settings,
+    record: dict[str, Any], gate: GateResult | None, not_comparable: str | None,
+    settings: Settings,
 ) -> tuple[RetrainDecision, str]:  # fmt: skip
     prod = record.get("production")
-    cand_rmse = float(record["holdout"]["rmse"])
-    if prod:
-        prod_rmse = float(prod["holdout"]["rmse"])
-        if not cand_rmse < prod_rmse * (1 - policy.min_improvement):
+    if not_comparable is not None:
+        return RetrainDecision.REJECTED, f"{not_comparable}; registered, not deployed"
+    if gate is not None:
+        version = (prod or {}).get("version") or job.production
+        if not gate.accepted:
             return RetrainDecision.REJECTED, (
-                f"candidate {candidate} holdout RMSE {cand_rmse:.4g} is not better than "
-                f"production {prod['version']} ({prod_rmse:.4g}); registered, not deployed"
+                f"candidate {candidate} is not better than production {version} "
+                f"({gate.reason}); registered, not deployed"
             )
-        verdict = f"candidate RMSE {cand_rmse:.4g} < production {prod_rmse:.4g}"
+        verdict = f"candidate better than production {version} ({gate.reason})"
     else:
-        verdict = f"no production version; candidate RMSE {cand_rmse:.4g}"
+        holdout = record.get("holdout") or {}
+        primary = next((m for m in ("logloss", "rmse") if holdout.get(m) is not None), None)
+        shown = f"{primary} {float(holdout[primary]):.4g}" if primary else "registered"
+        verdict = f"no production version; candidate holdout {shown}"
     if not (job.deploy and policy.auto_deploy and policy.endpoint):
         return RetrainDecision.REGISTERED, f"{verdict}; registered (auto-deploy off)"
     from rayops.rollout import Rollouts

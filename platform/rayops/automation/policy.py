@@ -90,6 +90,25 @@ class DriftTrigger(BaseModel):
     guards: Guards | None = None
 
 
+class PerformanceTrigger(BaseModel):
+    model_config = _STRICT
+    enabled: bool = Field(
+        default=False,
+        description="Retrain when production's primary metric on labeled traffic degrades.",
+    )
+    window: str = Field(default="24h", description="Labeled traffic the metric is measured on.")
+    degradation: float = Field(
+        default=0.2,
+        gt=0,
+        description=(
+            "Retrain when the primary metric (RMSE or log loss) on the window is this fraction "
+            "above the holdout figure on production's card (0.2 = 20% worse)."
+        ),
+    )
+    min_rows: int = Field(default=30, ge=1, description="Labeled rows the window needs.")
+    guards: Guards | None = None
+
+
 class RequestTrigger(BaseModel):
     model_config = _STRICT
     enabled: bool = Field(
@@ -107,6 +126,7 @@ class Triggers(BaseModel):
     new_samples: SamplesTrigger = Field(default_factory=SamplesTrigger)
     health: HealthTrigger = Field(default_factory=HealthTrigger)
     drift: DriftTrigger = Field(default_factory=DriftTrigger)
+    performance: PerformanceTrigger = Field(default_factory=PerformanceTrigger)
     requests: RequestTrigger = Field(default_factory=RequestTrigger)
 
 
@@ -227,7 +247,10 @@ class RetrainPolicy(BaseModel):
     min_improvement: float = Field(
         default=0.0,
         ge=0,
-        description="Holdout RMSE must drop by at least this fraction for 'better'.",
+        description=(
+            "For 'better', the promotion gate needs the holdout primary metric (RMSE or log "
+            "loss) lower by at least this fraction, significantly (retrain_gate_alpha)."
+        ),
     )
     cooldown: str = Field(
         default="1h",

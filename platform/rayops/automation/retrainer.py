@@ -142,7 +142,7 @@ class Retrainer:
         policy = self.policies.get(model)
         job = start_job(
             self.storage, policy, trigger="forced", reason=reason, submitter=self.submitter,
-            now=self._now(), deploy=deploy,
+            now=self._now(), deploy=deploy, settings=self.settings,
         )  # fmt: skip
         if job is None:
             active = self.jobs.active(model)

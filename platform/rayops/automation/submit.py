@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from rayops.automation.resources import Capacity, session_capacity
 from rayops.config import Settings
 from rayops.errors import RayopsError
 
@@ -129,6 +130,37 @@ class RaySubmitter:
                 raise SubmissionPending(f"Ray's job agent is not ready yet: {e}") from None
             raise RayopsError(f"Ray refused retrain job {job_id}: {e}") from None
         return submitted
+
+    def capacity(self) -> Capacity | None:
+        """CPUs of the cluster jobs are sent to: in total and free now (None if unknown).
+
+        From the Jobs API's dashboard (``/api/cluster_status``, refreshed by Ray every
+        few seconds) when jobs go to an address, else from this process's own Ray
+        session (the controller's cluster).
+        """
+        address = self._address()
+        if address:
+            import requests
+
+            try:
+                r = requests.get(f"{address.rstrip('/')}/api/cluster_status", timeout=5)
+                usage = r.json()["data"]["clusterStatus"]["loadMetricsReport"]["usage"]
+                used, total = (float(v) for v in usage["CPU"])
+            except Exception:  # unreachable, an older Ray, or no report yet: unknown
+                return None
+            return Capacity(total=total, free=max(0.0, total - used))
+        import ray
+
+        return session_capacity() if ray.is_initialized() else None
+
+    def exists(self, submission_id: str) -> bool:
+        """Whether Ray Jobs knows ``submission_id`` (a controller may have crashed right
+        after submitting it, before recording the submission)."""
+        try:
+            self._jobs().get_job_info(submission_id)
+        except (RuntimeError, SubmissionPending):
+            return False
+        return True
 
     def status(self, submission_id: str) -> JobStatus:
         """The Ray job's state; ``FAILED`` with a message if Ray does not know it."""

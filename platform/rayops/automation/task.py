@@ -7,7 +7,9 @@ Each tick, for every enabled retrain policy:
   without recording an outcome;
 * otherwise evaluate the triggers (:func:`rayops.automation.triggers.check`)
   and, if one fires, claim a job (one per model at a time, compare-and-swap)
-  and submit it to Ray Jobs.
+  and submit it to Ray Jobs — once the cluster has the CPUs it needs free
+  (:mod:`rayops.automation.resources`); until then it waits, queued, saying what
+  it needs and what is free, and no trigger starts another.
 
 Example:
     >>> import tempfile
@@ -25,7 +27,9 @@ from typing import Any
 
 from rayops.automation.jobs import JobStage, JobState, JobStore, RetrainJob
 from rayops.automation.policy import PolicyStore, RetrainPolicy
+from rayops.automation.resources import JobNeeds, job_needs
 from rayops.automation.triggers import check, schedule_state
+from rayops.config import Settings
 from rayops.controltask import ControlTask
 from rayops.errors import RayopsError
 from rayops.storage.base import Storage
@@ -45,6 +49,7 @@ def start_job(
     now: datetime,
     deploy: bool = True,
     requests: list[str] | None = None,
+    settings: Settings | None = None,
 ) -> RetrainJob | None:
     """Claim and submit a retrain of ``policy.model``; None if one is already active."""
     from rayops.registry import Registry
@@ -58,17 +63,40 @@ def start_job(
     )  # fmt: skip
     if job is None:
         return None
-    return submit(storage, job, submitter, now)
+    return submit(storage, job, submitter, now, needs=job_needs(policy, settings or Settings()))
 
 
-def submit(storage: Storage, job: RetrainJob, submitter: Any, now: datetime) -> RetrainJob:
+def submit(
+    storage: Storage,
+    job: RetrainJob,
+    submitter: Any,
+    now: datetime,
+    *,
+    needs: JobNeeds | None = None,
+) -> RetrainJob:
     """Submit a claimed (queued) job to Ray Jobs and record the submission.
 
-    If Ray's job agent is not up yet the job stays queued; the next pass submits it.
+    If Ray's job agent is not up yet, or the cluster has fewer free CPUs than the
+    job ``needs`` (:mod:`rayops.automation.resources`), the job stays queued and
+    says why; the next pass tries again.
     """
     from rayops.automation.submit import SubmissionPending
 
     jobs = JobStore(storage, now=lambda: now)
+    capacity = getattr(submitter, "capacity", None)
+    found = capacity() if needs is not None and capacity is not None else None
+    if needs is not None and found is not None and not found.fits(needs):
+        exists = getattr(submitter, "exists", None)
+        if exists is not None and exists(job.id):  # submitted before a crash: follow that one
+            return jobs.update(
+                job.model, job.id, state=JobState.RUNNING, stage=JobStage.SUBMITTED,
+                ray_job_id=job.id, submitted_at=now, progress=0.05, error=None, waiting=None,
+            )  # fmt: skip
+        why = found.describe(needs)
+        logger.info("Retrain %s stays queued: %s", job.id, why)
+        if job.waiting == why and job.stage is JobStage.WAITING:
+            return job
+        return jobs.update(job.model, job.id, stage=JobStage.WAITING, waiting=why)
     try:
         ray_id = submitter.submit(storage.uri, job.model, job.id)
     except SubmissionPending as e:
@@ -79,7 +107,7 @@ def submit(storage: Storage, job: RetrainJob, submitter: Any, now: datetime) -> 
         return jobs.finish(job.model, job.id, JobState.FAILED, error=f"submission failed: {e}")
     return jobs.update(
         job.model, job.id, state=JobState.RUNNING, stage=JobStage.SUBMITTED, ray_job_id=ray_id,
-        submitted_at=now, progress=0.05, error=None,
+        submitted_at=now, progress=0.05, error=None, waiting=None,
     )  # fmt: skip
 
 
@@ -104,7 +132,8 @@ class RetrainTask(ControlTask):
             try:
                 active = JobStore(self.storage, now=lambda: now).active(policy.model)
                 if active is not None:
-                    following.append(self.follow(active, now).model_dump(mode="json")["id"])
+                    followed = self.follow(active, now, needs=job_needs(policy, self.settings))
+                    following.append(followed.id)
                     continue
                 self._anchor_schedules(policy, now)
                 report = check(self.storage, policy, now, settings=self.settings)
@@ -114,6 +143,7 @@ class RetrainTask(ControlTask):
                 job = start_job(
                     self.storage, policy, trigger=first.name, reason=report.reason,
                     submitter=self.submitter, now=now, requests=report.requests,
+                    settings=self.settings,
                 )  # fmt: skip
                 if job is not None:
                     self._mark_schedules(policy, report, now)
@@ -122,14 +152,21 @@ class RetrainTask(ControlTask):
                 logger.warning("Retrain check of %s failed: %s", policy.model, e)
         return {"started": started, "following": following}
 
-    def follow(self, job: RetrainJob, now: datetime) -> RetrainJob:
-        """Submit a job a crash left queued; fail one whose Ray job ended without an outcome."""
+    def follow(
+        self, job: RetrainJob, now: datetime, *, needs: JobNeeds | None = None
+    ) -> RetrainJob:
+        """Submit a queued job (a crash, Ray Jobs not up yet, or too few free CPUs left it
+        queued); fail one whose Ray job ended without an outcome."""
         jobs = JobStore(self.storage, now=lambda: now)
         if job.state is JobState.QUEUED:
             if (now - job.created_at).total_seconds() > self.settings.automation.max_job_s:
-                never = "never submitted: Ray Jobs stayed unavailable"
+                never = (
+                    f"never submitted: {job.waiting}"
+                    if job.waiting
+                    else "never submitted: Ray Jobs stayed unavailable"
+                )
                 return jobs.finish(job.model, job.id, JobState.FAILED, error=never)
-            return submit(self.storage, job, self.submitter, now)
+            return submit(self.storage, job, self.submitter, now, needs=needs)
         # The Ray submission id is the job id: a job whose submission was never recorded
         # (the controller died right after submitting) is followed all the same.
         ray_id = job.ray_job_id or job.id
@@ -137,6 +174,13 @@ class RetrainTask(ControlTask):
         fresh = jobs.get(job.model, job.id)  # the job may have finished meanwhile
         if fresh.state.finished:
             return fresh
+        if status.state == "PENDING" and needs is not None:
+            # Ray has not started the job's driver yet: say so if the CPUs are not there.
+            capacity = getattr(self.submitter, "capacity", None)
+            found = capacity() if capacity is not None else None
+            why = found.describe(needs) if found is not None and not found.fits(needs) else None
+            if why != fresh.waiting:
+                fresh = jobs.update(job.model, job.id, waiting=why)
         if status.finished:
             return jobs.finish(
                 job.model, job.id, JobState.FAILED,

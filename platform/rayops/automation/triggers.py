@@ -10,10 +10,14 @@ labeled rows logged since the production version was trained, and at least
 Triggers (defaults from the earlier system):
 
 * ``age`` — the production version is ``days`` (7) old or older;
-* ``new_samples`` — ``count`` (100) labeled rows logged since it was trained;
+* ``new_samples`` — ``count`` (100) labeled rows logged since it was trained (a
+  value for regression, a label for a classifier);
 * ``health`` — the endpoint's health over ``window`` is critical;
 * ``drift`` — at least ``share`` of the features drifted over ``window`` against
   the production version's training baseline (PSI/KS, chi-square/JS);
+* ``performance`` (off by default) — the task's primary metric (RMSE, or log loss
+  for a classifier) of the production version on the labeled traffic of
+  ``window`` is ``degradation`` above the holdout figure on its card;
 * ``requests`` — a retrain was requested (monitoring alert, online learning);
 * each **schedule** (cron or interval) whose next run after the last one has come.
 
@@ -32,6 +36,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rayops.automation.data import has_label
 from rayops.automation.policy import Guards, RetrainPolicy, Schedule, next_run
 from rayops.config import Settings
 from rayops.errors import NotFoundError, RayopsError
@@ -164,6 +169,8 @@ def check(
         results.append(_health(storage, policy, now, settings, new, days))
     if t.drift.enabled and policy.endpoint and prod is not None:
         results.append(_drift(storage, policy, prod, now, settings, new, days))
+    if t.performance.enabled and policy.endpoint and prod is not None:
+        results.append(_performance(storage, policy, prod, now, new, days))
     requests = pending_requests(storage, policy.model) if t.requests.enabled else []
     if t.requests.enabled:
         results.append(_result(
@@ -201,7 +208,7 @@ def _new_samples(
     if start >= now:
         return 0
     log = joined(storage, policy.endpoint, start, now, feedback_grace=timedelta(0))
-    return int(log["actual"].notna().sum()) if len(log) else 0
+    return int(has_label(log).sum()) if len(log) else 0
 
 
 def _health(
@@ -253,6 +260,46 @@ def _drift(
         f"(share {report.share:.0%}, limit {spec.share:.0%})"
         + (f": {', '.join(drifted)}" if drifted else ""),
         policy.guards_for(spec), new, days, share=report.share, drifted=drifted,
+    )  # fmt: skip
+
+
+def _performance(
+    storage: Storage, policy: RetrainPolicy, prod: Any, now: datetime,
+    new: int | None, days: float | None,
+) -> TriggerResult:  # fmt: skip
+    from rayops.monitoring.metrics import parse_window
+    from rayops.tasks import Task
+    from rayops.telemetry.labeled import labeled_rows
+    from rayops.telemetry.readers import joined
+
+    assert policy.endpoint is not None
+    spec = policy.triggers.performance
+    card = prod.card
+    task = Task.of(card.task)
+    name = task.primary_metric
+    holdout = card.metrics.get("holdout")
+    figure = (holdout if isinstance(holdout, dict) else card.metrics).get(name)
+    if not isinstance(figure, int | float) or isinstance(figure, bool):
+        return TriggerResult(name="performance", fired=False,
+                             reason=f"no holdout {name} on {prod.ref}'s card")  # fmt: skip
+    start, end = parse_window(spec.window, end=now)
+    log = joined(storage, policy.endpoint, start, end, feedback_grace=timedelta(0))
+    if len(log):
+        log = log[(log["model"] == card.name) & (log["version"] == card.version)]
+    rows = labeled_rows(log, task, card.labels)
+    if len(rows) < spec.min_rows:
+        return TriggerResult(
+            name="performance", fired=False,
+            reason=f"{len(rows)} labeled rows of {prod.ref} in {spec.window} "
+            f"(needs {spec.min_rows})",
+        )  # fmt: skip
+    value = task.metric_of_loss(float(rows.loss.mean()))
+    limit = float(figure) * (1 + spec.degradation)
+    return _result(
+        "performance", value > limit,
+        f"{name} {value:.4g} over {spec.window} of labeled traffic vs holdout {figure:.4g} "
+        f"(limit {limit:.4g}, +{spec.degradation:.0%})",
+        policy.guards_for(spec), new, days, **{name: value, "holdout": float(figure)},
     )  # fmt: skip
 
 

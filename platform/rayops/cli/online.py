@@ -93,6 +93,14 @@ def _render_status(d: dict[str, Any]) -> None:
     console.print(table("settings", ["setting", "value", ""], rows))
 
 
+def _primary(metrics: dict[str, Any]) -> str:
+    """The holdout primary metric of an update record's side: log loss or RMSE."""
+    for name in ("logloss", "rmse"):
+        if metrics.get(name) is not None:
+            return f"{metrics[name]:.3g}"
+    return ""
+
+
 def _render_log(records: list[dict[str, Any]]) -> None:
     rows = [
         (
@@ -101,8 +109,8 @@ def _render_log(records: list[dict[str, Any]]) -> None:
             r["trigger"],
             r["samples"],
             f"{r['duration_ms']:.0f}",
-            f"{r['before'].get('mae', float('nan')):.3g}" if r["before"] else "",
-            f"{r['after'].get('mae', float('nan')):.3g}" if r["after"] else "",
+            _primary(r["before"] or {}),
+            _primary(r["after"] or {}),
             r["version"] or "",
             r["reason"],
         )
@@ -117,7 +125,7 @@ def _render_log(records: list[dict[str, Any]]) -> None:
                 "trigger",
                 "samples",
                 "ms",
-                "MAE before",
+                "RMSE/log loss before",
                 "after",
                 "version",
                 "reason",

@@ -65,7 +65,8 @@ def _render_checks(reports: list[dict[str, Any]]) -> None:
 def _render_jobs(jobs: list[dict[str, Any]]) -> None:
     rows = [
         (j["model"], j["id"], j["state"], j["stage"], f"{j['progress']:.0%}", j["trigger"],
-         j.get("decision") or "", j.get("candidate") or "", j.get("error") or "")
+         j.get("decision") or "", j.get("candidate") or "",
+         j.get("waiting") or j.get("error") or "")
         for j in jobs
     ]  # fmt: skip
     console.print(
@@ -80,7 +81,7 @@ def _render_jobs(jobs: list[dict[str, Any]]) -> None:
                 "trigger",
                 "decision",
                 "candidate",
-                "error",
+                "waiting / error",
             ],
             rows,
         )  # fmt: skip

@@ -57,7 +57,7 @@ def _thresholds(items: list[str]) -> dict[str, Any]:
     from rayops.errors import InvalidInputError
     from rayops.rollout import Thresholds
 
-    known = set(Thresholds.model_fields)
+    known = set(Thresholds.model_fields) | {"test"}  # "test": the A/B test's older name
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")

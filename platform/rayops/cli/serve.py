@@ -182,14 +182,22 @@ def _render_with_members(d: dict[str, Any]) -> None:
             console.print(f"{ref}: no member stats yet (the control loop's 'ensembles' task)")
             continue
         rows = [
-            (m, s["rows"], f"{s['mae']:.4g}", f"{s['mse'] ** 0.5:.4g}", f"{s['accuracy']:.1%}")
+            (
+                m,
+                s["rows"],
+                f"{s.get('loss', s.get('mse')):.4g}",
+                f"{s['mae']:.4g}" if s.get("mae") is not None else "",
+                f"{s['mse'] ** 0.5:.4g}" if s.get("mse") is not None else "",
+                f"{s['accuracy']:.1%}",
+            )
             for m, s in stats["overall"].items()
         ]
         title = (
             f"{ref} ({stats['kind']}): members on {stats['rows']} labeled rows, "
             f"{len(stats['segments'])} segments, updated {stats['updated_at']}"
         )
-        console.print(table(title, ["member", "rows", "mae", "rmse", "accuracy"], rows))
+        loss = "log loss" if stats.get("task", "regression") != "regression" else "loss (mse)"
+        console.print(table(title, ["member", "rows", loss, "mae", "rmse", "accuracy"], rows))
 
 
 def serve(

@@ -39,6 +39,26 @@ class AutomationSettings(Section):
             "Default 0."
         ),
     )
+    resource_poll_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Seconds between a running retrain job's checks for its own work that Ray cannot "
+            "place for lack of CPUs; work waiting a whole poll shows as 'waiting for "
+            "resources' in `rayops retrain status`. Default 10."
+        ),
+    )
+    gate_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description=(
+            "Significance level of the retrain decision: the candidate replaces production "
+            "only if the promotion gate's one-sided paired t-test on both models' per-row "
+            "holdout losses finds it better at this level (and by the policy's "
+            "min_improvement); 1 turns the test off. Default 0.05."
+        ),
+    )
     max_job_s: float = Field(
         default=6 * 3600.0,
         gt=0,

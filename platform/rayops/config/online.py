@@ -99,8 +99,9 @@ class OnlineSettings(Section):
         default=0.01,
         ge=0,
         description=(
-            "An online update is accepted only if the holdout MAE drops by at least this "
-            "fraction (0.01 = 1%). Default 0.01."
+            "An online update is accepted only if the promotion gate finds the holdout primary "
+            "metric (RMSE for regression, log loss for classifiers) at least this fraction "
+            "lower than the serving model's (0.01 = 1%). Default 0.01."
         ),
     )
     gate_alpha: float = Field(
@@ -108,17 +109,37 @@ class OnlineSettings(Section):
         gt=0,
         le=1,
         description=(
-            "An online update is accepted only if a one-sided paired t-test on the holdout's "
-            "per-row absolute errors finds it better at this level; 1 turns the test off. "
-            "Default 0.01."
+            "An online update is accepted only if the gate's one-sided paired t-test on the "
+            "holdout's per-row losses (squared error or log loss; parent and candidate on the "
+            "same rows) finds it better at this level; 1 turns the test off. Default 0.01."
         ),
     )
-    escalation_mae: float = Field(
-        default=5.0,
+    escalation_degradation: float = Field(
+        default=0.5,
+        ge=0,
+        description=(
+            "An update leaves the error 'still high' when the serving model's holdout primary "
+            "metric (RMSE or log loss) is more than this fraction above its reference: the "
+            "holdout figure on the card of the trained version it descends from (0.5 = 50% "
+            "worse). Without such a figure only online_escalation_limit or "
+            "online_escalation_mae can escalate. Default 0.5."
+        ),
+    )
+    escalation_limit: float | None = Field(
+        default=None,
         gt=0,
         description=(
-            "Holdout MAE of the serving model above which an online update leaves the error "
-            "'still high'. Default 5.0."
+            "When set, an absolute limit on the serving model's holdout primary metric (RMSE "
+            "for regression, log loss for classifiers) that replaces the relative rule of "
+            "online_escalation_degradation. Default unset."
+        ),
+    )
+    escalation_mae: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Regression only, the earlier absolute rule: a holdout MAE above this leaves the "
+            "error 'still high' (it wins over the two rules above when set). Default unset."
         ),
     )
     escalation_updates: int = Field(

@@ -1,44 +1,37 @@
-"""Rollouts (:mod:`rayops.rollout`): canary steps, A/B tests, rollback limits."""
+"""Rollouts (:mod:`rayops.rollout`): canary steps, A/B tests, rollback limits.
+
+The limits a rollout is judged by (:class:`RolloutLimits`) are declared once,
+here: the rollout document's own copy of them
+(:class:`rayops.rollout.state.Thresholds`) derives from this class, so a
+constraint (``alpha`` in (0, 1), ``max_error_rate`` in [0, 1]...) cannot differ
+between the settings and a rollout.
+
+Example:
+    >>> RolloutSettings().alpha, sorted(RolloutLimits.model_fields)[:3]
+    (0.05, ['ab_test', 'alpha', 'max_degradation'])
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from rayops.config._section import Section
 from rayops.gate import TwoSampleTest
 
-__all__ = ["ABTest", "RolloutSettings"]
+__all__ = ["ABTest", "RolloutLimits", "RolloutSettings"]
 
 
 #: The two-sample test of an A/B rollout on per-request losses.
 ABTest = TwoSampleTest
 
 
-class RolloutSettings(Section):
-    """Rollouts (:mod:`rayops.rollout`): canary steps, A/B tests, rollback limits."""
+class RolloutLimits(BaseModel):
+    """What a candidate is judged by: guardrails, per-task quality floors and the gate."""
 
-    env_prefix: ClassVar[str] = "RAYOPS_ROLLOUT_"
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    steps: list[int] = Field(
-        default=[5, 25, 50, 100],
-        description=(
-            "Canary traffic steps in percent when a rollout does not say (JSON list in the "
-            "env). Default [5, 25, 50, 100]."
-        ),
-    )
-    interval_s: float = Field(
-        default=60.0,
-        gt=0,
-        description="Seconds of traffic analyzed per canary step or A/B check. Default 60.",
-    )
-    ab_split: int = Field(
-        default=50,
-        ge=1,
-        le=99,
-        description="Percent of traffic the candidate gets in an A/B test. Default 50.",
-    )
     min_samples: int = Field(
         default=30,
         ge=1,
@@ -63,25 +56,78 @@ class RolloutSettings(Section):
         ge=0,
         le=1,
         description=(
-            "A candidate whose accuracy within ±accuracy_tolerance falls below this is "
-            "rolled back. Default 0.75."
+            "Regression: a candidate whose accuracy within ±accuracy_tolerance falls below this "
+            "is rolled back (unless the stable version's is lower still). Default 0.75."
+        ),
+    )
+    min_auc: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description=(
+            "Binary classifiers: a candidate whose ROC AUC falls below this (0.5 is chance) is "
+            "rolled back (unless the stable version's is lower still). Default 0.5."
+        ),
+    )
+    min_class_accuracy: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Classifiers: a candidate whose share of correctly predicted labels falls below "
+            "this is rolled back (unless the stable version's is lower still); 0 turns the "
+            "floor off, since a sound accuracy depends on the class balance. Default 0."
         ),
     )
     max_degradation: float = Field(
         default=0.1,
         ge=0,
         description=(
-            "Largest relative degradation of the candidate's MAE, RMSE or accuracy against "
-            "the stable version on the same window (0.1 = 10%) before rollback."
+            "Largest relative degradation of the candidate's primary metric (RMSE for "
+            "regression, log loss for classifiers, from the mean per-row loss) against the "
+            "stable version on the same window (0.1 = 10%) tolerated before rollback; a "
+            "larger one rolls back only when the promotion gate also finds it significant."
         ),
     )
     alpha: float = Field(
         default=0.05,
         gt=0,
         lt=1,
-        description="Significance level of the A/B test on per-row absolute errors.",
+        description=(
+            "Significance level of the rollout gate on per-request losses: a canary or shadow "
+            "is rolled back when it is worse with p < alpha (one-sided); an A/B test is "
+            "two-sided (alpha/2 per side), spent over its looks."
+        ),
     )
     ab_test: ABTest = Field(
         default=ABTest.WELCH,
-        description="A/B test on absolute errors: welch (t-test) or mannwhitney (U test).",
+        description=(
+            "Test of two independent arms (canary, A/B) on per-request losses: welch (t-test) "
+            "or mannwhitney (U test). A shadow is always paired (t-test on the same requests)."
+        ),
+    )
+
+
+class RolloutSettings(RolloutLimits, Section):
+    """Rollouts (:mod:`rayops.rollout`): canary steps, A/B tests, rollback limits."""
+
+    env_prefix: ClassVar[str] = "RAYOPS_ROLLOUT_"
+
+    steps: list[int] = Field(
+        default=[5, 25, 50, 100],
+        description=(
+            "Canary traffic steps in percent when a rollout does not say (JSON list in the "
+            "env). Default [5, 25, 50, 100]."
+        ),
+    )
+    interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds of traffic analyzed per canary step or A/B check. Default 60.",
+    )
+    ab_split: int = Field(
+        default=50,
+        ge=1,
+        le=99,
+        description="Percent of traffic the candidate gets in an A/B test. Default 50.",
     )

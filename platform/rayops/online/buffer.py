@@ -1,7 +1,8 @@
 """The buffer of labeled samples waiting for an endpoint's next online update.
 
 A **sample** is one predicted row the gateway logged (its features as JSON)
-joined with the actual value that feedback sent for it. The buffer is not a
+joined with the actual value (regression) or label (classification) that
+feedback sent for it. The buffer is not a
 separate copy of them: it is *derived* from the serving logs in storage —
 
     logs/<endpoint>/feedback/...      (the gateway stores feedback before it answers 201)
@@ -56,9 +57,11 @@ if TYPE_CHECKING:
 __all__ = ["SAMPLE_COLUMNS", "Buffer", "join_buffer", "read_buffer"]
 
 #: Columns of :attr:`Buffer.samples`; ``time`` is the prediction's, ``feedback_time``
-#: the label's.
+#: the label's; ``actual`` is a regression target, ``actual_label`` a classifier's label
+#: (as text, the way the feedback log keeps it).
 SAMPLE_COLUMNS = (
-    "request_id", "row", "features", "actual", "time", "feedback_time", "model", "version",
+    "request_id", "row", "features", "actual", "actual_label", "time", "feedback_time", "model",
+    "version",
 )  # fmt: skip
 
 
@@ -190,8 +193,10 @@ def join_buffer(
     preds = preds[["request_id", "row", "time", "model", "version"]].assign(
         features=[json.dumps(r) for r in records]
     )
+    if "actual_label" not in fb.columns:
+        fb = fb.assign(actual_label=None)
     merged = fb.rename(columns={"time": "feedback_time"})[
-        ["request_id", "row", "actual", "feedback_time"]
+        ["request_id", "row", "actual", "actual_label", "feedback_time"]
     ].merge(preds, on=["request_id", "row"], how="left")
     unjoined = merged["features"].isna()
     young = merged["feedback_time"] >= now - timedelta(seconds=settings.online.prediction_wait_s)

@@ -8,14 +8,15 @@ so changing a default reaches every endpoint that did not override it.
 Example:
     >>> from rayops.config import OnlineSettings
     >>> cfg = effective_config(OnlineSettings(), {"buffer_size": 50})
-    >>> cfg.buffer_size, cfg.mode.value, cfg.escalation_mae
-    (50, 'continue', 5.0)
+    >>> cfg.buffer_size, cfg.mode.value, cfg.escalation_degradation
+    (50, 'continue', 0.5)
     >>> effective_config(OnlineSettings(), {"colour": 1})
     Traceback (most recent call last):
     ...
     rayops.errors.InvalidInputError: Unknown online setting 'colour'; use one of: buffer_size, \
-decay_half_life_s, escalation_mae, escalation_updates, gate_alpha, holdout_fraction, max_age_s, \
-min_improvement, min_samples, mode, replay_fraction, replay_size, rounds.
+decay_half_life_s, escalation_degradation, escalation_limit, escalation_mae, escalation_updates, \
+gate_alpha, holdout_fraction, max_age_s, min_improvement, min_samples, mode, replay_fraction, \
+replay_size, rounds.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ ROOT = "online"
 ENDPOINT_SETTINGS = (
     "buffer_size",
     "decay_half_life_s",
+    "escalation_degradation",
+    "escalation_limit",
     "escalation_mae",
     "escalation_updates",
     "gate_alpha",

@@ -19,6 +19,7 @@ from rayops.online.buffer import Buffer
 from rayops.online.config import OnlineConfig
 from rayops.online.records import UpdateRecord, UpdateStatus, record_update
 from rayops.online.state import OnlineState
+from rayops.tasks import Labels, Task
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,7 +28,15 @@ if TYPE_CHECKING:
     from rayops.config import Settings
     from rayops.online.learner import OnlineLearner
 
-__all__ = ["CycleResult", "decay_weights", "online_params", "run_cycle"]
+__all__ = [
+    "CycleResult",
+    "decay_weights",
+    "online_params",
+    "reference_metric",
+    "run_cycle",
+    "sample_targets",
+    "still_high",
+]
 
 # Parameters that describe how a booster was trained, not what it is; an online
 # update sets its own.
@@ -79,6 +88,107 @@ def decay_weights(times: pd.Series, now: Any, half_life_s: float) -> np.ndarray 
     ages = (pd.Timestamp(now) - pd.to_datetime(times, utc=True)).dt.total_seconds().to_numpy()
     weights: np.ndarray = np.power(0.5, np.clip(ages, 0, None) / half_life_s)
     return weights
+
+
+def sample_targets(
+    samples: pd.DataFrame, task: Task, labels: Labels | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """XGBoost labels of buffered samples and which samples have one.
+
+    Regression: the ``actual`` values. Classification: the class index of each
+    sample's ``actual_label`` in the card's class order (labels are matched by
+    their text, as the log keeps them); a label that is not a class of the model
+    (or a numeric actual sent to a classifier) leaves the sample out.
+
+    Example:
+        >>> import pandas as pd
+        >>> rows = pd.DataFrame({"actual": [None, None, None],
+        ...                      "actual_label": ["yes", "maybe", "no"]})
+        >>> y, known = sample_targets(rows, Task.of("binary"), Labels(["no", "yes"]))
+        >>> y.tolist(), known.tolist()
+        ([1.0, 0.0], [True, False, True])
+    """
+    import numpy as np
+
+    if not task.is_classification or labels is None:
+        values = samples["actual"].to_numpy(dtype=np.float64)
+        known = ~np.isnan(values)
+        return values[known], known
+    lookup = {str(c): float(i) for i, c in enumerate(labels.classes)}
+    text = samples["actual_label"] if "actual_label" in samples.columns else None
+    codes = np.array(
+        [lookup.get(str(v), np.nan) if isinstance(v, str) else np.nan for v in text]
+        if text is not None
+        else [np.nan] * len(samples),
+        dtype=np.float64,
+    )
+    known = ~np.isnan(codes)
+    return codes[known], known
+
+
+def reference_metric(registry: Any, version: Any, *, depth: int = 64) -> tuple[str, float] | None:
+    """The holdout primary metric on the card of ``version`` or, for a derived version
+    (an online or fine-tuning patch), of the nearest ancestor that has one:
+    ``(ref, value)``; None when the lineage carries no holdout figure."""
+    task = Task.of(version.card.task)
+    card = version.card
+    for _ in range(depth):
+        found = card.metrics.get("holdout")
+        figures = found if isinstance(found, dict) else card.metrics
+        value = figures.get(task.primary_metric)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return card.ref, float(value)
+        if card.parent is None:
+            return None
+        try:
+            card = registry.get(card.parent).card
+        except NotFoundError:
+            return None
+    return None
+
+
+def still_high(
+    metrics: dict[str, Any],
+    task: Task,
+    config: OnlineConfig,
+    reference: tuple[str, float] | None,
+) -> str | None:
+    """Why the serving model's holdout error is still high (None if it is not).
+
+    The first rule that applies decides: ``escalation_mae`` (regression, when set) on
+    the MAE; ``escalation_limit`` (when set) on the primary metric (RMSE or log
+    loss); else the primary metric against ``(1 + escalation_degradation)`` times the
+    reference figure (see :func:`reference_metric`); without one, never high.
+
+    Example:
+        >>> from rayops.config import OnlineSettings
+        >>> still_high({"logloss": 0.9}, Task.of("binary"), OnlineSettings(), ("m@1.0.0", 0.4))
+        'holdout logloss 0.9 > 0.6 (1.5 x m@1.0.0 holdout 0.4)'
+        >>> still_high({"logloss": 0.5}, Task.of("binary"), OnlineSettings(), ("m@1.0.0", 0.4))
+    """
+    name = task.primary_metric
+    value = metrics.get(name)
+    if config.escalation_mae is not None and not task.is_classification:
+        mae = metrics.get("mae")
+        if mae is not None and mae > config.escalation_mae:
+            return f"holdout MAE {mae:.4g} > {config.escalation_mae:g}"
+        return None
+    if value is None:
+        return None
+    if config.escalation_limit is not None:
+        if value > config.escalation_limit:
+            return f"holdout {name} {value:.4g} > {config.escalation_limit:g}"
+        return None
+    if reference is None:
+        return None
+    ref, figure = reference
+    limit = figure * (1 + config.escalation_degradation)
+    if value > limit:
+        return (
+            f"holdout {name} {value:.4g} > {limit:.4g} "
+            f"({1 + config.escalation_degradation:g} x {ref} holdout {figure:.4g})"
+        )
+    return None
 
 
 def _rollout_in_progress(learner: OnlineLearner, endpoint: str) -> Any:
@@ -156,6 +266,7 @@ def run_cycle(
         )
     card = parent.card
     schema = ModelSchema.of(booster, card.features, card.feature_types)
+    task, labels = Task.of(card.task), card.labels
 
     n = len(buf.samples)
     n_hold = min(n - 1, max(1, int(round(n * config.holdout_fraction))))
@@ -164,15 +275,24 @@ def run_cycle(
     replay = replay_rows(
         read_replay(storage, endpoint), n_train, config.replay_fraction, seed=state.attempts
     )
-    rows = [*train["features"], *replay["features"]]
-    label = pd.concat([train["actual"], replay["actual"]]).to_numpy(dtype="float64")
-    times = pd.concat([train["time"], replay["time"]], ignore_index=True)
+    fit_rows = pd.concat([train, replay], ignore_index=True)
+    y_fit, fit_known = sample_targets(fit_rows, task, labels)
+    y_hold, hold_known = sample_targets(hold, task, labels)
+    if not hold_known.any() or not fit_known.any():
+        raise InvalidInputError(
+            f"No buffered sample of {endpoint!r} has a label among {parent.ref}'s classes "
+            f"{card.classes}; check the feedback sent to it."
+        )
+    fit_rows = fit_rows[fit_known]
+    times = fit_rows["time"].reset_index(drop=True)
     params = online_params(dict(card.params), settings)
     outcome = incremental_update(
         booster,
         schema,
-        Batch(rows, label, decay_weights(times, now, config.decay_half_life_s)),
-        Batch(list(hold["features"]), hold["actual"].to_numpy(dtype="float64")),
+        Batch(
+            list(fit_rows["features"]), y_fit, decay_weights(times, now, config.decay_half_life_s)
+        ),
+        Batch(list(hold["features"][hold_known]), y_hold),
         mode=config.mode,
         rounds=config.rounds,
         params=params,
@@ -180,10 +300,13 @@ def run_cycle(
         alpha=config.gate_alpha,
         tolerance=settings.training.accuracy_tolerance,
         nthread=settings.online.nthread,
+        task=task,
+        n_classes=len(labels) if labels is not None else 0,
+        threshold=parent.threshold if parent.threshold is not None else 0.5,
     )
     gate, timings = outcome.gate, dict(outcome.timings_ms)
     status, reason, version = UpdateStatus.REJECTED, f"rejected: {gate.reason}", None
-    serving_mae = outcome.before["mae"]
+    serving_metrics = outcome.before
     advance = True
     if gate.accepted:
         t = time.perf_counter()
@@ -215,30 +338,32 @@ def run_cycle(
             status, advance = UpdateStatus.SKIPPED, False
             reason = f"skipped: rollout in progress ({e}); {mv.ref} is registered, not serving"
         else:
-            status, reason, serving_mae = (
-                UpdateStatus.ACCEPTED,
-                f"accepted: {gate.reason}",
-                (outcome.after["mae"]),
-            )
+            status, reason = UpdateStatus.ACCEPTED, f"accepted: {gate.reason}"
+            serving_metrics = outcome.after
         timings["swap_ms"] = round((time.perf_counter() - t) * 1000, 3)
 
     streak = state.high_error_streak
     retrain = None
     if advance:
-        streak = streak + 1 if serving_mae > config.escalation_mae else 0
-        if streak >= config.escalation_updates:
+        high = still_high(serving_metrics, task, config, reference_metric(learner.registry, parent))
+        streak = streak + 1 if high is not None else 0
+        if high is not None and streak >= config.escalation_updates:
             from rayops.automation.requests import request_retrain
 
             request = request_retrain(
                 storage,
                 parent.name,
                 reason=(
-                    f"online learning: holdout MAE {serving_mae:.4g} > {config.escalation_mae:g} "
-                    f"after {streak} consecutive updates of {endpoint!r}"
+                    f"online learning: {high} after {streak} consecutive updates of {endpoint!r}"
                 ),
                 source="online",
                 endpoint=endpoint,
-                details={"mae": serving_mae, "updates": streak, "serving": version or parent.ref},
+                details={
+                    task.primary_metric: serving_metrics.get(task.primary_metric),
+                    "mae": serving_metrics.get("mae"),
+                    "updates": streak,
+                    "serving": version or parent.ref,
+                },
                 now=learner._now,
             )
             retrain, streak = request.id, 0
@@ -256,11 +381,11 @@ def run_cycle(
             version=version,
             train_rows=n_train,
             replay_rows=len(replay),
-            holdout_rows=n_hold,
+            holdout_rows=int(hold_known.sum()),
             before=outcome.before,
             after=outcome.after,
             improvement=gate.improvement,
-            p_value=gate.p_value,
+            p_value=gate.p_better,
             cursor_to=cursor_to,
             retrain_request=retrain,
         ),

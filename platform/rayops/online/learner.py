@@ -12,8 +12,10 @@
    update, stay buffered and train the next one;
 3. adapt the serving booster in this process on the rest plus a replay sample of
    older applied samples (:mod:`rayops.online.update`), optionally weighted by age;
-4. the gate compares parent and candidate on the holdout; a rejected candidate
-   is discarded and serving is untouched;
+4. the promotion gate (:func:`rayops.gate.compare`, paired) compares parent and
+   candidate on the holdout's per-row losses (squared error, or log loss for a
+   classifier whose labels come from feedback's ``actual_label`` in the card's
+   class order); a rejected candidate is discarded and serving is untouched;
 5. an accepted one is registered as a **patch** version (parent lineage) and
    deployed with :meth:`rayops.rollout.Rollouts.deploy` (``strategy="full"``,
    ``actor="online"``): the routing table moves with compare-and-swap, the
@@ -23,8 +25,11 @@
    samples wait;
 6. the attempt goes to the update log, the applied samples to the replay window,
    and the cursor moves past them (compare-and-swap);
-7. if the serving model's holdout MAE stays above ``escalation_mae`` for
-   ``escalation_updates`` consecutive updates, a full retrain is requested
+7. if the serving model's holdout primary metric (RMSE or log loss) stays high —
+   more than ``escalation_degradation`` above the holdout figure of the trained
+   version it descends from, or above ``escalation_limit`` when set (see
+   :func:`rayops.online.cycle.still_high`) — for ``escalation_updates`` consecutive
+   updates, a full retrain is requested
    (:func:`rayops.automation.requests.request_retrain`, source ``online``).
 
 Example:

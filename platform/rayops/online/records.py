@@ -54,10 +54,16 @@ class UpdateRecord(BaseModel):
     replay_rows: int = 0
     holdout_rows: int = 0
     dropped: int = 0
-    before: dict[str, float] = Field(default_factory=dict)
-    after: dict[str, float] = Field(default_factory=dict)
+    before: dict[str, float | None] = Field(
+        default_factory=dict, description="Holdout metrics of the serving model (the task's)."
+    )
+    after: dict[str, float | None] = Field(
+        default_factory=dict, description="Holdout metrics of the candidate."
+    )
     improvement: float | None = None
-    p_value: float | None = None
+    p_value: float | None = Field(
+        default=None, description="The gate's one-sided p-value that the candidate is better."
+    )
     min_improvement: float | None = None
     cursor_from: SampleKey | None = None
     cursor_to: SampleKey | None = None

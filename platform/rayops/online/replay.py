@@ -4,7 +4,7 @@ Each update trains on the new buffer plus a random sample of this window, so a
 few trees fitted to the last hundred rows do not make the model forget what the
 thousands before them taught (``online_replay_fraction`` of the training rows
 come from here). The window keeps the latest ``online_replay_size`` samples
-(feature JSON, actual, prediction time) in one Parquet object,
+(feature JSON, actual value or label, prediction time) in one Parquet object,
 ``online/<endpoint>/replay.parquet``, replaced atomically after each update; it
 is a derived cache of logged samples, so losing it only weakens the next few
 updates.
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["REPLAY_COLUMNS", "append_replay", "read_replay", "replay_key", "replay_rows"]
 
-REPLAY_COLUMNS = ("features", "actual", "time")
+REPLAY_COLUMNS = ("features", "actual", "actual_label", "time")
 
 
 def replay_key(endpoint: str) -> str:
@@ -41,13 +41,17 @@ def read_replay(storage: Storage, endpoint: str) -> pd.DataFrame:
     import pandas as pd
 
     try:
-        return storage.read_parquet(replay_key(endpoint)).to_pandas()
+        window = storage.read_parquet(replay_key(endpoint)).to_pandas()
     except NotFoundError:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in REPLAY_COLUMNS})
+    if "actual_label" not in window.columns:  # written before classifiers learned online
+        window["actual_label"] = pd.Series([None] * len(window), dtype=object)
+    return window
 
 
 def append_replay(storage: Storage, endpoint: str, samples: pd.DataFrame, size: int) -> int:
-    """Add ``samples`` (``features``, ``actual``, ``time``) and keep the latest ``size``.
+    """Add ``samples`` (``features``, ``actual``, ``actual_label``, ``time``) and keep the
+    latest ``size``.
 
     Returns the rows kept. ``size`` 0 removes the window.
     """
@@ -65,9 +69,13 @@ def append_replay(storage: Storage, endpoint: str, samples: pd.DataFrame, size: 
     window = pd.concat(parts, ignore_index=True)
     window["time"] = pd.to_datetime(window["time"], utc=True)
     window = window.sort_values("time", kind="stable").tail(size)
-    schema = pa.schema(
-        [("features", pa.string()), ("actual", pa.float64()), ("time", pa.timestamp("us", "UTC"))]
+    window["actual_label"] = (
+        window["actual_label"].astype(object).where(window["actual_label"].notna(), None)
     )
+    schema = pa.schema(
+        [("features", pa.string()), ("actual", pa.float64()), ("actual_label", pa.string()),
+         ("time", pa.timestamp("us", "UTC"))]
+    )  # fmt: skip
     table = pa.Table.from_pandas(window, schema=schema, preserve_index=False)
     storage.write_parquet(replay_key(endpoint), table)
     return len(window)

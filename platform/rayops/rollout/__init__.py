@@ -1,7 +1,8 @@
 """Progressive delivery: full, canary, A/B and shadow rollouts, judged on live traffic.
 
 * :mod:`~rayops.rollout.rollouts` — :class:`Rollouts`: deploy, promote, roll back, status, history.
-* :mod:`~rayops.rollout.analysis` — the canary verdict and the A/B test.
+* :mod:`~rayops.rollout.arms` — the two arms of a window: requests, latency, per-row losses.
+* :mod:`~rayops.rollout.analysis` — the canary, shadow and A/B verdicts (the promotion gate).
 * :mod:`~rayops.rollout.controller` — :class:`RolloutTask`, the control loop's rollout step.
 * :mod:`~rayops.rollout.state` — the stored rollout document and its events.
 

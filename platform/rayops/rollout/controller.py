@@ -4,8 +4,9 @@ advance, hold, promote or roll it back.
 :class:`RolloutTask` is the control loop's share (see :mod:`rayops.control.loop`).
 Each tick it reads every unfinished rollout document; for each one whose
 ``next_analysis_at`` has passed it measures both arms on the **same window of
-traffic** (:func:`rayops.monitoring.metrics.version_metrics` over
-``[step_started_at, now)``), judges them, and writes the decision with
+traffic** (:func:`rayops.rollout.arms.measure` over ``[step_started_at, now)``:
+requests, latency, failures and each version's per-row losses), judges them through
+the promotion gate (:mod:`rayops.rollout.analysis`), and writes the decision with
 compare-and-swap. The decision is taken only if the document is still the one
 that was analyzed, so an operator's promote or rollback in the meantime wins.
 
@@ -29,7 +30,8 @@ An A/B test looks at its data again at every interval, and testing repeatedly at
 fixed alpha would declare false winners far more often than alpha. The k-th look
 therefore uses ``alpha * 6 / (pi^2 k^2)``, whose sum over all looks is alpha
 (an alpha-spending rule), so the chance of ever declaring a winner between
-identical arms stays below alpha.
+identical arms stays below alpha (each look is two-sided: the gate's one-sided
+tests run at half the look's level).
 
 Example:
     >>> import tempfile
@@ -51,7 +53,7 @@ from typing import Any
 
 from rayops.controltask import ControlTask
 from rayops.errors import NotFoundError, RayopsError
-from rayops.rollout.analysis import Analysis, judge_ab, judge_canary
+from rayops.rollout.analysis import Analysis, judge_ab, judge_canary, judge_shadow
 from rayops.rollout.state import EventKind, Rollout, RolloutStatus, Strategy, Verdict
 
 __all__ = ["RolloutTask", "StepDecision", "analyze_step", "decide", "spent_alpha"]
@@ -73,24 +75,33 @@ class StepDecision:
 
 
 def analyze_step(storage: Any, doc: Rollout, now: datetime) -> Analysis:
-    """Judge ``doc``'s candidate against its stable version on ``[step_started_at, now)``."""
-    from rayops.monitoring.metrics import version_metrics
+    """Judge ``doc``'s candidate against its stable version on ``[step_started_at, now)``.
+
+    Both arms are measured on the same window of the logs, each with its own card's
+    task (per-row loss, metrics, threshold); see :mod:`rayops.rollout.analysis`.
+    """
+    from rayops.registry import Registry
+    from rayops.rollout.arms import measure
 
     shadow = doc.strategy is Strategy.SHADOW
-    found = version_metrics(
+    arms = measure(
         storage,
+        Registry(storage),
         doc.endpoint,
+        [doc.stable, doc.candidate],
         doc.step_started_at,
         now,
         tolerance=doc.thresholds.tolerance,
         include_shadow=shadow,
     )
-    stable, candidate = found.get(doc.stable), found.get(doc.candidate)
+    stable, candidate = arms.get(doc.stable), arms.get(doc.candidate)
     if doc.strategy is Strategy.AB:
         limits = doc.thresholds.model_copy(
             update={"alpha": spent_alpha(doc.thresholds.alpha, doc.analyses + 1)}
         )
         result = judge_ab(stable, candidate, limits)
+    elif shadow:
+        result = judge_shadow(stable, candidate, doc.thresholds)
     else:
         result = judge_canary(stable, candidate, doc.thresholds)
     return result.model_copy(update={"window_start": doc.step_started_at, "window_end": now})

@@ -26,8 +26,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rayops.config.rollout import RolloutLimits
 from rayops.errors import ConflictError, NotFoundError
 from rayops.names import validate_name
 from rayops.storage.base import Storage, dumps
@@ -93,35 +94,41 @@ class EventKind(StrEnum):
     ABORTED = "aborted"
 
 
-class Thresholds(BaseModel):
-    """Limits a candidate must stay within; defaults come from :class:`~rayops.config.Settings`."""
+class Thresholds(RolloutLimits):
+    """The limits one rollout is judged by: the ``rollout`` settings' limits
+    (:class:`~rayops.config.rollout.RolloutLimits`, declared once there), with a
+    rollout's own overrides, plus the ``tolerance`` of regression accuracy.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    The rollout document keeps its copy, so a later change of the settings does not
+    change a rollout in flight. Documents written before the per-task limits read
+    as well: a missing limit takes its default, and the A/B test stored as
+    ``test`` is read as ``ab_test``.
 
-    max_latency_p95_ms: float = Field(gt=0)
-    max_error_rate: float = Field(ge=0, le=1)
-    min_accuracy: float = Field(ge=0, le=1)
-    max_degradation: float = Field(ge=0, description="Relative, vs stable (0.1 = 10%).")
-    min_samples: int = Field(ge=1, description="Labeled rows per arm before judging quality.")
-    tolerance: float = Field(gt=0, description="T of accuracy within ±T.")
-    alpha: float = Field(gt=0, lt=1)
-    test: str = Field(pattern=r"^(welch|mannwhitney)$")
+    Example:
+        >>> Thresholds.model_validate({"max_latency_p95_ms": 200, "max_error_rate": 0.05,
+        ...     "min_accuracy": 0.75, "max_degradation": 0.1, "min_samples": 30,
+        ...     "tolerance": 5.0, "alpha": 0.05, "test": "welch"}).ab_test.value
+        'welch'
+    """
+
+    tolerance: float = Field(default=5.0, gt=0, description="T of accuracy within ±T.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_names(cls, data: Any) -> Any:
+        # Rollout documents before the per-task limits stored the A/B test as "test"
+        # (and an override given under that name wins over the settings' ab_test).
+        if isinstance(data, dict) and "test" in data:
+            data = {k: v for k, v in data.items() if k != "test"} | {"ab_test": data["test"]}
+        return data
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> Thresholds:
         """Thresholds from ``settings``, with ``overrides`` (None values ignored)."""
-        base = {
-            "max_latency_p95_ms": settings.rollout.max_latency_p95_ms,
-            "max_error_rate": settings.rollout.max_error_rate,
-            "min_accuracy": settings.rollout.min_accuracy,
-            "max_degradation": settings.rollout.max_degradation,
-            "min_samples": settings.rollout.min_samples,
-            "tolerance": settings.training.accuracy_tolerance,
-            "alpha": settings.rollout.alpha,
-            "test": settings.rollout.ab_test,
-        }
+        base = settings.rollout.model_dump(include=set(RolloutLimits.model_fields))
+        base["tolerance"] = settings.training.accuracy_tolerance
         base.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**base)
+        return cls.model_validate(base)
 
 
 class Rollout(BaseModel):

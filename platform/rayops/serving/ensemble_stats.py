@@ -6,16 +6,25 @@ one), :class:`EnsembleStatsTask` takes the labeled rows of the last
 any version: the features are what matters), at most
 ``serving_ensemble_max_rows`` of the newest, re-predicts every member on them
 in this process, and writes the stats document of
-:mod:`rayops.serving.ensembles`. Each row counts with weight
-``0.5 ** (age / half_life_s)``, so recent errors dominate. The whole window is
+:mod:`rayops.serving.ensembles`: each member's decayed mean of the task's
+per-row loss (squared error, or the log loss of the true class for a classifier
+ensemble, whose labels come from feedback's ``actual_label`` in the members'
+class order). Each row counts with weight ``0.5 ** (age / half_life_s)``, so
+recent errors dominate. The whole window is
 recomputed on every tick: nothing is kept in memory, a restarted loop resumes,
 and late feedback is picked up as it arrives.
 
 Example:
     >>> import numpy as np
-    >>> m = member_stats(np.array([[1.0, -2.0], [0.0, 2.0]]), np.array([1.0, 1.0]), 1.5)
-    >>> [(s.mse, s.accuracy) for s in m]
-    [(0.5, 1.0), (4.0, 0.0)]
+    >>> y = np.array([0.0, 1.0])
+    >>> m = member_stats(Task.of("regression"), y, [y + [1.0, 0.0], y + [-2.0, 2.0]],
+    ...                  np.array([1.0, 1.0]), 1.5)
+    >>> [(s.loss, s.mse, s.accuracy) for s in m]
+    [(0.5, 0.5, 1.0), (4.0, 4.0, 0.0)]
+    >>> p = np.array([[0.9, 0.1], [0.2, 0.8]])
+    >>> m = member_stats(Task.of("binary"), np.array([0, 1]), [p], np.array([1.0, 1.0]), 1.5)
+    >>> round(m[0].loss, 4), m[0].accuracy, m[0].mse
+    (0.1643, 1.0, None)
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from rayops.serving.ensembles import (
     stats_key,
 )
 from rayops.storage.base import Storage
+from rayops.tasks import Labels, Task
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,23 +63,45 @@ logger = logging.getLogger(__name__)
 QUARTILES = ("0.25", "0.5", "0.75")
 
 
-def member_stats(errors: np.ndarray, weights: np.ndarray, tolerance: float) -> list[MemberStats]:
-    """Decayed stats of each column of ``errors`` (``prediction - actual``, rows x members)."""
+def member_stats(
+    task: Task,
+    y: np.ndarray,
+    outputs: Sequence[np.ndarray],
+    weights: np.ndarray,
+    tolerance: float,
+    *,
+    threshold: float = 0.5,
+) -> list[MemberStats]:
+    """Decayed stats of each member's ``outputs`` (values ``[N]`` or probabilities
+    ``[N, K]``) against ``y`` (targets, or class indices)."""
     import numpy as np
 
     total = float(weights.sum())
+
+    def mean(v: np.ndarray) -> float:
+        return float(np.dot(weights, v) / total) if total > 0 else 0.0
+
     out = []
-    for j in range(errors.shape[1]):
-        e = errors[:, j]
-
-        def mean(v: np.ndarray) -> float:
-            return float(np.dot(weights, v) / total) if total > 0 else 0.0
-
+    for output in outputs:
+        loss = mean(task.row_loss(y, output)) if len(y) else 0.0
+        if task.is_classification:
+            right = task.predicted_index(output, threshold=threshold) == y
+            out.append(
+                MemberStats(
+                    rows=len(y),
+                    weight=total,
+                    loss=loss,
+                    accuracy=min(1.0, mean(right.astype(np.float64))),
+                )  # fmt: skip
+            )
+            continue
+        e = np.asarray(output, dtype=np.float64) - np.asarray(y, dtype=np.float64)
         out.append(
             MemberStats(
                 rows=len(e),
                 weight=total,
-                mse=mean(e * e),
+                loss=loss,
+                mse=loss,
                 mae=mean(np.abs(e)),
                 bias=mean(e),
                 accuracy=min(1.0, mean((np.abs(e) <= tolerance).astype(np.float64))),
@@ -125,18 +157,26 @@ def compute_stats(
     tolerance: float,
     bins: dict[str, list[float]],
     endpoints: Sequence[str] = (),
+    task: Task | str | None = None,
+    threshold: float = 0.5,
 ) -> EnsembleStats:
-    """The stats document of ``ref`` from labeled rows and every member's predictions on them."""
+    """The stats document of ``ref`` from labeled rows and every member's predictions on
+    them; ``actual`` is the target (regression) or the class indices (``task`` a
+    classification task, ``predictions`` ``[N, K]`` probabilities)."""
     import numpy as np
     import pandas as pd
 
+    task = Task.of(task)
     age_s = (pd.Timestamp(now) - pd.to_datetime(times, utc=True)).dt.total_seconds().to_numpy()
     weights = np.power(0.5, np.maximum(age_s, 0.0) / half_life_s)
-    errors = np.column_stack([np.asarray(predictions[m], dtype=np.float64) for m in spec.members])
-    errors = errors - np.asarray(actual, dtype=np.float64)[:, None]
+    y = np.asarray(actual, dtype=np.int64 if task.is_classification else np.float64)
+    outputs = [np.asarray(predictions[m], dtype=np.float64) for m in spec.members]
 
     def level(mask: np.ndarray | slice) -> dict[str, MemberStats]:
-        stats = member_stats(errors[mask], weights[mask], tolerance)
+        stats = member_stats(
+            task, y[mask], [o[mask] for o in outputs], weights[mask], tolerance,
+            threshold=threshold,
+        )  # fmt: skip
         return dict(zip(spec.members, stats, strict=True))
 
     segments = []
@@ -151,6 +191,7 @@ def compute_stats(
     return EnsembleStats(
         ensemble=ref,
         kind=spec.kind,
+        task=task.kind.value,
         updated_at=now,
         window_start=window_start,
         window_end=now,
@@ -234,7 +275,11 @@ class EnsembleStatsTask(ControlTask):
                 key = (endpoint, window_s)
                 if key not in rows_cache:
                     rows = joined(self.storage, endpoint, start, now)
-                    rows_cache[key] = rows[rows["actual"].notna()]
+                    label = rows["actual_label"] if "actual_label" in rows.columns else None
+                    has = rows["actual"].notna()
+                    if label is not None:
+                        has |= label.notna()
+                    rows_cache[key] = rows[has]
                 parts.append(rows_cache[key])
             try:
                 doc = self._stats(ref, predictor, parts, now, start, endpoints)
@@ -265,22 +310,24 @@ class EnsembleStatsTask(ControlTask):
 
         spec: EnsembleSpec = predictor.spec
         tuning = spec.adaptive_settings()
+        task, labels = predictor.task, predictor.labels
         rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        if len(rows):
+            rows = rows.sort_values("time", ascending=False)
+            y, known = _targets(rows, task, labels)
+            rows = rows[known].head(self.settings.serving.ensemble_max_rows)
+            y = y[: len(rows)]
         schema = schema_of(predictor)
         frame = pd.DataFrame({f: pd.Series(dtype=np.float64) for f in schema.features})
         actual = np.empty(0)
         times = pd.Series([], dtype="datetime64[us, UTC]")
         if len(rows):
-            rows = rows.sort_values("time", ascending=False).head(
-                self.settings.serving.ensemble_max_rows
-            )
             # A feature a logging version did not have is null here: XGBoost's missing value.
             logged = features(rows, schema.features)
-            if len(rows):
-                columns = {f: logged[f].tolist() for f in schema.features}
-                frame = schema.frame_from_columns(columns)
-                actual = rows["actual"].to_numpy(dtype=np.float64)
-                times = rows["time"].reset_index(drop=True)
+            columns = {f: logged[f].tolist() for f in schema.features}
+            frame = schema.frame_from_columns(columns)
+            actual = y
+            times = rows["time"].reset_index(drop=True)
         combiners = self._nested_combiners(predictor)
         predictions = {
             m_ref: evaluate(member, frame, combiners)
@@ -302,6 +349,8 @@ class EnsembleStatsTask(ControlTask):
             tolerance=self.settings.training.accuracy_tolerance,
             bins=context_bins(spec, numeric, baselines, frame),
             endpoints=endpoints,
+            task=task,
+            threshold=predictor.threshold,
         )
 
     def _nested_combiners(self, predictor: Any) -> dict[str, Combiner]:
@@ -317,6 +366,25 @@ class EnsembleStatsTask(ControlTask):
 
         visit(predictor)
         return out
+
+
+def _targets(
+    rows: pd.DataFrame, task: Task, labels: Labels | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The target of each labeled row and which rows have one: the ``actual`` value, or
+    the class index of ``actual_label`` (matched by text; another model's class is left
+    out)."""
+    import numpy as np
+
+    if not task.is_classification or labels is None:
+        values = rows["actual"].to_numpy(dtype=np.float64)
+        known = ~np.isnan(values)
+        return values[known], known
+    lookup = {str(c): i for i, c in enumerate(labels.classes)}
+    text = rows["actual_label"] if "actual_label" in rows.columns else [None] * len(rows)
+    codes = np.array([lookup.get(v, -1) if isinstance(v, str) else -1 for v in text])
+    known = codes >= 0
+    return codes[known].astype(np.int64), known
 
 
 def _next_revision(doc: EnsembleStats) -> Callable[[Any], Any]:

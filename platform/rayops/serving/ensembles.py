@@ -8,8 +8,11 @@ ensemble version::
     ensembles/<name>/<version>/stats.json
 
 It holds, per context **segment** and for all rows together (the ``global``
-level), each member's decayed mean squared error, mean absolute error, bias and
-accuracy within ±``accuracy_tolerance``. Gateway replicas re-read it on their
+level), each member's decayed mean **loss** — the task's per-row loss: squared
+error for regression (so ``loss`` is the MSE), the log loss of the true class for
+classifiers — and its accuracy (within ±``accuracy_tolerance`` for regression,
+the share of labels predicted right for classifiers); regression members also
+carry their MSE, MAE and bias. Gateway replicas re-read it on their
 routing poll (at most every ``serving_ensemble_poll_s``), so a request never
 touches storage.
 
@@ -22,13 +25,17 @@ used, and serving bins with exactly those.
 
 **Rules** (per row, by :class:`Combiner`):
 
-* ``dynamic``: the member with the lowest decayed MSE in the row's segment;
+* ``dynamic``: the member with the lowest decayed loss in the row's segment;
   ties go to the member listed first. A segment with fewer than ``min_rows``
   labeled rows, or not seen at all, uses the global level; with no stats (cold
   start) or too few rows overall, the weighted mean of the spec's ``weights``
   (equal when omitted).
-* ``voting``: the members' mean weighted by ``1 / max(MSE, 1e-12)`` of the
+* ``voting``: the members' mean weighted by ``1 / max(loss, 1e-12)`` of the
   row's segment, with the same fallbacks.
+
+A classifier ensemble combines the members' class probabilities (``[N, K]``)
+with these per-row weights (:func:`rayops.registry.predictor.evaluate`), and the
+label is the argmax, or the threshold for a binary one.
 
 Example:
     >>> seg = Segmenter(["region", "load"], {"load": [10.0, 20.0]})
@@ -44,7 +51,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rayops.errors import NotFoundError
 from rayops.names import validate_name
@@ -56,6 +63,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "MIN_LOSS",
     "MIN_MSE",
     "Combiner",
     "EnsembleStats",
@@ -68,8 +76,10 @@ __all__ = [
     "stats_key",
 ]
 
-#: Floor of a member's MSE in voting weights (a perfect member would get infinity).
-MIN_MSE = 1e-12
+#: Floor of a member's loss in voting weights (a perfect member would get infinity).
+MIN_LOSS = 1e-12
+#: The name it had when the loss was always the MSE.
+MIN_MSE = MIN_LOSS
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -85,20 +95,53 @@ def stats_key(ref: str) -> str:
 
 
 class MemberStats(BaseModel):
-    """One member's recent performance on one segment's labeled rows."""
+    """One member's recent performance on one segment's labeled rows.
+
+    ``loss`` is what dynamic selection and voting read, for every task. Documents
+    written before it existed (regression only) carry ``mse``, which is that loss,
+    and read the same.
+
+    Example:
+        >>> MemberStats.model_validate({"rows": 3, "weight": 2.0, "mse": 0.25, "mae": 0.4,
+        ...                             "bias": 0.0, "accuracy": 1.0}).loss
+        0.25
+    """
 
     model_config = _STRICT
 
     rows: int = Field(ge=0, description="Labeled rows in the window.")
     weight: float = Field(ge=0, description="Sum of the rows' decay weights.")
-    mse: float = Field(ge=0, description="Decayed mean squared error.")
-    mae: float = Field(ge=0, description="Decayed mean absolute error.")
-    bias: float = Field(description="Decayed mean of prediction - actual.")
-    accuracy: float = Field(ge=0, le=1, description="Decayed share with |error| <= tolerance.")
+    loss: float = Field(
+        ge=0,
+        description=(
+            "Decayed mean per-row loss of the task: squared error (regression; the MSE) or "
+            "log loss of the true class (classifiers)."
+        ),
+    )
+    mse: float | None = Field(default=None, ge=0, description="Regression: decayed MSE.")
+    mae: float | None = Field(default=None, ge=0, description="Regression: decayed MAE.")
+    bias: float | None = Field(
+        default=None, description="Regression: decayed mean of prediction - actual."
+    )
+    accuracy: float = Field(
+        ge=0,
+        le=1,
+        description=(
+            "Decayed share of rows with |error| <= tolerance (regression) or with the label "
+            "predicted right (classifiers)."
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "loss" not in data and data.get("mse") is not None:
+            return {**data, "loss": data["mse"]}
+        return data
 
     @property
-    def rmse(self) -> float:
-        return math.sqrt(self.mse)
+    def rmse(self) -> float | None:
+        return math.sqrt(self.mse) if self.mse is not None else None
 
 
 class SegmentStats(BaseModel):
@@ -118,6 +161,9 @@ class EnsembleStats(BaseModel):
 
     ensemble: str = Field(description="name@version of the ensemble.")
     kind: str
+    task: str = Field(
+        default="regression", description="The members' task: which loss ``loss`` is."
+    )
     revision: int = Field(default=1, ge=1, description="Bumped by every write.")
     updated_at: datetime
     window_start: datetime
@@ -142,7 +188,7 @@ class EnsembleStats(BaseModel):
         weights = _level(self, tuple(values) if values is not None else None)
         if weights is None:
             return None
-        return min(self.members, key=lambda m: (weights[m].mse, self.members.index(m)))
+        return min(self.members, key=lambda m: (weights[m].loss, self.members.index(m)))
 
 
 def _level(
@@ -245,12 +291,12 @@ class Combiner:
     def _vector(self, level: dict[str, MemberStats]) -> np.ndarray:
         import numpy as np
 
-        mse = np.array([level[m].mse for m in self.members], dtype=np.float64)
+        loss = np.array([level[m].loss for m in self.members], dtype=np.float64)
         if self.kind == "dynamic":
             out = np.zeros(len(self.members))
-            out[int(np.argmin(mse))] = 1.0  # argmin: the first of equal errors wins
+            out[int(np.argmin(loss))] = 1.0  # argmin: the first of equal losses wins
             return out
-        inverse = 1.0 / np.maximum(mse, MIN_MSE)
+        inverse = 1.0 / np.maximum(loss, MIN_LOSS)
         return np.asarray(inverse / inverse.sum(), dtype=np.float64)
 
     def weights(self, frame: pd.DataFrame) -> np.ndarray:
