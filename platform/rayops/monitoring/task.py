@@ -146,7 +146,7 @@ class MonitorTask(ControlTask):
         summary["detections"] = [d.to_dict() for d in detections]
         health = view.health()
         summary["health"] = {ref: r.state.value for ref, r in health.items()}
-        alerts = self.alerter.evaluate(view, rules_for(self.storage, endpoint), now)
+        alerts = self.alerter.evaluate(view, rules_for(self.storage, endpoint, s), now)
         summary["alerts"] = [{"id": a.id, "rule": a.rule, "ref": a.ref} for a in alerts]
         self._report(endpoint, view, drift, health)
         return summary

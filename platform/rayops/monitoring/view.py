@@ -195,6 +195,19 @@ class EndpointView:
         """The versions seen in the window (without ``"*"``)."""
         return sorted(r for r in self.metrics(window) if r != "*")
 
+    def count(self, metric: str, ref: str = "*", window: str | None = None) -> int:
+        """The rows behind ``metric``: labeled rows for quality, requests (failed ones
+        included) for latency and error rate; drift and others count as enough."""
+        base = metric.partition(":")[0]
+        m = self.metrics(window).get(ref)
+        if base not in QUALITY or base in ("requests", "rows", "labeled"):
+            return 1 << 30
+        if m is None:
+            return 0
+        if base.startswith("latency") or base == "error_rate":
+            return m.requests + m.failed_requests
+        return m.labeled
+
     def value(self, metric: str, ref: str = "*", window: str | None = None) -> float | None:
         """The value of ``metric`` for ``ref`` over the window; None without data.
 
