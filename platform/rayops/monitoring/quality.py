@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings
 from rayops.errors import NotFoundError
-from rayops.tasks import Labels, Task, TaskKind
+from rayops.tasks import Labels, Task, TaskKind, normalized
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -186,7 +186,10 @@ def quality_of(frame: pd.DataFrame, info: VersionInfo) -> dict[str, Any]:
         return out
     if not len(rows):
         return out
-    found = task.metrics(rows.y, rows.output, labels=info.labels, threshold=info.threshold)
+    # rows summing to exactly 1: logged float32 outputs sum to 1 ± 1e-7, which scikit-learn's
+    # multiclass Brier score warns about (and log loss normalizes anyway)
+    proba = normalized(rows.output)
+    found = task.metrics(rows.y, proba, labels=info.labels, threshold=info.threshold)
     recalls = {k[7:-1]: v for k, v in found.items() if k.startswith("recall[")}
     out.update({k: v for k, v in found.items() if not k.startswith("recall[")})
     if recalls:
