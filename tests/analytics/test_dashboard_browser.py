@@ -37,7 +37,8 @@ def root(recent: tuple[Storage, Truth]) -> Storage:
 
 @pytest.fixture(scope="module")
 def gateway(ray_cluster: Any, root: Storage) -> Iterator[str]:
-    overrides = {"serving_log_flush_s": 0.3, "analytics_cache_s": 0.5, "dashboard_refresh_s": 1.0}
+    overrides = {"serving_log_flush_s": 0.3, "analytics_cache_s": 0.5, "dashboard_refresh_s": 1.0,
+                 "analytics_report_ttl_s": 0.5}  # fmt: skip
     with serve_http() as url:
         deploy_gateway_app(url, root.uri, **overrides)
         yield url

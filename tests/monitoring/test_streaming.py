@@ -50,7 +50,8 @@ def test_error_stream_detectors_fire_after_concept_drift_and_never_on_a_stable_s
     booster = train(train_df, FEATURES)
     err = predict(booster, hold, FEATURES) - hold["target"]
     mae, rmse = float(np.abs(err).mean()), float(np.sqrt((err**2).mean()))
-    ref = register(local, "shop", booster, train_df, metrics={"holdout": {"mae": mae, "rmse": rmse}})
+    holdout = {"mae": mae, "rmse": rmse}
+    ref = register(local, "shop", booster, train_df, metrics={"holdout": holdout})
     stable = _live(drift=False)[2]
     assert np.allclose(stable["target"][:CHANGE], drifted["target"][:CHANGE])  # same rows
     for name, live in (("drifted", drifted), ("stable", stable)):

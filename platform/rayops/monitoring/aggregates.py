@@ -119,8 +119,11 @@ def _add(into: dict[str, Any], part: Mapping[str, Any]) -> None:
                 target[k] = target.get(k, 0) + v
         elif isinstance(value, list):
             current = into.get(key)
-            into[key] = value[:] if current is None else [a + b for a, b in zip(current, value,
-                                                                                  strict=True)]
+            into[key] = (
+                value[:]
+                if current is None
+                else [a + b for a, b in zip(current, value, strict=True)]
+            )
         elif isinstance(value, int | float):
             into[key] = into.get(key, 0) + value
         else:

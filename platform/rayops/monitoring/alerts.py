@@ -265,9 +265,15 @@ def default_rules(settings: Settings | None = None) -> list[AlertRule]:
     ]
     rules = [
         AlertRule(
-            name=f"default-{name}", metric=metric, comparator=comparator,  # type: ignore[arg-type]
-            threshold=threshold, severity=severity, per_version=per_version, min_count=count,
-            default=True, description="built-in (monitoring_default_rules)",
+            name=f"default-{name}",
+            metric=metric,
+            comparator=comparator,  # type: ignore[arg-type]
+            threshold=threshold,
+            severity=severity,
+            per_version=per_version,
+            min_count=count,
+            default=True,
+            description="built-in (monitoring_default_rules)",
         )  # fmt: skip
         for name, metric, comparator, threshold, severity, per_version, count in specs
     ]

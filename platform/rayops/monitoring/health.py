@@ -162,14 +162,16 @@ def quality_limits(info: VersionInfo | None, settings: Settings) -> dict[str, Ru
             assert base is not None
             w = round(base * (1 - m.degradation_warning), 6)
             c = round(base * (1 - m.degradation_critical), 6)
-            out[metric] = ("below", warning if warning is not None else w,
-                           critical if critical is not None else c, "card")  # fmt: skip
+            w = warning if warning is not None else max(w, critical or 0.0)
+            c = critical if critical is not None else min(c, w)
+            out[metric] = ("below", w, c, "card")
         else:
             source: Literal["settings", "default"] = (
                 "settings" if warning is not None or critical is not None else "default"
             )
-            out[metric] = ("below", warning if warning is not None else fallback[0],
-                           critical if critical is not None else fallback[1], source)  # fmt: skip
+            w = warning if warning is not None else max(fallback[0], critical or 0.0)
+            c = critical if critical is not None else min(fallback[1], w)
+            out[metric] = ("below", w, c, source)
     return out
 
 
@@ -280,7 +282,13 @@ def reports_for(
     refs = [ALL_VERSIONS, *versions]
     return {
         ref: assess(
-            endpoint, ref, metrics.get(ref), share, end, settings, window_start=start,
+            endpoint,
+            ref,
+            metrics.get(ref),
+            share,
+            end,
+            settings,
+            window_start=start,
             info=infos.get(main if ref == ALL_VERSIONS else ref) if main else None,
         )  # fmt: skip
         for ref in refs
