@@ -75,6 +75,7 @@ from rayops.monitoring.metrics import ALL_VERSIONS, parse_window
 from rayops.monitoring.quality import VersionInfo, derived_tolerance, version_info
 from rayops.names import validate_name
 from rayops.storage.base import Storage
+from rayops.tasks import TaskKind
 
 __all__ = ["analyze"]
 
@@ -203,8 +204,10 @@ def _versions(
             if len(a) >= min_rows and len(b) >= min_rows and ref_value and m[loss_metric]:
                 change = (m[loss_metric] - ref_value) / ref_value
                 p_value = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-        counts = {k: m[k] for k in ("requests", "rows", "labeled", "failed_requests")}
-        values = {k: m.get(k) for k in _VERSION_VALUES}
+        counts: dict[str, Any] = {
+            k: m[k] for k in ("requests", "rows", "labeled", "failed_requests")
+        }
+        values: dict[str, Any] = {k: m.get(k) for k in _VERSION_VALUES}
         regression = task == "regression"
         out.append(
             VersionSummary(
@@ -225,7 +228,7 @@ def _versions(
                 reference=ref == reference,
                 mae_change_vs_reference=change if regression else None,
                 mae_p_value_vs_reference=p_value if regression else None,
-                loss_metric=loss_metric,
+                loss_metric="mae" if regression else "logloss",
                 loss_change_vs_reference=change,
                 loss_p_value_vs_reference=p_value,
             )  # fmt: skip
@@ -294,12 +297,12 @@ def analyze(
             weights[r.ref] = max(weights.get(r.ref, 0), r.weight)
     shadows = {d.shadow_ref for d in deployments if d.shadow_ref}
     f, o = window.frame, window.outcomes
-    seen = sorted(set(f["ref"].dropna()) | set(o["ref"].dropna()) | set(weights))
+    served = sorted(set(f["ref"].dropna()) | set(o["ref"].dropna()) | set(weights))
     cache: dict[str, VersionInfo] = {}
-    infos = {r: version_info(storage, r, settings, cache=cache) for r in seen}
+    infos = {r: version_info(storage, r, settings, cache=cache) for r in served}
     # the reference version (most traffic now) decides the task, baselines and targets
     reference = max(
-        seen,
+        served,
         key=lambda r: (weights.get(r, -1), _requests(in_range.frame, r)),
         default=None,
     )
@@ -309,7 +312,7 @@ def analyze(
     series = series_of(in_range, start, end, step, infos, info)
     versions = _versions(in_range, series, weights, shadows, registry, infos, task, settings)
     card = registry.version(reference).card if reference and registry.version(reference) else None
-    same = [r for r in seen if infos[r].task == info.task and infos[r].labels == info.labels]
+    same = [r for r in served if infos[r].task == info.task and infos[r].labels == info.labels]
 
     def whole_of(part: LogWindow) -> dict[str, Any]:
         quality = metrics_of(part.frame[part.frame["ref"].isin(same)], part.outcomes, info)
@@ -395,7 +398,7 @@ def analyze(
     return AnalyticsReport(
         subject=subject,
         name=name,
-        task=task,
+        task=TaskKind(task).value,  # type: ignore[arg-type]
         classes=[str(c) for c in info.labels.classes] if info.labels else None,
         endpoints=endpoints,
         generated_at=datetime.now(UTC) if now is None else now(),

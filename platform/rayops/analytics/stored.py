@@ -16,7 +16,7 @@ Example:
     >>> compute = lambda: calls.append(1) or {"name": "shop"}
     >>> stored_report(s, "shop", "24h", compute, Settings(), clock=lambda: 100.0)
     {'name': 'shop'}
-    >>> stored_report(s, "shop", "24h", compute, Settings(), clock=lambda: 110.0), len(calls)
+    >>> stored_report(s, "shop", "24h", compute, Settings(), clock=lambda: 105.0), len(calls)
     ({'name': 'shop'}, 1)
 """
 

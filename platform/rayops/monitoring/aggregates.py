@@ -103,7 +103,8 @@ def _slots(times: pd.Series) -> np.ndarray:
     import numpy as np
 
     secs = (times - _EPOCH).dt.total_seconds().to_numpy()
-    return (np.floor(secs / SLOT_S) * SLOT_S).astype(np.int64)
+    out: np.ndarray = (np.floor(secs / SLOT_S) * SLOT_S).astype(np.int64)
+    return out
 
 
 def _refs(frame: pd.DataFrame) -> pd.Series:
