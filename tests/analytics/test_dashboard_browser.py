@@ -140,11 +140,10 @@ def test_dashboard_shows_a_classifiers_metrics(
 ) -> None:
     """A binary classifier's endpoint: the page names the task, its KPI cards and charts are
     log loss, AUC, accuracy and F1, and the versions table has their columns."""
+    from concurrent.futures import ThreadPoolExecutor
     from datetime import UTC, datetime, timedelta
 
     from analytics_support import write_classifier
-
-    from concurrent.futures import ThreadPoolExecutor
 
     end = datetime.now(UTC) - timedelta(minutes=1)
     with ThreadPoolExecutor(1) as pool:  # its feedback writer runs an event loop of its own

@@ -381,7 +381,7 @@ class Aggregates:
     def _compute_feedback(self, keys: list[str]) -> None:
         import pandas as pd
 
-        from rayops.telemetry.readers import dataset, join, read_predictions
+        from rayops.telemetry.readers import dataset, join
 
         horizon = timedelta(seconds=self.settings.monitoring.aggregate_feedback_horizon_s)
         frames = []
@@ -393,7 +393,7 @@ class Aggregates:
         if len(fb):
             lo = fb["time"].min().to_pydatetime() - horizon
             hi = fb["time"].max().to_pydatetime() + timedelta(microseconds=1)
-            preds = read_predictions(self.storage, self.endpoint, lo, hi)
+            preds = self._labeled_predictions(lo, hi, fb["request_id"].unique().tolist())
             if len(preds):
                 # the latest actual per row within these files; it belongs to its file
                 rows = join(preds, fb.drop(columns=["_file"]))
@@ -410,6 +410,40 @@ class Aggregates:
                         results[str(file)][f"{int(slot)}|{ref}"] = {**agg, "info": info.key}
         for key in keys:
             self._files["feedback"][key] = results[key]
+
+    def _labeled_predictions(self, lo: datetime, hi: datetime, ids: list[str]) -> pd.DataFrame:
+        """The non-shadow predictions of ``ids`` in ``[lo, hi)``: the columns a labeled
+        aggregate needs, filtered by request id inside the Parquet scan."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from rayops.telemetry.readers import dataset, is_missing_file, window_files
+
+        for _ in range(5):
+            keys = window_files(self.storage, self.endpoint, "predictions", lo, hi)
+            if not keys:
+                break
+            try:
+                data = dataset(self.storage, keys)
+                names = data.schema.names
+                cols = [c for c in names if c in _LABELED or c.startswith("p_")]
+                ts = pa.timestamp("us", tz="UTC")
+                where = (
+                    (pc.field("time") >= pa.scalar(lo, ts))
+                    & (pc.field("time") < pa.scalar(hi, ts))
+                    & pc.field("request_id").isin(pa.array(ids, pa.string()))
+                )
+                frame = data.to_table(columns=cols, filter=where).to_pandas()
+            except Exception as e:  # a compaction replaced a file meanwhile: list again
+                if not is_missing_file(e):
+                    raise
+                continue
+            if "shadow" in frame.columns:
+                frame = frame[~frame["shadow"].fillna(False).astype(bool)]
+            return frame.reset_index(drop=True)
+        import pandas as pd
+
+        return pd.DataFrame(columns=list(_LABELED))
 
     # --- metrics --------------------------------------------------------------------------
     def metrics(self, start: datetime, end: datetime) -> dict[str, VersionMetrics]:
@@ -452,3 +486,4 @@ class Aggregates:
 
 
 _TRAFFIC = ("rows", "requests", "lat", "outcomes", "failed")
+_LABELED = ("request_id", "row", "model", "version", "shadow", "time", "prediction", "label")
