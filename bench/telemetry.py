@@ -13,7 +13,10 @@ Run:  python bench/telemetry.py [--rows 1000000] [--quick]
     hour in 1-minute files). *full*: every pass reads the whole window
     (``endpoint_metrics``, what a pass cost before aggregates). *incremental*: a
     long-lived :class:`rayops.monitoring.aggregates.Aggregates` after 5 s of new traffic
-    (one new prediction, request and feedback file); its first (cold) pass is shown too.
+    (one new prediction, request and feedback file); its first pass in a new process is
+    shown too ("cold": it computes every file of the window's day partitions, or loads
+    what an earlier process stored under monitoring/<endpoint>/aggregates/; the windows
+    share one storage root, so later windows find earlier ones' files stored).
     Aim: incremental roughly flat.
 (c) **Log write cost per row** through :class:`rayops.telemetry.writers.PredictionLog`
     (record + flush, local disk) for 1-row and 100-row requests, against the earlier
