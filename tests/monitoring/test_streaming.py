@@ -43,8 +43,8 @@ def test_error_stream_detectors_fire_after_concept_drift_and_never_on_a_stable_s
     concept drift at labeled row 500, and on the same stream without it.
 
     Bound: each of ADWIN, Page-Hinkley and KSWIN fires for the first time within
-    ``BOUND`` = 100 labeled rows after the change point (measured: ADWIN 12,
-    Page-Hinkley 19, KSWIN 39), and never before it; on the stable stream of the same
+    ``BOUND`` = 100 labeled rows after the change point (measured on the loss stream: ADWIN 12,
+    Page-Hinkley 5, KSWIN 39), and never before it; on the stable stream of the same
     length none fires."""
     train_df, hold, drifted = _live(drift=True)
     booster = train(train_df, FEATURES)
