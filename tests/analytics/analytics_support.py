@@ -23,11 +23,16 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from rayops.config import Settings
 from rayops.registry import Registry, Stage, baseline_from_frame
 from rayops.rollout.rollouts import Rollouts
 from rayops.serving.endpoints import Endpoints
 from rayops.storage import Storage
 from rayops.telemetry.writers import FeedbackLog, PredictionLog, RequestLog
+
+#: The figures are checked against accuracy within ±5 units, set absolutely (by default
+#: monitoring derives T from each version's card: tests/analytics/test_classification.py).
+ABSOLUTE = Settings(monitoring_accuracy_tolerance=5.0)
 
 FEATURES = ["x0", "x1", "x2"]
 END = datetime(2026, 3, 8, tzinfo=UTC)
@@ -171,3 +176,60 @@ def _write_alerts(storage: Storage, endpoint: str, when: datetime) -> None:
         )  # fmt: skip
         write_record(storage, alerts_prefix(endpoint), alert.time, alert.id,
                      alert.model_dump(mode="json"))  # fmt: skip
+
+
+def write_classifier(
+    storage: Storage, endpoint: str, end: datetime, hours: int = 6
+) -> pd.DataFrame:
+    """A binary classifier (breast cancer, 8 features) on ``endpoint``: one row per request
+    spread over the ``hours`` before ``end``, every row labeled a minute later, written by
+    the real log writers. Returns the logged rows with their labels (the truth)."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+
+    from rayops.telemetry.writers import Scored
+
+    data = load_breast_cancer(as_frame=True)
+    x, y = data.data.iloc[:, :8], data.target.to_numpy()
+    classes = ["malignant", "benign"]
+    params = {"max_depth": 3, "eta": 0.3, "seed": 0, "nthread": 1, "objective": "binary:logistic"}
+    booster = xgb.train(params, xgb.DMatrix(x.iloc[:300], label=y[:300]), num_boost_round=20)
+    p_hold = booster.predict(xgb.DMatrix(x.iloc[300:400])).astype(np.float64)
+    holdout = {
+        "accuracy": float(accuracy_score(y[300:400], p_hold >= 0.5)),
+        "auc": float(roc_auc_score(y[300:400], p_hold)),
+        "logloss": float(log_loss(y[300:400], np.column_stack([1 - p_hold, p_hold]))),
+    }
+    mv = Registry(storage).register(
+        "tumour", booster, features=list(x.columns), task="binary", classes=classes,
+        metrics={"holdout": holdout}, baseline=baseline_from_frame(x, list(x.columns)),
+    )  # fmt: skip
+    Endpoints(storage).create(endpoint, mv.ref, reason="classifier")
+    live, truth = x.iloc[300:].reset_index(drop=True), y[300:]
+    p1 = booster.predict(xgb.DMatrix(live)).astype(np.float64)
+    start = end - timedelta(hours=hours)
+    step = timedelta(hours=hours) / len(live)
+    log, outcomes = PredictionLog(storage, flush_s=3600), RequestLog(storage, flush_s=3600)
+    rows, when_fb = [], []
+    for i in range(len(live)):
+        when = start + step * i
+        label = classes[int(p1[i] >= 0.5)]
+        proba = np.array([[1 - p1[i], p1[i]]])
+        log.record(request_id=f"c{i}", endpoint=endpoint, ref=mv.ref, frame=live.iloc[i : i + 1],
+                   predictions=Scored(probabilities=proba, classes=classes, labels=[label]),
+                   latency_ms=4.0 + i % 5, time=when)  # fmt: skip
+        outcomes.record(request_id=f"c{i}", endpoint=endpoint, ref=mv.ref, status=200, time=when)
+        rows.append({"request_id": f"c{i}", "time": when, "p_benign": p1[i],
+                     "actual_label": classes[truth[i]], "label": label})  # fmt: skip
+        when_fb.append(when + timedelta(minutes=1))
+    log.close()
+    outcomes.close()
+    clock = iter(when_fb)
+
+    async def send() -> None:
+        fb = FeedbackLog(storage, now=lambda: next(clock))
+        for i in range(len(live)):
+            await fb.write(endpoint, f"c{i}", [classes[truth[i]]], labels=True)
+
+    asyncio.run(send())
+    return pd.DataFrame(rows)

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from analytics_support import END, Truth, write_week  # noqa: E402
+from analytics_support import ABSOLUTE, END, Truth, write_week  # noqa: E402
 
 from rayops.analytics import AnalyticsReport, analyze  # noqa: E402
 from rayops.storage import Storage, open_storage  # noqa: E402
@@ -35,4 +35,4 @@ def recent(tmp_path_factory: pytest.TempPathFactory) -> tuple[Storage, Truth]:
 @pytest.fixture(scope="session")
 def report7d(week: tuple[Storage, Truth]) -> AnalyticsReport:
     """The report of the prepared week, computed once."""
-    return analyze(week[0], "shop", range="7d", end=END)
+    return analyze(week[0], "shop", range="7d", end=END, settings=ABSOLUTE)

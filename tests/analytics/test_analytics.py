@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from analytics_support import END, V1, V2, Truth
+from analytics_support import ABSOLUTE, END, V1, V2, Truth
 
 from rayops.analytics import AnalyticsReport, MetricStatus, Priority, Trend, analyze
 from rayops.analytics.report import TimelineKind
@@ -20,7 +20,7 @@ from rayops.storage import Storage
 from rayops.telemetry.writers import FeedbackLog, PredictionLog, RequestLog
 
 START = END - timedelta(days=7)
-TOL = Settings().training.accuracy_tolerance
+TOL = 5.0  # conftest.ABSOLUTE
 
 
 def expected(truth: Truth, start: datetime, end: datetime, ref: str | None = None) -> dict:
@@ -62,7 +62,7 @@ def test_metrics_match_an_independent_computation(
         assert m.current == pytest.approx(current[m.metric]), m.metric
         assert m.previous == pytest.approx(previous[m.metric]), m.metric
     # The same definitions as monitoring's metrics (one window, one version).
-    mon = endpoint_metrics(storage, "shop", START, END)
+    mon = endpoint_metrics(storage, "shop", START, END, settings=ABSOLUTE)
     assert r.metric("mae").value == pytest.approx(mon["*"].mae)  # type: ignore[union-attr]
     assert r.metric("error_rate").value == pytest.approx(mon["*"].error_rate)  # type: ignore[union-attr]
     for v in r.versions:
@@ -99,7 +99,7 @@ def test_baselines_targets_status_and_trends(
     # Quality baselines come from the production version's model card (holdout).
     assert (mae.baseline, mae.baseline_source) == (1.0, "model_card")
     assert mae.target == pytest.approx(1.1) and mae.target_source == "baseline_margin"
-    assert acc.target == Settings().monitoring.accuracy_warning
+    assert acc.target == 0.80  # regression: the earlier system's level, on the set T
     assert p95.baseline_source == "previous_period" and p95.baseline == pytest.approx(
         r.metric("latency_p95_ms").previous  # type: ignore[union-attr]
     )
@@ -109,7 +109,7 @@ def test_baselines_targets_status_and_trends(
     assert r.metric("error_rate").trend.direction is Trend.STABLE  # type: ignore[union-attr]
     # A target from the settings wins over the card's margin.
     loose = analyze(storage, "shop", range="7d", end=END,
-                    settings=Settings(analytics_target_mae=100.0))  # fmt: skip
+                    settings=ABSOLUTE.override(analytics_target_mae=100.0))  # fmt: skip
     assert loose.metric("mae").target == 100.0  # type: ignore[union-attr]
     assert loose.metric("mae").status is MetricStatus.WARNING  # type: ignore[union-attr]
 
@@ -173,7 +173,7 @@ def test_model_subject_reads_every_endpoint_serving_it(
     week: tuple[Storage, Truth], report7d: AnalyticsReport
 ) -> None:
     storage, _ = week
-    by_model = analyze(storage, "demand", subject="model", range="7d", end=END)
+    by_model = analyze(storage, "demand", subject="model", range="7d", end=END, settings=ABSOLUTE)
     by_endpoint = report7d
     assert by_model.endpoints == ["shop"] and by_model.subject.value == "model"
     assert by_model.totals.rows == by_endpoint.totals.rows

@@ -37,7 +37,8 @@ def root(recent: tuple[Storage, Truth]) -> Storage:
 
 @pytest.fixture(scope="module")
 def gateway(ray_cluster: Any, root: Storage) -> Iterator[str]:
-    overrides = {"serving_log_flush_s": 0.3, "analytics_cache_s": 0.5, "dashboard_refresh_s": 1.0}
+    overrides = {"serving_log_flush_s": 0.3, "analytics_cache_s": 0.5, "dashboard_refresh_s": 1.0,
+                 "analytics_report_ttl_s": 0.5}  # fmt: skip
     with serve_http() as url:
         deploy_gateway_app(url, root.uri, **overrides)
         yield url
@@ -132,3 +133,36 @@ def test_dashboard_charts_show_live_traffic_and_refresh(
     assert (tmp_path / "dashboard.png").stat().st_size > 50_000
     assert not errors, errors
     assert not external, f"the page fetched from outside the gateway: {external}"
+
+
+def test_dashboard_shows_a_classifiers_metrics(
+    gateway: str, browser: Any, root: Storage, tmp_path: Path
+) -> None:
+    """A binary classifier's endpoint: the page names the task, its KPI cards and charts are
+    log loss, AUC, accuracy and F1, and the versions table has their columns."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime, timedelta
+
+    from analytics_support import write_classifier
+
+    end = datetime.now(UTC) - timedelta(minutes=1)
+    with ThreadPoolExecutor(1) as pool:  # its feedback writer runs an event loop of its own
+        truth = pool.submit(write_classifier, root, "clinic", end, 6).result()
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{gateway}/dashboard?endpoint=clinic&range=24h")
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    assert page.locator('[data-task="binary"]').count() == 1
+    assert page.locator("#title-loss").inner_text().startswith("Log loss per version")
+    assert _requests_card(page) == len(truth)
+    for metric in ("logloss", "auc", "accuracy", "f1"):
+        assert page.locator(f'.card[data-metric="{metric}"]').count() == 1, metric
+    assert page.locator('.card[data-metric="mae"]').count() == 0
+    auc = float(page.locator('.card[data-metric="auc"] .v').inner_text())
+    assert 0.5 < auc <= 1.0
+    for chart in ("logloss", "accuracy"):
+        assert page.locator(f'svg[data-chart="{chart}"] circle.pt').count() >= 6, chart
+    assert page.locator('#versions td[data-metric="auc"]').count() == 1
+    page.screenshot(path=str(tmp_path / "classifier.png"), full_page=True)
+    assert not errors, errors

@@ -77,6 +77,11 @@ def test_health_moves_healthy_warning_critical_and_the_webhook_gets_one_alert_pe
     settings = Settings(
         monitoring_log_lag_s=0, monitoring_webhook_url=hook.url,
         monitoring_error_detectors=["adwin"], monitoring_interval_s=3600,
+        # the earlier system's absolute levels, set explicitly: accuracy within ±5 units
+        # above 0.80 / 0.75; only this test's own rules (the built-in ones are tested in
+        # test_classification.py)
+        monitoring_accuracy_tolerance=5.0, monitoring_accuracy_warning=0.80,
+        monitoring_accuracy_critical=0.75, monitoring_default_rules=False,
     )  # fmt: skip
     slow = {"name": "slow", "metric": "latency_p95_ms", "comparator": ">", "threshold": 200,
             "window": "1h", "severity": "critical", "cooldown": "4h"}  # fmt: skip
@@ -193,4 +198,8 @@ def test_bad_rules_are_clear_errors(local: Storage) -> None:
     remove_rule(local, "r")
     assert list_rules(local) == []
     with pytest.raises(InvalidInputError, match="warning must come first"):
-        endpoint_health(local, "shop", settings=Settings(monitoring_accuracy_warning=0.5))
+        endpoint_health(
+            local,
+            "shop",
+            settings=Settings(monitoring_accuracy_warning=0.5, monitoring_accuracy_critical=0.6),
+        )

@@ -1,4 +1,4 @@
-"""Streaming detectors on the error stream (acceptance 2) and their persisted state."""
+"""Streaming detectors on the per-row loss stream (acceptance 2) and their persisted state."""
 
 from __future__ import annotations
 
@@ -43,13 +43,15 @@ def test_error_stream_detectors_fire_after_concept_drift_and_never_on_a_stable_s
     concept drift at labeled row 500, and on the same stream without it.
 
     Bound: each of ADWIN, Page-Hinkley and KSWIN fires for the first time within
-    ``BOUND`` = 100 labeled rows after the change point (measured: ADWIN 12,
-    Page-Hinkley 19, KSWIN 39), and never before it; on the stable stream of the same
+    ``BOUND`` = 100 labeled rows after the change point (measured on the loss stream: ADWIN 12,
+    Page-Hinkley 5, KSWIN 39), and never before it; on the stable stream of the same
     length none fires."""
     train_df, hold, drifted = _live(drift=True)
     booster = train(train_df, FEATURES)
-    mae = float(np.abs(predict(booster, hold, FEATURES) - hold["target"]).mean())
-    ref = register(local, "shop", booster, train_df, metrics={"holdout": {"mae": mae}})
+    err = predict(booster, hold, FEATURES) - hold["target"]
+    mae, rmse = float(np.abs(err).mean()), float(np.sqrt((err**2).mean()))
+    holdout = {"mae": mae, "rmse": rmse}
+    ref = register(local, "shop", booster, train_df, metrics={"holdout": holdout})
     stable = _live(drift=False)[2]
     assert np.allclose(stable["target"][:CHANGE], drifted["target"][:CHANGE])  # same rows
     for name, live in (("drifted", drifted), ("stable", stable)):
@@ -67,14 +69,14 @@ def test_error_stream_detectors_fire_after_concept_drift_and_never_on_a_stable_s
     first = {k: min(d.index for d in hits if d.detector == k) for k in DetectorKind}
     for kind, index in first.items():
         assert CHANGE < index <= CHANGE + BOUND, (kind, index)
-    assert all(d.time >= change_time and d.stream == "error" and d.ref == ref for d in hits)
+    assert all(d.time >= change_time and d.stream == "loss" and d.ref == ref for d in hits)
     assert read_detections(local, "stable") == []
-    state = local.read_json(streams_key("stable"))["streams"][f"error:{ref}"]
-    assert state["scale"] == pytest.approx(mae)
+    state = local.read_json(streams_key("stable"))["streams"][f"loss:{ref}"]
+    assert state["scale"] == pytest.approx(rmse**2)  # the holdout mean of the per-row loss
     assert all(d["n"] == LIVE_ROWS for d in state["detectors"].values())  # every row fed once
 
-    # The same scaled errors through detectors that never stopped: the same detections.
-    errors = np.abs(predict(booster, drifted, FEATURES) - drifted["target"].to_numpy()) / mae
+    # The same scaled losses through detectors that never stopped: the same detections.
+    errors = (predict(booster, drifted, FEATURES) - drifted["target"].to_numpy()) ** 2 / rmse**2
     for kind in DetectorKind:
         det = make_detector(kind, SETTINGS, mode="up")
         uninterrupted = [i + 1 for i, x in enumerate(errors) if det.update(float(x))]

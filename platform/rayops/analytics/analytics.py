@@ -61,17 +61,21 @@ from rayops.analytics.report import (
 from rayops.analytics.targets import (
     METRICS,
     MetricSpec,
-    card_baseline,
     limit_for,
+    metrics_for,
     past,
+    primary_loss,
+    quality_names,
     status_of,
     target_for,
 )
 from rayops.analytics.trends import Trend, TrendResult, classify_trend
 from rayops.config import Settings
 from rayops.monitoring.metrics import ALL_VERSIONS, parse_window
+from rayops.monitoring.quality import VersionInfo, derived_tolerance, version_info
 from rayops.names import validate_name
 from rayops.storage.base import Storage
+from rayops.tasks import TaskKind
 
 __all__ = ["analyze"]
 
@@ -111,6 +115,28 @@ def _breach_hours(
     return 0.0 if since is None else (end - since).total_seconds() / 3600
 
 
+def _requests(frame: Any, ref: str) -> int:
+    part = frame[frame["ref"] == ref]
+    return int(part.drop_duplicates(["endpoint", "request_id"]).shape[0])
+
+
+def _pooled(part: LogWindow, infos: dict[str, VersionInfo], info: VersionInfo) -> dict[str, Any]:
+    """Regression quality over every version's rows, each judged with its own tolerance."""
+    import numpy as np
+
+    out = metrics_of(part.frame.iloc[0:0], part.outcomes, info)
+    f = part.frame[part.frame["error"].notna()]
+    if len(f):
+        tol = f["ref"].map({r: i.tolerance for r, i in infos.items()}).fillna(info.tolerance)
+        err = f["error"].to_numpy(np.float64)
+        out.update(
+            labeled=len(f), mae=float(np.abs(err).mean()),
+            rmse=float(np.sqrt(float((err**2).mean()))),
+            accuracy=float((np.abs(err) <= tol.to_numpy(np.float64)).mean()),
+        )  # fmt: skip
+    return out
+
+
 def _endpoints_of_model(storage: Storage, model: str, settings: Settings) -> list[str]:
     from rayops.errors import InvalidInputError
     from rayops.serving.endpoints import Endpoints
@@ -130,6 +156,8 @@ def _versions(
     weights: dict[str, int],
     shadows: set[str],
     registry: RegistryView,
+    infos: dict[str, VersionInfo],
+    task: str,
     settings: Settings,
 ) -> list[VersionSummary]:
     import numpy as np
@@ -138,12 +166,15 @@ def _versions(
     f, o = window.frame, window.outcomes
     refs = sorted(set(f["ref"].dropna()) | set(o["ref"].dropna()) | set(weights))
     total = max(int(f.drop_duplicates(["endpoint", "request_id"]).shape[0]), 1)
-    tol, min_rows = settings.training.accuracy_tolerance, settings.analytics.trend_min_rows
-    found, errors = {}, {}
+    min_rows = settings.analytics.trend_min_rows
+    loss_metric = primary_loss(task)
+    specs = [m for m in metrics_for(task) if m.name in (*quality_names(task), "latency_p95_ms",
+                                                         "error_rate")]  # fmt: skip
+    found, losses = {}, {}
     for ref in refs:
         part = f[f["ref"] == ref]
-        found[ref] = metrics_of(part, o[o["ref"] == ref], tol)
-        errors[ref] = np.abs(part["error"].dropna().to_numpy(np.float64))
+        found[ref] = metrics_of(part, o[o["ref"] == ref], infos[ref])
+        losses[ref] = np.asarray(found[ref].pop("losses"), dtype=np.float64)
         found[ref]["first_seen"] = part["time"].min() if len(part) else None
         found[ref]["last_seen"] = part["time"].max() if len(part) else None
     reference = max(refs, key=lambda r: (weights.get(r, -1), found[r]["requests"]), default=None)
@@ -152,14 +183,13 @@ def _versions(
         m = found[ref]
         model, _, version = ref.partition("@")
         stage, aliases = registry.stage(ref)
-        mv = registry.version(ref)
+        info = infos[ref]
         statuses = []
-        for name in ("mae", "rmse", "accuracy", "latency_p95_ms", "error_rate"):
-            spec = METRICS[name]
-            base = card_baseline(mv.card.metrics, name) if mv is not None else None
-            target, _ = target_for(spec, settings, base)
+        for spec in specs:
+            base = info.baseline.get(spec.name)
+            target, _ = target_for(spec, settings, base, info)
             st = status_of(
-                m[name], target, limit_for(spec, settings), Trend.STABLE,
+                m[spec.name], target, limit_for(spec, settings, info), Trend.STABLE,
                 higher_is_better=spec.higher_is_better,
             )  # fmt: skip
             statuses.append(st)
@@ -167,13 +197,18 @@ def _versions(
         points = [p for p in series if p["ref"] == ref]
         change = p_value = None
         if ref != reference and reference is not None:
-            a, b = errors[ref], errors[reference]
-            ref_mae = found[reference]["mae"]
-            if len(a) >= min_rows and len(b) >= min_rows and ref_mae:
-                change = (float(a.mean()) - ref_mae) / ref_mae
+            # per-row losses (squared error or log loss): for regression the rank test on
+            # them is the one on absolute errors (a monotone transform)
+            a, b = losses[ref], losses[reference]
+            ref_value = found[reference][loss_metric]
+            if len(a) >= min_rows and len(b) >= min_rows and ref_value and m[loss_metric]:
+                change = (m[loss_metric] - ref_value) / ref_value
                 p_value = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-        counts = {k: m[k] for k in ("requests", "rows", "labeled", "failed_requests")}
-        values = {k: m[k] for k in METRICS}
+        counts: dict[str, Any] = {
+            k: m[k] for k in ("requests", "rows", "labeled", "failed_requests")
+        }
+        values: dict[str, Any] = {k: m.get(k) for k in _VERSION_VALUES}
+        regression = task == "regression"
         out.append(
             VersionSummary(
                 ref=ref,
@@ -189,13 +224,23 @@ def _versions(
                 **counts,
                 **values,
                 status=status,
-                mae_trend=_trend(points, METRICS["mae"], settings).direction,
+                mae_trend=_trend(points, METRICS[loss_metric], settings).direction,
                 reference=ref == reference,
-                mae_change_vs_reference=change,
-                mae_p_value_vs_reference=p_value,
+                mae_change_vs_reference=change if regression else None,
+                mae_p_value_vs_reference=p_value if regression else None,
+                loss_metric="mae" if regression else "logloss",
+                loss_change_vs_reference=change,
+                loss_p_value_vs_reference=p_value,
             )  # fmt: skip
         )
     return out
+
+
+_VERSION_VALUES = (
+    "mae", "rmse", "accuracy", "logloss", "auc", "pr_auc", "precision", "recall", "f1", "brier",
+    "ece", "positive_rate", "macro_f1", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+    "error_rate",
+)  # fmt: skip
 
 
 def analyze(
@@ -228,8 +273,6 @@ def analyze(
     candidates = [name] if model is None else _endpoints_of_model(storage, name, settings)
     window = load_window(storage, candidates, prev_start, end, model=model)
     in_range = window.between(start, end)
-    tol = settings.training.accuracy_tolerance
-    series = series_of(in_range, start, end, step, tol)
     registry = RegistryView(storage, settings)
     notes: list[str] = []
     if model is None:
@@ -253,20 +296,43 @@ def analyze(
         for r in d.routes:
             weights[r.ref] = max(weights.get(r.ref, 0), r.weight)
     shadows = {d.shadow_ref for d in deployments if d.shadow_ref}
-    versions = _versions(in_range, series, weights, shadows, registry, settings)
-    reference = next((v.ref for v in versions if v.reference), None)
+    f, o = window.frame, window.outcomes
+    served = sorted(set(f["ref"].dropna()) | set(o["ref"].dropna()) | set(weights))
+    cache: dict[str, VersionInfo] = {}
+    infos = {r: version_info(storage, r, settings, cache=cache) for r in served}
+    # the reference version (most traffic now) decides the task, baselines and targets
+    reference = max(
+        served,
+        key=lambda r: (weights.get(r, -1), _requests(in_range.frame, r)),
+        default=None,
+    )
+    fallback = VersionInfo.regression(derived_tolerance(None, settings))
+    info = infos[reference] if reference is not None else fallback
+    task = str(info.task)
+    series = series_of(in_range, start, end, step, infos, info)
+    versions = _versions(in_range, series, weights, shadows, registry, infos, task, settings)
     card = registry.version(reference).card if reference and registry.version(reference) else None
-    whole = metrics_of(in_range.frame, in_range.outcomes, tol)
-    cur = window.between(current_start, end)
-    current = metrics_of(cur.frame, cur.outcomes, tol)
-    prev = window.between(prev_start, start)
-    previous = metrics_of(prev.frame, prev.outcomes, tol)
+    same = [r for r in served if infos[r].task == info.task and infos[r].labels == info.labels]
+
+    def whole_of(part: LogWindow) -> dict[str, Any]:
+        quality = metrics_of(part.frame[part.frame["ref"].isin(same)], part.outcomes, info)
+        if not info.task.is_classification:
+            quality = _pooled(part, infos, info)
+        traffic = metrics_of(part.frame, part.outcomes.iloc[0:0], info)
+        for k in ("rows", "requests", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"):
+            quality[k] = traffic[k]
+        quality.pop("losses", None)
+        return quality
+
+    whole = whole_of(in_range)
+    current = whole_of(window.between(current_start, end))
+    previous = whole_of(window.between(prev_start, start))
     overall = [p for p in series if p["ref"] == ALL_VERSIONS]
     metrics = []
-    for spec in METRICS.values():
-        base = card_baseline(card.metrics, spec.name) if card is not None else None
-        target, target_source = target_for(spec, settings, base)
-        limit = limit_for(spec, settings)
+    for spec in metrics_for(task):
+        base = info.baseline.get(spec.name)
+        target, target_source = target_for(spec, settings, base, info)
+        limit = limit_for(spec, settings, info)
         trend = _trend(overall, spec, settings)
         metrics.append(
             MetricSummary(
@@ -332,6 +398,8 @@ def analyze(
     return AnalyticsReport(
         subject=subject,
         name=name,
+        task=TaskKind(task).value,  # type: ignore[arg-type]
+        classes=[str(c) for c in info.labels.classes] if info.labels else None,
         endpoints=endpoints,
         generated_at=datetime.now(UTC) if now is None else now(),
         range=TimeRange(
@@ -347,7 +415,7 @@ def analyze(
             trend_alpha=settings.analytics.trend_alpha,
             trend_min_points=settings.analytics.trend_min_points,
             trend_min_rows=settings.analytics.trend_min_rows,
-            accuracy_tolerance=tol,
+            accuracy_tolerance=info.tolerance if task == "regression" else None,
             quality_margin=settings.analytics.quality_margin,
         ),
         totals=totals,

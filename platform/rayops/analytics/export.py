@@ -1,5 +1,8 @@
 """Export an analytics report as JSON (schema-validated) or CSV (one tidy table).
 
+The metrics are the report's task's (``report.task``: MAE, RMSE and accuracy for
+regression; log loss, AUC, accuracy, F1, ... for classifiers), in both formats.
+
 **JSON** is :class:`~rayops.analytics.report.AnalyticsReport` as is; its JSON
 Schema ships as ``rayops/analytics/schema.json`` (``rayops analytics --schema``
 prints it).
@@ -15,8 +18,8 @@ totals          count: requests, rows, labeled, failed_requests, versions (metri
 metric          metric (metric, value = over the range, current, previous, baseline,
                 target, limit, unit, status, trend, change = trend's relative change,
                 detail = baseline source)
-version         version × metric and counts (ref, metric, value, status, change = MAE vs
-                reference on the mae row, detail = stage)
+version         version × metric and counts (ref, metric, value, status, change = MAE or
+                log loss vs the reference on that row, detail = stage)
 series          time bucket × version × metric (time = bucket start, ref, metric, value)
 route           current route (subject = endpoint, ref, value = weight %, detail = stage)
 drift           feature (metric = feature, value = score, limit = threshold, status =
@@ -132,8 +135,9 @@ def _rows(r: AnalyticsReport) -> list[dict[str, Any]]:
             change=m.trend.change,
             detail=m.baseline_source,
         )
+    names = [m.metric for m in r.metrics]  # the task's metrics, in the report's order
     for v in r.versions:
-        for key in (*_COUNTS, "traffic_share", "weight", *METRICS):
+        for key in (*_COUNTS, "traffic_share", "weight", *names):
             add(
                 "version",
                 ref=v.ref,
@@ -141,12 +145,12 @@ def _rows(r: AnalyticsReport) -> list[dict[str, Any]]:
                 value=getattr(v, key),
                 status=v.status,
                 unit=METRICS[key].unit if key in METRICS else _UNITS.get(key, ""),
-                trend=v.mae_trend if key == "mae" else None,
-                change=v.mae_change_vs_reference if key == "mae" else None,
+                trend=v.mae_trend if key == v.loss_metric else None,
+                change=v.loss_change_vs_reference if key == v.loss_metric else None,
                 detail=v.stage,
             )
     for p in r.series:
-        for key in (*_COUNTS, *METRICS):
+        for key in (*_COUNTS, *names):
             add("series", ref=p.ref, metric=key, time=p.time, value=getattr(p, key))
     for d in r.deployments:
         for route in d.routes:

@@ -2,7 +2,8 @@
 
 The figures use the same definitions as :mod:`rayops.monitoring.metrics`
 (a test checks they agree): latency percentiles over requests (each request
-once), MAE/RMSE/accuracy over rows with feedback (the latest actual per row),
+once), the task's quality metrics over rows with feedback (the latest actual per
+row; :func:`rayops.monitoring.quality.quality_of`, each version as its card's task),
 error rate = failed requests (HTTP status >= 400) / logged predict requests.
 Shadow rows are left out. Unlike :func:`rayops.telemetry.readers.joined`, the
 ``features`` column is not read here (it is the largest one); drift reads it
@@ -18,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,12 +30,22 @@ from rayops.storage.base import Storage
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rayops.monitoring.quality import VersionInfo
+
 __all__ = ["LogWindow", "bucket_width", "load_window", "metrics_of", "series_of"]
 
 _NICE_SECONDS = (
     60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
 )  # fmt: skip
-_COLUMNS = ("request_id", "row", "endpoint", "model", "version", "prediction", "latency_ms", "time")
+_COLUMNS = (
+    "request_id", "row", "endpoint", "model", "version", "prediction", "label", "latency_ms",
+    "time",
+)  # fmt: skip
+#: Quality columns of a metrics dict (None where the task has no such metric).
+QUALITY = (
+    "mae", "rmse", "accuracy", "logloss", "auc", "pr_auc", "precision", "recall", "f1", "brier",
+    "ece", "positive_rate", "macro_f1",
+)  # fmt: skip
 
 
 def bucket_width(span: timedelta, buckets: int) -> timedelta:
@@ -79,16 +91,16 @@ def load_window(
 
     frames, outcomes = [], []
     for ep in endpoints:
-        preds = read_predictions(storage, ep, start, end, columns=_COLUMNS)
+        preds = read_predictions(storage, ep, start, end, columns=[*_COLUMNS, "p_*"])
         fb = read_feedback(storage, ep, start, end + feedback_grace)
         if len(fb):  # the latest actual per row wins (a correction)
             fb = fb.sort_values("time").drop_duplicates(["request_id", "row"], keep="last")
-            fb = fb[["request_id", "row", "actual"]]
+            fb = fb[["request_id", "row", "actual", "actual_label"]]
         if len(fb) and len(preds):
             preds = preds.astype({"row": "int64"})
             joined = preds.merge(fb.astype({"row": "int64"}), on=["request_id", "row"], how="left")
         else:
-            joined = preds.assign(actual=float("nan"))
+            joined = preds.assign(actual=float("nan"), actual_label=None)
         joined["endpoint"] = ep
         frames.append(joined)
         oc = read_requests(storage, ep, start, end)
@@ -117,12 +129,15 @@ def load_window(
     return LogWindow(frame.reset_index(drop=True), oc_all.reset_index(drop=True))
 
 
-def metrics_of(frame: pd.DataFrame, outcomes: pd.DataFrame, tolerance: float) -> dict[str, Any]:
-    """Counts and metrics of one slice (see the module docstring); None where no data."""
+def metrics_of(frame: pd.DataFrame, outcomes: pd.DataFrame, info: VersionInfo) -> dict[str, Any]:
+    """Counts and metrics of one slice, judged as ``info``'s task (see the module
+    docstring); None where no data. ``losses`` holds the per-row losses."""
     import numpy as np
 
+    from rayops.monitoring.quality import quality_of
+
     out: dict[str, Any] = dict.fromkeys(
-        ("mae", "rmse", "accuracy", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+        (*QUALITY, "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
     )
     out["rows"] = len(frame)
     per_request = frame.drop_duplicates(["endpoint", "request_id"])["latency_ms"]
@@ -131,13 +146,12 @@ def metrics_of(frame: pd.DataFrame, outcomes: pd.DataFrame, tolerance: float) ->
     if len(lat):
         p50, p95, p99 = np.percentile(lat, [50, 95, 99])
         out.update(latency_p50_ms=float(p50), latency_p95_ms=float(p95), latency_p99_ms=float(p99))
-    err = frame["error"].dropna().to_numpy(np.float64)
-    out["labeled"] = len(err)
-    if len(err):
-        abs_err = np.abs(err)
-        out["mae"] = float(abs_err.mean())
-        out["rmse"] = float(math.sqrt(float((err**2).mean())))
-        out["accuracy"] = float((abs_err <= tolerance).mean())
+    found = quality_of(frame, info) if len(frame) else {"labeled": 0, "losses": []}
+    out["labeled"] = found["labeled"]
+    out["losses"] = found["losses"]
+    for name in QUALITY:
+        if found.get(name) is not None:
+            out[name] = found[name]
     failed = int((outcomes["status"].astype("int64") >= 400).sum()) if len(outcomes) else 0
     out["failed_requests"] = failed
     out["error_rate"] = failed / len(outcomes) if len(outcomes) else None
@@ -145,9 +159,10 @@ def metrics_of(frame: pd.DataFrame, outcomes: pd.DataFrame, tolerance: float) ->
 
 
 def _grouped(
-    f: pd.DataFrame, o: pd.DataFrame, keys_f: list[Any], keys_o: list[Any], tolerance: float
+    f: pd.DataFrame, o: pd.DataFrame, keys_f: list[Any], keys_o: list[Any], tolerance: Any
 ) -> pd.DataFrame:
-    """:func:`metrics_of` for every group at once (vectorized)."""
+    """:func:`metrics_of` of regression for every group at once (vectorized); ``tolerance``
+    is per row (each version's own T)."""
     import pandas as pd
 
     req = f.drop_duplicates(["endpoint", "request_id"])
@@ -159,8 +174,9 @@ def _grouped(
     lab = f["error"].notna()
     err = f.loc[lab, "error"]
     lab_keys = [k.loc[err.index] for k in keys_f]
+    tol = tolerance.loc[err.index] if hasattr(tolerance, "loc") else tolerance
     quality = pd.DataFrame(
-        {"abs": err.abs(), "sq": err**2, "hit": (err.abs() <= tolerance).astype("float64")}
+        {"abs": err.abs(), "sq": err**2, "hit": (err.abs() <= tol).astype("float64")}
     ).groupby(lab_keys)
     out = pd.DataFrame({"rows": f.groupby(keys_f).size(), "requests": req.groupby(req_keys).size()})
     out = out.join(lat, how="outer")
@@ -183,10 +199,16 @@ def _grouped(
 
 
 def series_of(
-    window: LogWindow, start: datetime, end: datetime, step: timedelta, tolerance: float
+    window: LogWindow,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    infos: Mapping[str, VersionInfo],
+    overall: VersionInfo,
 ) -> list[dict[str, Any]]:
     """Metrics per bucket (aligned to multiples of ``step`` since the epoch) and per ref,
-    plus ``"*"`` for all versions; buckets with no data are left out."""
+    plus ``"*"`` for all versions (judged as ``overall``); each ref is judged as its own
+    ``infos`` entry; buckets with no data are left out."""
     import pandas as pd
 
     step_s = int(step.total_seconds())
@@ -201,10 +223,13 @@ def series_of(
 
     fb = bucket(f) if len(f) else pd.Series([], dtype="int64", name="bucket")
     ob = bucket(o) if len(o) else pd.Series([], dtype="int64", name="bucket")
-    everything = _grouped(f, o, [fb], [ob], tolerance).assign(ref=ALL_VERSIONS)
+    if overall.task.is_classification:
+        return _looped(f, o, fb, ob, infos, overall, epoch, step_s)
+    tol = f["ref"].map({r: i.tolerance for r, i in infos.items()}).fillna(overall.tolerance)
+    everything = _grouped(f, o, [fb], [ob], tol).assign(ref=ALL_VERSIONS)
     fr, orf = f["ref"].rename("ref"), o["ref"].rename("ref")
     has_ref = orf.notna()
-    per_ref = _grouped(f, o[has_ref], [fb, fr], [ob[has_ref], orf[has_ref]], tolerance)
+    per_ref = _grouped(f, o[has_ref], [fb, fr], [ob[has_ref], orf[has_ref]], tol)
     per_ref = per_ref.reset_index(level="ref")
     table = pd.concat([everything, per_ref]).reset_index().sort_values(["bucket", "ref"])
     metric_cols = [c for c in table.columns if c not in ("bucket", "ref")]
@@ -221,3 +246,35 @@ def series_of(
             point[c] = int(point[c] or 0)
         out.append(point)
     return out
+
+
+def _looped(
+    f: pd.DataFrame,
+    o: pd.DataFrame,
+    fb: pd.Series,
+    ob: pd.Series,
+    infos: Mapping[str, VersionInfo],
+    overall: VersionInfo,
+    epoch: datetime,
+    step_s: int,
+) -> list[dict[str, Any]]:
+    """The series of a classifier's endpoint: :func:`metrics_of` per bucket and ref."""
+    out: list[dict[str, Any]] = []
+    buckets = sorted(set(fb.tolist()) | set(ob.tolist()))
+    same = [r for r, i in infos.items() if i.task == overall.task and i.labels == overall.labels]
+    for b in buckets:
+        fpart, opart = f[fb == b], o[ob == b]
+        time = epoch + timedelta(seconds=int(b) * step_s)
+        quality = fpart[fpart["ref"].isin(same)]
+        whole = metrics_of(quality, opart, overall)
+        whole.update({k: v for k, v in metrics_of(fpart, opart.iloc[0:0], overall).items()
+                      if k in ("rows", "requests") or k.startswith("latency")})  # fmt: skip
+        out.append({"time": time, "ref": ALL_VERSIONS, **whole})
+        refs = sorted(set(fpart["ref"].dropna()) | set(opart["ref"].dropna()))
+        for ref in refs:
+            info = infos.get(ref, overall)
+            point = metrics_of(fpart[fpart["ref"] == ref], opart[opart["ref"] == ref], info)
+            out.append({"time": time, "ref": ref, **point})
+    for p in out:
+        p.pop("losses", None)
+    return sorted(out, key=lambda p: (p["time"], p["ref"]))

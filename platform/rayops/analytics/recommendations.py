@@ -3,7 +3,8 @@
 Rules, in the order they are checked (each gives at most one recommendation per
 metric and version):
 
-* **quality** (accuracy, MAE, RMSE) past target and declining → *high* (critical
+* **quality** (the task's: accuracy, MAE, RMSE for regression; accuracy, AUC, log
+  loss, F1, Brier, ECE for classifiers) past target and declining → *high* (critical
   past the hard limit): retrain. Past target, stable → *medium* (high past the
   limit): compare versions, check drift. Within target but declining → *medium*: watch.
 * **error rate** past the limit → *critical*, past target → *high*: find the failing
@@ -12,8 +13,9 @@ metric and version):
   check batch size and replica CPUs, or roll back.
 * **drift**: the dataset drifted → *critical* if quality is also past target or
   declining, else *high*: retrain on recent data. Some features drifted → *medium*.
-* **versions**: a version significantly worse than the reference (MAE worse by at
-  least ``rollout_max_degradation``, Mann-Whitney p < ``rollout_alpha``) → *high*: roll
+* **versions**: a version significantly worse than the reference (MAE, or log loss
+  for classifiers, worse by at least ``rollout_max_degradation``, Mann-Whitney p <
+  ``rollout_alpha`` on the per-row losses) → *high*: roll
   it back; significantly better → *medium*: promote it.
 * **operations**: a holding rollout, a pending retrain request, traffic without
   feedback, no traffic at all → *medium*.
@@ -21,6 +23,8 @@ metric and version):
 Example:
     >>> fmt("accuracy", 0.781), fmt("latency_p95_ms", 182.4), fmt("mae", 3.14159)
     ('78.1%', '182 ms', '3.14')
+    >>> fmt("auc", 0.91234), fmt("logloss", 0.2345)
+    ('0.912', '0.234')
     >>> duration(73)
     '3 days'
 """
@@ -47,7 +51,9 @@ from rayops.config import Settings
 
 __all__ = ["duration", "fmt", "recommend"]
 
-_QUALITY = ("accuracy", "mae", "rmse")
+#: Quality metrics of every task (a report carries only its task's).
+_QUALITY = ("accuracy", "mae", "rmse", "logloss", "auc", "f1", "macro_f1", "brier", "ece")
+_LOSS_NAME = {"mae": "MAE", "logloss": "log loss"}
 
 
 def fmt(metric: str, value: float | None) -> str:
@@ -59,6 +65,8 @@ def fmt(metric: str, value: float | None) -> str:
         return f"{value:.1%}"
     if unit == "ms":
         return f"{value:.0f} ms"
+    if unit == "score":
+        return f"{value:.3f}"
     return f"{value:.3g}"
 
 
@@ -189,16 +197,17 @@ def _drift(drift: DriftSummary, metrics: list[MetricSummary]) -> Recommendation 
 def _versions(versions: list[VersionSummary], settings: Settings) -> list[Recommendation]:
     out = []
     for v in versions:
-        change, p = v.mae_change_vs_reference, v.mae_p_value_vs_reference
+        change, p = v.loss_change_vs_reference, v.loss_p_value_vs_reference
         if v.reference or change is None or p is None or p >= settings.rollout.alpha:
             continue
+        loss = _LOSS_NAME.get(v.loss_metric, v.loss_metric)
         if change >= settings.rollout.max_degradation and v.weight:
             out.append(
                 _rec(
                     Priority.HIGH,
-                    f"version {v.version} has {change:+.0%} MAE vs the reference ({_p(p)})",
+                    f"version {v.version} has {change:+.0%} {loss} vs the reference ({_p(p)})",
                     f"roll back {v.ref} or take it out of the routes",
-                    "mae",
+                    v.loss_metric,
                     v.ref,
                 )
             )
@@ -206,9 +215,9 @@ def _versions(versions: list[VersionSummary], settings: Settings) -> list[Recomm
             out.append(
                 _rec(
                     Priority.MEDIUM,
-                    f"version {v.version} has {change:+.0%} MAE vs the reference ({_p(p)})",
+                    f"version {v.version} has {change:+.0%} {loss} vs the reference ({_p(p)})",
                     f"promote {v.ref} if its latency and error rate are fine",
-                    "mae",
+                    v.loss_metric,
                     v.ref,
                 )
             )

@@ -9,7 +9,8 @@ changes meaning; new optional fields may appear in the same version.
 
 Conventions: times are ISO 8601 in UTC; shares (accuracy, error rate, traffic) are
 fractions in [0, 1]; latency is in milliseconds; MAE and RMSE are in the target's
-units; a metric with no data in its window is ``null``.
+units, log loss in nats; a metric with no data in its window, or that the task does
+not have (MAE of a classifier, AUC of a regression), is ``null``. ``task`` says which.
 
 Example:
     >>> report_schema()["properties"]["schema_version"]["const"]
@@ -123,7 +124,10 @@ class ReportSettings(BaseModel):
     trend_alpha: float
     trend_min_points: int
     trend_min_rows: int
-    accuracy_tolerance: float
+    accuracy_tolerance: float | None = Field(
+        description="T of regression's accuracy within ±T (the reference version's; null for "
+        "classifiers)."
+    )
     quality_margin: float
 
 
@@ -144,7 +148,10 @@ class MetricSummary(BaseModel):
 
     model_config = _DOC
 
-    metric: str = Field(description="mae, rmse, accuracy, latency_p50_ms, ... error_rate.")
+    metric: str = Field(
+        description="mae, rmse, accuracy (regression); logloss, auc, accuracy, f1... "
+        "(classifiers); latency_p50_ms, ... error_rate."
+    )
     label: str
     unit: str
     higher_is_better: bool
@@ -186,6 +193,16 @@ class VersionSummary(BaseModel):
     mae: float | None = None
     rmse: float | None = None
     accuracy: float | None = None
+    logloss: float | None = None
+    auc: float | None = None
+    pr_auc: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    brier: float | None = None
+    ece: float | None = None
+    positive_rate: float | None = None
+    macro_f1: float | None = None
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     latency_p99_ms: float | None = None
@@ -196,6 +213,16 @@ class VersionSummary(BaseModel):
     mae_change_vs_reference: float | None = Field(default=None, description="(mae - ref) / ref.")
     mae_p_value_vs_reference: float | None = Field(
         default=None, description="Mann-Whitney U test of absolute errors against the reference."
+    )
+    loss_metric: Literal["mae", "logloss"] = Field(
+        default="mae", description="What versions are compared on: MAE, or log loss."
+    )
+    loss_change_vs_reference: float | None = Field(
+        default=None, description="(loss_metric - reference's) / reference's."
+    )
+    loss_p_value_vs_reference: float | None = Field(
+        default=None,
+        description="Mann-Whitney U test of the per-row losses (squared error or log loss).",
     )
 
 
@@ -213,6 +240,16 @@ class SeriesPoint(BaseModel):
     mae: float | None = None
     rmse: float | None = None
     accuracy: float | None = None
+    logloss: float | None = None
+    auc: float | None = None
+    pr_auc: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    brier: float | None = None
+    ece: float | None = None
+    positive_rate: float | None = None
+    macro_f1: float | None = None
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     latency_p99_ms: float | None = None
@@ -370,6 +407,11 @@ class AnalyticsReport(BaseModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     subject: Subject
     name: str = Field(description="The endpoint or model name.")
+    task: Literal["regression", "binary", "multiclass"] = Field(
+        default="regression",
+        description="The reference version's task: it decides the metrics, baselines, targets.",
+    )
+    classes: list[str] | None = Field(default=None, description="A classifier's classes.")
     endpoints: list[str] = Field(description="Endpoints whose logs the report reads.")
     generated_at: datetime
     range: TimeRange

@@ -88,10 +88,20 @@ def _metrics(r: AnalyticsReport) -> Table:
     return t
 
 
+#: The quality columns of the versions table and the overview, per task.
+_COLUMNS = {
+    "regression": (("mae", "MAE"), ("accuracy", "accuracy")),
+    "binary": (("logloss", "log loss"), ("auc", "AUC"), ("accuracy", "accuracy")),
+    "multiclass": (("logloss", "log loss"), ("macro_f1", "macro F1"), ("accuracy", "accuracy")),
+}
+
+
 def _versions(r: AnalyticsReport) -> Table:
     t = Table(title="Versions and traffic split", title_justify="left", expand=True, box=None)
     t.add_column("version", no_wrap=True, min_width=12)
-    for col in ("stage", "weight", "", "requests", "MAE", "accuracy", "p95", "errors", "health"):
+    quality = _COLUMNS[r.task]
+    cols = ("stage", "weight", "", "requests", *(h for _, h in quality), "p95", "errors", "health")
+    for col in cols:
         left = col in ("stage", "", "health")
         t.add_column(col, justify="left" if left else "right", no_wrap=True)
     health = {h.ref: h.state for h in r.health}
@@ -106,13 +116,21 @@ def _versions(r: AnalyticsReport) -> Table:
             f"{weight}%" if v.weight is not None else "—",
             Text(_BAR * round(weight / 10), style="magenta"),
             f"{v.requests:,}",
-            Text(fmt("mae", v.mae), style=_STATUS[v.status] if v.mae is not None else "dim"),
-            fmt("accuracy", v.accuracy),
+            *(
+                _quality_cell(name, getattr(v, name), v.status, i == 0)
+                for i, (name, _) in enumerate(quality)
+            ),
             fmt("latency_p95_ms", v.latency_p95_ms),
             fmt("error_rate", v.error_rate),
             Text(health.get(v.ref, "—"), style=_HEALTH.get(health.get(v.ref, ""), "dim")),
         )
     return t
+
+
+def _quality_cell(name: str, value: float | None, status: MetricStatus, first: bool) -> Text:
+    """A version's quality figure; the first (the loss it is compared on) in its status colour."""
+    style = (_STATUS[status] if first else "") if value is not None else "dim"
+    return Text(fmt(name, value), style=style)
 
 
 def _drift(r: AnalyticsReport) -> RenderableType:
@@ -164,7 +182,8 @@ def _health(r: AnalyticsReport) -> Text:
 def render_report(r: AnalyticsReport) -> RenderableType:
     """One dashboard frame of a report."""
     span = f"{r.range.start:%Y-%m-%d %H:%M} → {r.range.end:%Y-%m-%d %H:%M} UTC"
-    title = f"rayops · {r.subject.value} {r.name} · {r.range.label or 'range'} ({span})"
+    task = r.task + (f" {'/'.join(r.classes)}" if r.classes and len(r.classes) <= 4 else "")
+    title = f"rayops · {r.subject.value} {r.name} ({task}) · {r.range.label or 'range'} ({span})"
     tot = r.totals
     failed = tot.failed_requests / max(tot.requests + tot.failed_requests, 1)
     head = Text.assemble(
@@ -193,8 +212,9 @@ def render_overview(reports: list[AnalyticsReport]) -> RenderableType:
     t = Table(title="rayops endpoints", title_justify="left", expand=True)
     for col in (
         "endpoint",
+        "task",
         "requests",
-        "MAE",
+        "loss",
         "accuracy",
         "p95",
         "errors",
@@ -205,10 +225,14 @@ def render_overview(reports: list[AnalyticsReport]) -> RenderableType:
     for r in reports:
         m = {x.metric: x for x in r.metrics}
         top = r.recommendations[0] if r.recommendations else None
+        loss = "mae" if r.task == "regression" else "logloss"
         t.add_row(
             r.name,
+            r.task,
             f"{r.totals.requests:,}",
-            Text.assemble(fmt("mae", m["mae"].current), " ", _trend(m["mae"].trend)),
+            Text.assemble(
+                f"{_COLUMNS[r.task][0][1]} ", fmt(loss, m[loss].current), " ", _trend(m[loss].trend)
+            ),  # fmt: skip
             fmt("accuracy", m["accuracy"].current),
             fmt("latency_p95_ms", m["latency_p95_ms"].current),
             fmt("error_rate", m["error_rate"].current),
@@ -216,7 +240,7 @@ def render_overview(reports: list[AnalyticsReport]) -> RenderableType:
             Text(top.message, style=_PRIORITY[top.priority]) if top else Text("—", style="dim"),
         )
     if not reports:
-        t.add_row("no endpoints yet", "", "", "", "", "", "", "")
+        t.add_row("no endpoints yet", "", "", "", "", "", "", "", "")
     return t
 
 

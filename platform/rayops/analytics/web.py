@@ -12,7 +12,9 @@ The page draws its charts itself (a small hand-written SVG renderer shipped in
 ``rayops/analytics/static/``) and polls the report every ``dashboard_refresh_s``.
 Reports are computed off the event loop (``asyncio.to_thread``) and cached for
 ``analytics_cache_s`` per (endpoint, range), with one computation at a time per
-key, so open pages do not hammer storage.
+key, so open pages do not hammer storage; the computed report is also kept in
+storage for ``analytics_report_ttl_s`` (:mod:`~rayops.analytics.stored`), so the
+other replicas read it instead of computing it again.
 
 **Security.** With ``RAYOPS_API_TOKEN`` set, the page and its JSON need the token:
 ``Authorization: Bearer <token>``, or open ``/dashboard?token=<token>`` once in a
@@ -112,6 +114,7 @@ def mount_dashboard(app: FastAPI, service: GatewayService) -> None:
     from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
     from rayops.analytics import analyze
+    from rayops.analytics.stored import stored_report
     from rayops.monitoring.metrics import parse_window
 
     settings, storage = service.settings, service.storage
@@ -171,5 +174,8 @@ def mount_dashboard(app: FastAPI, service: GatewayService) -> None:
             report = analyze(storage, endpoint, range=window, settings=settings)
             return report.model_dump(mode="json")
 
-        doc = await reports.get((endpoint, window), compute)
+        def shared() -> dict[str, Any]:  # one computation per TTL for every replica
+            return stored_report(storage, endpoint, window, compute, settings)
+
+        doc = await reports.get((endpoint, window), shared)
         return JSONResponse(doc, headers={"Cache-Control": "no-store"})

@@ -277,7 +277,7 @@ def list_rules(storage: StorageOption = None, as_json: bool = JSON_OPTION) -> No
         lambda docs: console.print(
             table(
                 "alert rules",
-                ["name", "rule", "window", "severity", "endpoint", "actions"],
+                ["name", "rule", "window", "severity", "endpoint", "actions", "kind"],
                 [
                     (
                         r["name"],
@@ -286,6 +286,7 @@ def list_rules(storage: StorageOption = None, as_json: bool = JSON_OPTION) -> No
                         r["severity"],
                         r["endpoint"] or "*",
                         ", ".join(r["actions"]),
+                        "default" if r.get("default") else "stored",
                     )  # fmt: skip
                     for r in docs
                 ],

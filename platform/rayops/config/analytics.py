@@ -116,6 +116,15 @@ class AnalyticsSettings(Section):
             "storage on every poll. Default 5."
         ),
     )
+    report_ttl_s: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "Seconds a dashboard report stored under analytics/<endpoint>/reports/ is served to "
+            "every gateway replica before one recomputes it; 0 computes in each replica. "
+            "Default 10."
+        ),
+    )
     dashboard_refresh_s: float = Field(
         default=10.0,
         gt=0,

@@ -109,14 +109,103 @@ class MonitoringSettings(Section):
             "predictions (labeled rows) the main version served; frozen then."
         ),
     )
-    accuracy_warning: float = Field(
-        default=0.80, ge=0, le=1, description="Health is warning when accuracy falls below this."
+    accuracy_tolerance: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "T of a regression version's 'accuracy within ±T' in monitoring, health and alerts. "
+            "Unset: monitoring_tolerance_mae_multiple × the version's holdout MAE from its card "
+            "(else accuracy_tolerance)."
+        ),
     )
-    accuracy_critical: float = Field(
-        default=0.75,
+    tolerance_mae_multiple: float = Field(
+        default=2.0,
+        gt=0,
+        description=(
+            "Without monitoring_accuracy_tolerance, T = this × the card's holdout MAE: a sound "
+            "model then has 86-89% of rows within T (normal or Laplace errors). Default 2."
+        ),
+    )
+    accuracy_warning: float | None = Field(
+        default=None,
         ge=0,
         le=1,
-        description="Health is critical when accuracy falls below this (the earlier alert level).",
+        description=(
+            "Health is warning when accuracy falls below this. Unset: derived per version: a "
+            "classifier's card holdout accuracy × (1 - monitoring_degradation_warning); 0.80 for "
+            "regression (on the derived T) or a card without accuracy."
+        ),
+    )
+    accuracy_critical: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "Health is critical when accuracy falls below this. Unset: derived as for the "
+            "warning with monitoring_degradation_critical; 0.75 (the earlier alert level) for "
+            "regression or a card without accuracy."
+        ),
+    )
+    auc_warning: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "Binary classifiers: health is warning when ROC AUC falls below this. Unset: the "
+            "card's holdout AUC × (1 - monitoring_degradation_warning), else 0.75."
+        ),
+    )
+    auc_critical: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "Binary classifiers: health is critical when ROC AUC falls below this. Unset: the "
+            "card's holdout AUC × (1 - monitoring_degradation_critical), else 0.70."
+        ),
+    )
+    degradation_warning: float = Field(
+        default=0.10,
+        gt=0,
+        lt=1,
+        description=(
+            "Derived health limits: warning when a quality metric is this share worse than the "
+            "version's card holdout value (0.10 = 10%)."
+        ),
+    )
+    degradation_critical: float = Field(
+        default=0.20,
+        gt=0,
+        lt=1,
+        description=(
+            "Derived health limits: critical when a quality metric is this share worse than the "
+            "card's holdout value (0.20 = 20%)."
+        ),
+    )
+    default_rules: bool = Field(
+        default=True,
+        description=(
+            "The built-in alert rules (accuracy, AUC, p95 latency, error rate, drifted "
+            "features; `rayops alerts rules list` marks them) are active. A stored rule of the "
+            "same name replaces one; false turns them all off."
+        ),
+    )
+    aggregates: bool = Field(
+        default=True,
+        description=(
+            "Health and alert rules read per-version aggregates of 5-minute slots, cached per "
+            "hour under monitoring/<endpoint>/aggregates/ and recomputed only when that hour's "
+            "live log files change, so a pass costs time in proportion to the new rows."
+        ),
+    )
+    aggregate_feedback_horizon_s: float = Field(
+        default=7200.0,
+        ge=0,
+        description=(
+            "An hour's cached aggregate is recomputed when feedback files written up to this "
+            "many seconds after the hour ends appear; feedback arriving later is counted by "
+            "exact reads (version_metrics, rollouts, analytics), not by aggregates."
+        ),
     )
     latency_warning_ms: float = Field(
         default=100.0, gt=0, description="Health is warning when p95 latency exceeds this."
@@ -209,8 +298,8 @@ class MonitoringSettings(Section):
     error_detectors: list[Literal["adwin", "page_hinkley", "kswin"]] = Field(
         default=["adwin", "page_hinkley", "kswin"],
         description=(
-            "Streaming detectors (river) on each version's absolute-error stream "
-            "(JSON list in the env)."
+            "Streaming detectors (river) on each version's per-row loss stream (squared "
+            "error or log loss over the card's holdout mean; JSON list in the env)."
         ),
     )
     stream_features: list[str] = Field(

@@ -137,7 +137,10 @@ class Alerter:
             endpoint_only = rule.metric.partition(":")[0] in _ENDPOINT_ONLY
             refs = view.refs(rule.window) if rule.per_version and not endpoint_only else ["*"]
             for ref in refs:
-                decisions.append((rule, ref, view.value(rule.metric, ref, rule.window)))
+                value = view.value(rule.metric, ref, rule.window)
+                if rule.min_count and view.count(rule.metric, ref, rule.window) < rule.min_count:
+                    value = None  # too few rows for the metric to mean anything yet
+                decisions.append((rule, ref, value))
         if not decisions:
             return []
         firing: list[tuple[AlertRule, str, float]] = []

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rayops.config import Settings
 from rayops.errors import InvalidInputError, NotFoundError
 from rayops.monitoring.records import read_records
 from rayops.monitoring.view import validate_metric
@@ -49,6 +50,8 @@ __all__ = [
     "Severity",
     "add_rule",
     "alerts_prefix",
+    "default_rules",
+    "effective_rules",
     "get_rule",
     "list_rules",
     "read_alerts",
@@ -111,6 +114,17 @@ class AlertRule(BaseModel):
     webhook: str | None = Field(default=None, description="URL (default monitoring_webhook_url).")
     description: str = ""
     enabled: bool = True
+    min_count: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "The metric counts only with at least this many labeled rows (quality metrics) or "
+            "requests (latency, error rate) in the window; below, it has no value."
+        ),
+    )
+    default: bool = Field(
+        default=False, description="A built-in rule (monitoring_default_rules), not stored."
+    )
 
     @field_validator("name")
     @classmethod
@@ -217,9 +231,67 @@ def list_rules(storage: Storage) -> list[AlertRule]:
     return sorted((AlertRule.model_validate(r) for r in doc["rules"]), key=lambda r: r.name)
 
 
-def rules_for(storage: Storage, endpoint: str) -> list[AlertRule]:
-    """The enabled rules that apply to ``endpoint``."""
-    return [r for r in list_rules(storage) if r.matches(endpoint)]
+def default_rules(settings: Settings | None = None) -> list[AlertRule]:
+    """The built-in rules, from the earlier system's alert levels (issue 24), per task.
+
+    Accuracy (every task: a classifier's share of right labels; regression's share
+    within the tolerance derived from the card) below 0.80 is a warning and below
+    0.75 critical; a binary classifier's ROC AUC below 0.75 / 0.70; p95 latency above
+    100 / 200 ms and the error rate above 1% / 5%; more than 10% of the features
+    drifted. Quality and latency are judged per version; error rate and drift for the
+    endpoint (failures before routing belong to no version). A metric with too few
+    labeled rows or requests (``monitoring_health_min_*``) has no value, so nothing
+    fires on a handful of rows. Empty when ``monitoring_default_rules`` is off.
+
+    Example:
+        >>> [r.name for r in default_rules()][:3]
+        ['default-accuracy-critical', 'default-accuracy-warning', 'default-auc-critical']
+    """
+    settings = settings or Settings()
+    m = settings.monitoring
+    if not m.default_rules:
+        return []
+    labeled, requests = m.health_min_labeled, m.health_min_requests
+    specs: list[tuple[str, str, str, float, Severity, bool, int]] = [
+        ("accuracy-warning", "accuracy", "<", 0.80, Severity.WARNING, True, labeled),
+        ("accuracy-critical", "accuracy", "<", 0.75, Severity.CRITICAL, True, labeled),
+        ("auc-warning", "auc", "<", 0.75, Severity.WARNING, True, labeled),
+        ("auc-critical", "auc", "<", 0.70, Severity.CRITICAL, True, labeled),
+        ("latency-warning", "latency_p95_ms", ">", 100.0, Severity.WARNING, True, requests),
+        ("latency-critical", "latency_p95_ms", ">", 200.0, Severity.CRITICAL, True, requests),
+        ("error-rate-warning", "error_rate", ">", 0.01, Severity.WARNING, False, requests),
+        ("error-rate-critical", "error_rate", ">", 0.05, Severity.CRITICAL, False, requests),
+        ("drift", "drift_share", ">", 0.10, Severity.WARNING, False, 0),
+    ]
+    rules = [
+        AlertRule(
+            name=f"default-{name}",
+            metric=metric,
+            comparator=comparator,  # type: ignore[arg-type]
+            threshold=threshold,
+            severity=severity,
+            per_version=per_version,
+            min_count=count,
+            default=True,
+            description="built-in (monitoring_default_rules)",
+        )  # fmt: skip
+        for name, metric, comparator, threshold, severity, per_version, count in specs
+    ]
+    return sorted(rules, key=lambda r: r.name)
+
+
+def effective_rules(storage: Storage, settings: Settings | None = None) -> list[AlertRule]:
+    """The stored rules and the built-in ones that no stored rule of the same name replaces
+    (store a rule named ``default-...`` with ``enabled: false`` to turn one off)."""
+    stored = list_rules(storage)
+    names = {r.name for r in stored}
+    builtin = [r for r in default_rules(settings) if r.name not in names]
+    return sorted([*stored, *builtin], key=lambda r: r.name)
+
+
+def rules_for(storage: Storage, endpoint: str, settings: Settings | None = None) -> list[AlertRule]:
+    """The enabled rules that apply to ``endpoint``, the built-in ones included."""
+    return [r for r in effective_rules(storage, settings) if r.matches(endpoint)]
 
 
 def get_rule(storage: Storage, name: str) -> AlertRule:
@@ -233,7 +305,7 @@ def add_rule(
     storage: Storage, rule: AlertRule | Mapping[str, Any], *, replace: bool = False
 ) -> AlertRule:
     """Store ``rule``; InvalidInputError if the name is taken (unless ``replace``)."""
-    parsed = _parse(rule)
+    parsed = _parse(rule).model_copy(update={"default": False})
 
     def change(doc: dict[str, Any] | None) -> dict[str, Any]:
         rules = [r for r in (doc or {"rules": []})["rules"]]

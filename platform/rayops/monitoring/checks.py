@@ -4,7 +4,10 @@
   prediction log, against the baseline in the model card of the endpoint's
   **main version** (the route with the most traffic).
 * **Predictions** of the main version and **actuals** (target drift, when
-  feedback exists) against *references*: the card holds no prediction or target
+  feedback exists), per its task (:func:`_drift_samples`: the predicted value for
+  regression; the predicted-label distribution and the class probabilities for
+  classifiers; the true labels' distribution for their target drift), against
+  *references*: the card holds no prediction or target
   sample, so the first window in which the main version served at least
   ``monitoring_reference_rows`` predictions (labeled rows) is frozen as its
   reference, as a baseline of the same shape (histogram and quantiles), under
@@ -129,14 +132,67 @@ class DriftCheck:
         )
 
 
-def _card_baseline(storage: Storage, ref: str) -> dict[str, Any] | None:
+def _card(storage: Storage, ref: str) -> Any:
     from rayops.registry import Registry
 
     try:
-        card = Registry(storage).get(ref).card
+        return Registry(storage).get(ref).card
     except NotFoundError:
         return None
-    return card.baseline or None
+
+
+def _card_baseline(storage: Storage, ref: str) -> dict[str, Any] | None:
+    card = _card(storage, ref)
+    return (card.baseline or None) if card is not None else None
+
+
+def _drift_samples(
+    rows: pd.DataFrame, mine: Any, card: Any
+) -> list[tuple[str, DriftKind, pd.Series]]:
+    """What prediction and target drift compare, per the main version's task.
+
+    Regression: the predicted value and the actual value (numeric). Classifiers: the
+    predicted-label distribution (``label``, categorical: chi-square and
+    Jensen-Shannon), the class probabilities (binary: ``p_<positive class>``;
+    multiclass: ``p_<class>`` for every class, each numeric: PSI and KS) and, for
+    target drift, the distribution of the true labels (``actual_label``).
+    """
+    import pandas as pd
+
+    from rayops.telemetry.schema import probability_column
+
+    def col(name: str, where: Any = None) -> pd.Series:
+        if name not in rows.columns or not len(rows):
+            return pd.Series([], dtype=object)
+        values = rows.loc[where, name] if where is not None else rows[name]
+        return values.dropna()
+
+    classes = list(card.classes or []) if card is not None else []
+    if card is None or str(card.task) == "regression" or not classes:
+        return [
+            (PREDICTION, DriftKind.PREDICTION, col("prediction", mine).astype("float64")),
+            (ACTUAL, DriftKind.TARGET, col("actual").astype("float64")),
+        ]
+    shown = classes[1:] if len(classes) == 2 else classes
+    out = [("label", DriftKind.PREDICTION, col("label", mine).astype(str))]
+    for c in shown:
+        name = probability_column(c)
+        out.append((name, DriftKind.PREDICTION, col(name, mine).astype("float64")))
+    out.append(("actual_label", DriftKind.TARGET, col("actual_label").astype(str)))
+    return out
+
+
+def _merged(current: DriftReport | None, new: DriftReport) -> DriftReport:
+    """Two drift reports of one kind as one (its parts in order; the share over all)."""
+    if current is None:
+        return new
+    from dataclasses import replace
+
+    features = {**current.features, **new.features}
+    share = sum(f.drifted for f in features.values()) / len(features)
+    drifted = any(f.drifted for f in features.values())  # any part of the model's output
+    return replace(current, rows=max(current.rows, new.rows), features=features, share=share,
+                   drifted=drifted)  # fmt: skip
 
 
 def _reference_part(
@@ -216,22 +272,21 @@ def check_drift(
             notes.append(f"No logged feature of the window is in {ref}'s baseline.")
     parts: dict[str, DriftReport | None] = {PREDICTION: None, ACTUAL: None}
     model, _, version = ref.partition("@")
-    mine = (rows["model"] == model) & (rows["version"] == version)
-    samples = {
-        PREDICTION: rows.loc[mine, "prediction"].astype("float64"),
-        ACTUAL: rows["actual"].dropna().astype("float64"),
-    }
-    for part, kind in ((PREDICTION, DriftKind.PREDICTION), (ACTUAL, DriftKind.TARGET)):
-        sample = samples[part]
+    mine = (rows["model"] == model) & (rows["version"] == version) if len(rows) else rows.index
+    card = _card(storage, ref)
+    for part, kind, sample in _drift_samples(rows, mine, card):
         entry, frozen = _reference_part(storage, endpoint, ref, part, sample, settings, freeze, end)
+        what = kind.value if part in (PREDICTION, ACTUAL) else f"{kind.value} ({part})"
         if entry is None:
             need = settings.monitoring.reference_rows
-            notes.append(f"No {kind.value} reference yet ({len(sample)} of {need} rows).")
+            notes.append(f"No {what} reference yet ({len(sample)} of {need} rows).")
         elif frozen:
-            notes.append(f"The {kind.value} reference of {ref} was frozen from this window.")
+            notes.append(f"The {what} reference of {ref} was frozen from this window.")
         elif len(sample):
             one = pd.DataFrame({part: sample.to_numpy()})
-            parts[part] = feature_drift(one, {part: entry}, settings=settings, kind=kind)
+            found = feature_drift(one, {part: entry}, settings=settings, kind=kind)
+            slot = PREDICTION if kind is DriftKind.PREDICTION else ACTUAL
+            parts[slot] = _merged(parts[slot], found)
     return DriftCheck(
         endpoint, ref, start, end, len(rows), features, parts[PREDICTION], parts[ACTUAL], notes
     )

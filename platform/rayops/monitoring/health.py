@@ -1,24 +1,38 @@
 """Health of an endpoint and of each of its versions: healthy, warning or critical.
 
-Four checks, each against a warning and a critical threshold (``Settings``):
+Checks, each against a warning and a critical threshold:
 
-=============  =========================  =======  ========
-check          bad when                   warning  critical
-=============  =========================  =======  ========
-accuracy       below (share within ±T)    0.80     0.75
-latency_p95    above (ms)                 100      200
-error_rate     above (failed requests)    0.01     0.05
-drift_share    above (drifted features)   0.0      0.10
-=============  =========================  =======  ========
+==============  ====================  ==================================================
+check           bad when              limits (warning / critical)
+==============  ====================  ==================================================
+accuracy        below                 every task; see below
+auc             below                 binary classifiers; see below
+latency_p95_ms  above (ms)            ``monitoring_latency_*_ms``: 100 / 200
+error_rate      above                 ``monitoring_error_rate_*``: 0.01 / 0.05
+drift_share     above                 ``monitoring_drift_*``: 0.0 / 0.10
+==============  ====================  ==================================================
 
-The critical levels are the earlier system's alert levels (accuracy below 75%,
-latency above 200 ms, error rate above 5%, drift magnitude above 10%, read here
-as the share of drifted features); its "minimum" levels (80%, 100 ms, 1%) are the
-warnings. Drift is measured on the endpoint's inputs, so every version of an
-endpoint shares its drift check.
+**Quality limits fit the model** unless set. With ``monitoring_accuracy_warning``
+/ ``_critical`` (``monitoring_auc_*``) set, they are used as given, for every
+version. Unset (the default), each version's limits are derived from its own
+model card (:func:`quality_limits`):
+
+* a classifier: its holdout accuracy (AUC) × (1 − ``monitoring_degradation_warning``)
+  for the warning and × (1 − ``monitoring_degradation_critical``) for critical
+  (10% and 20% worse than in training by default);
+* regression: accuracy is measured within a tolerance derived from the card
+  (2 × holdout MAE, :func:`rayops.monitoring.quality.derived_tolerance`), on which
+  the earlier system's levels 0.80 / 0.75 mean "clearly worse than in training"
+  whatever the target's unit (a sound model has 86-89% of its rows within 2 × MAE);
+* a card without the figure: 0.80 / 0.75 for accuracy, 0.75 / 0.70 for AUC.
+
+The endpoint as a whole (``"*"``) is judged with its main version's limits.
+Latency, error rate and drift keep absolute limits (the earlier system's alert
+levels are the critical ones). Drift is measured on the endpoint's inputs, so
+every version of an endpoint shares its drift check.
 
 A check without enough data (``monitoring_health_min_labeled`` labeled rows for
-accuracy, ``monitoring_health_min_requests`` requests for latency and error rate,
+quality, ``monitoring_health_min_requests`` requests for latency and error rate,
 a drift check for drift) is ``unknown`` and does not count; the state is the
 worst known check, and ``unknown`` only when no check is known.
 
@@ -35,7 +49,7 @@ Example:
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -47,9 +61,12 @@ from rayops.errors import InvalidInputError
 if TYPE_CHECKING:
     from rayops.monitoring.checks import DriftCheck
     from rayops.monitoring.metrics import VersionMetrics
+    from rayops.monitoring.quality import VersionInfo
     from rayops.storage.base import Storage
 
-__all__ = ["HealthCheck", "HealthReport", "HealthState", "assess", "endpoint_health"]
+__all__ = [
+    "HealthCheck", "HealthReport", "HealthState", "assess", "endpoint_health", "quality_limits",
+]  # fmt: skip
 
 
 class HealthState(enum.StrEnum):
@@ -85,6 +102,10 @@ class HealthCheck(BaseModel):
     warning: float
     critical: float
     state: HealthState
+    source: Literal["settings", "card", "default"] = Field(
+        default="settings",
+        description="Where the limits come from: set, derived from the card, or the fallback.",
+    )
 
 
 class HealthReport(BaseModel):
@@ -103,17 +124,71 @@ class HealthReport(BaseModel):
         return self.model_dump(mode="json")
 
 
-def _thresholds(settings: Settings) -> dict[str, tuple[Literal["above", "below"], float, float]]:
+Rule = tuple[Literal["above", "below"], float, float, Literal["settings", "card", "default"]]
+
+#: Quality limits of a card without the figure (the earlier system's for accuracy).
+FALLBACK = {"accuracy": (0.80, 0.75), "auc": (0.75, 0.70)}
+
+
+def quality_limits(info: VersionInfo | None, settings: Settings) -> dict[str, Rule]:
+    """The quality checks of a version and their limits (see the module docstring).
+
+    Example:
+        >>> from rayops.monitoring.quality import VersionInfo
+        >>> from rayops.tasks import Task
+        >>> info = VersionInfo(Task.of("binary"), baseline={"accuracy": 0.9, "auc": 0.95})
+        >>> {k: v[1:3] for k, v in quality_limits(info, Settings()).items()}
+        {'accuracy': (0.81, 0.72), 'auc': (0.855, 0.76)}
+    """
+    from rayops.tasks import TaskKind
+
+    m = settings.monitoring
+    metrics = ["accuracy"]
+    if info is not None and info.task.kind is TaskKind.BINARY:
+        metrics.append("auc")
+    given = {
+        "accuracy": (m.accuracy_warning, m.accuracy_critical),
+        "auc": (m.auc_warning, m.auc_critical),
+    }
+    out: dict[str, Rule] = {}
+    for metric in metrics:
+        warning, critical = given[metric]
+        fallback = FALLBACK[metric]
+        base = info.baseline.get(metric) if info is not None else None
+        derive = info is not None and info.task.is_classification and base is not None
+        if warning is not None and critical is not None:
+            out[metric] = ("below", warning, critical, "settings")
+        elif derive:
+            assert base is not None
+            w = round(base * (1 - m.degradation_warning), 6)
+            c = round(base * (1 - m.degradation_critical), 6)
+            w = warning if warning is not None else max(w, critical or 0.0)
+            c = critical if critical is not None else min(c, w)
+            out[metric] = ("below", w, c, "card")
+        else:
+            source: Literal["settings", "default"] = (
+                "settings" if warning is not None or critical is not None else "default"
+            )
+            w = warning if warning is not None else max(fallback[0], critical or 0.0)
+            c = critical if critical is not None else min(fallback[1], w)
+            out[metric] = ("below", w, c, source)
+    return out
+
+
+def _thresholds(settings: Settings, info: VersionInfo | None = None) -> dict[str, Rule]:
     s = settings
-    out: dict[str, tuple[Literal["above", "below"], float, float]] = {
-        "accuracy": ("below", s.monitoring.accuracy_warning, s.monitoring.accuracy_critical),
+    out: dict[str, Rule] = {
+        **quality_limits(info, settings),
         "latency_p95_ms": (
-            "above", s.monitoring.latency_warning_ms, s.monitoring.latency_critical_ms
+            "above", s.monitoring.latency_warning_ms, s.monitoring.latency_critical_ms, "settings"
         ),
-        "error_rate": ("above", s.monitoring.error_rate_warning, s.monitoring.error_rate_critical),
-        "drift_share": ("above", s.monitoring.drift_warning, s.monitoring.drift_critical),
+        "error_rate": (
+            "above", s.monitoring.error_rate_warning, s.monitoring.error_rate_critical, "settings"
+        ),
+        "drift_share": ("above", s.monitoring.drift_warning, s.monitoring.drift_critical,
+                        "settings"),
     }  # fmt: skip
-    for metric, (bad, warning, critical) in out.items():
+    for metric, (bad, warning, critical, _) in out.items():
         if (bad == "below" and warning < critical) or (bad == "above" and warning > critical):
             raise InvalidInputError(
                 f"The {metric} warning threshold ({warning}) is past its critical threshold "
@@ -122,10 +197,8 @@ def _thresholds(settings: Settings) -> dict[str, tuple[Literal["above", "below"]
     return out
 
 
-def _check(
-    metric: str, value: float | None, rule: tuple[Literal["above", "below"], float, float]
-) -> HealthCheck:
-    bad, warning, critical = rule
+def _check(metric: str, value: float | None, rule: Rule) -> HealthCheck:
+    bad, warning, critical, source = rule
     if value is None:
         state = HealthState.UNKNOWN
     else:
@@ -141,8 +214,9 @@ def _check(
             else HealthState.HEALTHY
         )
     return HealthCheck(
-        metric=metric, value=value, bad_when=bad, warning=warning, critical=critical, state=state
-    )
+        metric=metric, value=value, bad_when=bad, warning=warning, critical=critical, state=state,
+        source=source,
+    )  # fmt: skip
 
 
 def assess(
@@ -154,10 +228,13 @@ def assess(
     settings: Settings | None = None,
     *,
     window_start: datetime | None = None,
+    info: VersionInfo | None = None,
 ) -> HealthReport:
-    """Health of one version (or ``"*"``) from its metrics and the endpoint's drift share."""
+    """Health of one version (or ``"*"``) from its metrics and the endpoint's drift share;
+    ``info`` (its card, :func:`rayops.monitoring.quality.version_info`) sets its task and
+    derived limits (None: regression with the fallback limits)."""
     settings = settings or Settings()
-    rules = _thresholds(settings)
+    rules = _thresholds(settings, info)
     enough_labels = (
         metrics is not None and metrics.labeled >= settings.monitoring.health_min_labeled
     )
@@ -167,6 +244,7 @@ def assess(
     )
     values = {
         "accuracy": metrics.accuracy if metrics is not None and enough_labels else None,
+        "auc": metrics.auc if metrics is not None and enough_labels else None,
         "latency_p95_ms": metrics.latency_p95_ms if metrics and enough_requests else None,
         "error_rate": metrics.error_rate if metrics and enough_requests else None,
         "drift_share": drift_share,
@@ -191,14 +269,28 @@ def reports_for(
     start: datetime,
     end: datetime,
     settings: Settings,
+    infos: Mapping[str, VersionInfo] | None = None,
 ) -> dict[str, HealthReport]:
-    """Health of every version in ``metrics`` and of the endpoint (``"*"``)."""
+    """Health of every version in ``metrics`` and of the endpoint (``"*"``, judged with the
+    limits of its version with the most rows); ``infos`` maps refs to their cards."""
     from rayops.monitoring.metrics import ALL_VERSIONS
 
+    infos = infos or {}
     share = drift.share if drift is not None else None
-    refs = [ALL_VERSIONS, *sorted(r for r in metrics if r != ALL_VERSIONS)]
+    versions = sorted(r for r in metrics if r != ALL_VERSIONS)
+    main = max(versions, key=lambda r: metrics[r].rows, default=None)
+    refs = [ALL_VERSIONS, *versions]
     return {
-        ref: assess(endpoint, ref, metrics.get(ref), share, end, settings, window_start=start)
+        ref: assess(
+            endpoint,
+            ref,
+            metrics.get(ref),
+            share,
+            end,
+            settings,
+            window_start=start,
+            info=infos.get(main if ref == ALL_VERSIONS else ref) if main else None,
+        )  # fmt: skip
         for ref in refs
     }
 

@@ -4,9 +4,12 @@ Everything is computed from the gateway's logs (see :mod:`rayops.telemetry.reade
 
 * ``requests``, ``rows``, latency percentiles: the prediction log (shadow rows
   excluded; latency is per request, so each request counts once);
-* ``labeled``, ``mae``, ``rmse``, ``accuracy``: predictions joined with feedback;
-  accuracy is the share of labeled rows with ``|prediction - actual| <= tolerance``
-  (``accuracy_tolerance`` unless given);
+* ``labeled`` and the quality metrics of each version's task (its model card's):
+  predictions joined with feedback (:mod:`rayops.monitoring.quality`). Regression:
+  ``mae``, ``rmse`` and ``accuracy``, the share of labeled rows with
+  ``|prediction - actual| <= tolerance`` (derived from the card unless given);
+  classifiers: the task's scikit-learn metrics (``logloss``, ``auc``, ``accuracy``,
+  ``f1``, ``brier``, ``ece``... see :class:`VersionMetrics`);
 * ``error_rate``: the request-outcome log (``logs/<endpoint>/requests/``): failed
   requests (HTTP status >= 400) over all recorded predict requests. Failures that
   happened before a version was chosen count for the endpoint as a whole (the
@@ -40,11 +43,14 @@ from typing import TYPE_CHECKING, Any
 from rayops.clock import as_utc, utc_now
 from rayops.durations import parse_duration
 from rayops.errors import InvalidInputError
+from rayops.monitoring.quality import VersionInfo, derived_tolerance
 from rayops.names import validate_name
 from rayops.storage.base import Storage
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from rayops.config import Settings
 
 __all__ = [
     "ALL_VERSIONS",
@@ -95,48 +101,69 @@ def parse_window(
 class VersionMetrics:
     """Metrics of one version (or the whole endpoint) over one window.
 
-    ``abs_errors`` holds ``|prediction - actual|`` of every labeled row, in log
-    order, for statistical tests (rollout analysis compares two versions' lists).
+    Every version has the counts, latency and error rate. Its quality metrics are
+    those of its task (its model card's): regression has ``mae``, ``rmse`` and
+    ``accuracy`` within ±``tolerance``; a classifier has ``logloss``, ``accuracy``,
+    ``brier``, and for binary ``auc``, ``pr_auc``, ``precision``, ``recall``, ``f1``
+    (at the decision threshold), ``ece`` and ``positive_rate``, for multiclass
+    ``macro_f1`` and ``class_recall`` per class. The others are None.
+
+    ``losses`` holds the task's per-row loss (squared error or log loss) of every
+    labeled row and ``request_ids`` their requests, in log order, for the promotion
+    gate; ``abs_errors`` ``|prediction - actual|`` of a regression version's rows.
     """
 
     requests: int = 0
     rows: int = 0
     labeled: int = 0
+    task: str = "regression"
     mae: float | None = None
     rmse: float | None = None
     accuracy: float | None = None
+    tolerance: float | None = None
+    logloss: float | None = None
+    auc: float | None = None
+    pr_auc: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    brier: float | None = None
+    ece: float | None = None
+    positive_rate: float | None = None
+    macro_f1: float | None = None
+    class_recall: dict[str, float] | None = None
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     latency_p99_ms: float | None = None
     error_rate: float | None = None
     failed_requests: int = 0
     abs_errors: list[float] = field(default_factory=list, repr=False)
+    losses: list[float] = field(default_factory=list, repr=False)
+    request_ids: list[str] = field(default_factory=list, repr=False)
 
     def to_dict(self, *, errors: bool = False) -> dict[str, Any]:
-        """JSON-ready fields; ``abs_errors`` only when asked for."""
+        """JSON-ready fields; the per-row lists only when asked for."""
         out = asdict(self)
         if not errors:
-            out.pop("abs_errors")
+            for name in _ROW_LISTS:
+                out.pop(name)
         return out
 
 
-def _quality(frame: pd.DataFrame, tolerance: float, m: VersionMetrics) -> None:
-    import numpy as np
+_ROW_LISTS = ("abs_errors", "losses", "request_ids")
 
-    m.rows = len(frame)
-    if len(frame):
-        per_request = frame.drop_duplicates("request_id")["latency_ms"].to_numpy(np.float64)
-        m.requests = len(per_request)
-        p50, p95, p99 = np.percentile(per_request, [50, 95, 99])
-        m.latency_p50_ms, m.latency_p95_ms, m.latency_p99_ms = float(p50), float(p95), float(p99)
-    err = frame["error"].dropna().to_numpy(np.float64) if len(frame) else np.empty(0)
-    m.labeled = len(err)
-    if len(err):
-        abs_err = np.abs(err)
-        m.mae = float(abs_err.mean())
-        m.rmse = float(math.sqrt(float((err**2).mean())))
-        m.accuracy = float((abs_err <= tolerance).mean())
-        m.abs_errors = [float(e) for e in abs_err]
+
+def _quality(frame: pd.DataFrame, info: VersionInfo, m: VersionMetrics) -> None:
+    from rayops.monitoring.quality import quality_of
+
+    m.task = str(info.task)
+    if not info.task.is_classification:
+        m.tolerance = info.tolerance
+    _counts(frame, m)
+    found = quality_of(frame, info) if len(frame) else {"labeled": 0}
+    for name, value in found.items():
+        if hasattr(m, name) and value is not None:
+            setattr(m, name, value)
 
 
 def endpoint_metrics(
@@ -148,20 +175,23 @@ def endpoint_metrics(
     tolerance: float | None = None,
     include_shadow: bool = False,
     frame: pd.DataFrame | None = None,
+    settings: Settings | None = None,
+    infos: dict[str, VersionInfo] | None = None,
 ) -> dict[str, VersionMetrics]:
     """Like :func:`version_metrics`, plus the endpoint-wide entry under ``"*"``
     (``ALL_VERSIONS``), which also counts requests that failed before routing.
 
     ``frame`` is the window's joined log (:func:`~rayops.telemetry.readers.joined`)
-    when the caller already read it.
+    when the caller already read it. The endpoint-wide quality is judged as the
+    task of the version with the most rows (its classes, threshold, tolerance);
+    rows of versions with another task or other classes count for traffic only.
     """
+    from rayops.config import Settings
+    from rayops.monitoring.quality import version_info
     from rayops.telemetry.readers import joined, read_requests
 
-    if tolerance is None:
-        from rayops.config import Settings
-
-        tolerance = Settings().training.accuracy_tolerance
-    if tolerance <= 0:
+    settings = settings or Settings()
+    if tolerance is not None and tolerance <= 0:
         raise InvalidInputError(f"The accuracy tolerance must be positive, got {tolerance}.")
     if frame is None:
         frame = joined(storage, endpoint, start, end, include_shadow=include_shadow)
@@ -170,22 +200,78 @@ def endpoint_metrics(
     outcome_refs = _refs(outcomes)
     out: dict[str, VersionMetrics] = {}
     refs = sorted(set(frame_refs.dropna()) | set(outcome_refs.dropna()))
-    for ref in [ALL_VERSIONS, *refs]:
+    cache = infos if infos is not None else {}
+    info = {r: version_info(storage, r, settings, tolerance=tolerance, cache=cache) for r in refs}
+    for ref in refs:
         m = VersionMetrics()
-        if ref == ALL_VERSIONS:
-            part, oc = frame, outcomes
-        else:
-            part = frame[frame_refs == ref]
-            oc = outcomes[outcome_refs == ref]
-        _quality(part, tolerance, m)
-        if len(oc):
-            failed = int((oc["status"].astype("int64") >= 400).sum())
-            m.failed_requests = failed
-            m.error_rate = failed / len(oc)
+        _quality(frame[frame_refs == ref], info[ref], m)
+        _outcomes(outcomes[outcome_refs == ref], m)
         out[ref] = m
+    main = main_ref(frame_refs)
+    fallback = tolerance if tolerance is not None else derived_tolerance(None, settings)
+    mine = info[main] if main is not None else VersionInfo.regression(fallback)
+    same = [r for r in refs if info[r].task == mine.task and info[r].labels == mine.labels]
+    everything = VersionMetrics()
+    if mine.task.is_classification:
+        _quality(frame[frame_refs.isin(same)] if len(frame) else frame, mine, everything)
+    else:
+        _quality(frame.iloc[0:0], mine, everything)
+        _pool_regression(everything, [out[r] for r in same])
+    _counts(frame, everything)
+    _outcomes(outcomes, everything)
+    out[ALL_VERSIONS] = everything
+    out = {ALL_VERSIONS: out[ALL_VERSIONS], **{r: out[r] for r in refs}}
     if len(out) == 1 and out[ALL_VERSIONS].requests == 0 and not len(outcomes):
         return {}
     return out
+
+
+def _counts(frame: pd.DataFrame, m: VersionMetrics) -> None:
+    import numpy as np
+
+    m.rows = len(frame)
+    if len(frame):
+        per_request = frame.drop_duplicates("request_id")["latency_ms"].to_numpy(np.float64)
+        m.requests = len(per_request)
+        p50, p95, p99 = np.percentile(per_request, [50, 95, 99])
+        m.latency_p50_ms, m.latency_p95_ms, m.latency_p99_ms = float(p50), float(p95), float(p99)
+
+
+def _outcomes(outcomes: pd.DataFrame, m: VersionMetrics) -> None:
+    if len(outcomes):
+        failed = int((outcomes["status"].astype("int64") >= 400).sum())
+        m.failed_requests = failed
+        m.error_rate = failed / len(outcomes)
+
+
+def _pool_regression(m: VersionMetrics, parts: list[VersionMetrics]) -> None:
+    """Endpoint-wide regression quality from its versions' rows, each row judged with
+    its own version's tolerance."""
+    import numpy as np
+
+    labeled = sum(p.labeled for p in parts)
+    m.labeled = labeled
+    if not labeled:
+        return
+    abs_err = np.concatenate([np.asarray(p.abs_errors, dtype=np.float64) for p in parts])
+    sq = np.concatenate([np.asarray(p.losses, dtype=np.float64) for p in parts])
+    m.mae = float(abs_err.mean())
+    m.rmse = float(math.sqrt(float(sq.mean())))
+    m.accuracy = sum((p.accuracy or 0.0) * p.labeled for p in parts) / labeled
+    tolerances = {p.tolerance for p in parts if p.labeled}
+    m.tolerance = tolerances.pop() if len(tolerances) == 1 else None
+    m.abs_errors = abs_err.tolist()
+    m.losses = sq.tolist()
+    m.request_ids = [i for p in parts for i in p.request_ids]
+
+
+def main_ref(refs: pd.Series) -> str | None:
+    """The ref with the most rows (ties: the first by name)."""
+    counts = refs.dropna().value_counts()
+    if not len(counts):
+        return None
+    top = counts.max()
+    return str(sorted(counts[counts == top].index)[0])
 
 
 def _refs(frame: pd.DataFrame) -> pd.Series:
@@ -206,12 +292,14 @@ def version_metrics(
     *,
     tolerance: float | None = None,
     include_shadow: bool = False,
+    settings: Settings | None = None,
 ) -> dict[str, VersionMetrics]:
     """Metrics of every version of ``endpoint`` seen in ``[start, end)``, keyed by
     ``model@version`` (an endpoint may serve versions of several models, e.g. an
-    ensemble next to a booster).
+    ensemble next to a booster), each judged as its model card's task.
 
-    ``tolerance`` is the T of accuracy-within-±T (default ``accuracy_tolerance``).
+    ``tolerance`` is the T of a regression version's accuracy-within-±T (default:
+    derived from its card, :func:`rayops.monitoring.quality.derived_tolerance`).
     With ``include_shadow`` the shadow version's rows (answers logged, never returned)
     are measured too, under their own ref (a shadow rollout judges them).
     Feedback is joined up to 7 days after ``end`` (see :func:`~rayops.telemetry.readers.joined`).
@@ -222,8 +310,9 @@ def version_metrics(
         (3.1, 12.5)
     """
     found = endpoint_metrics(
-        storage, endpoint, start, end, tolerance=tolerance, include_shadow=include_shadow
-    )
+        storage, endpoint, start, end, tolerance=tolerance, include_shadow=include_shadow,
+        settings=settings,
+    )  # fmt: skip
     found.pop(ALL_VERSIONS, None)
     return found
 
@@ -235,7 +324,9 @@ def metrics_prefix(endpoint: str) -> str:
 
 _SNAPSHOT_FIELDS = (
     "requests", "rows", "labeled", "mae", "rmse", "accuracy", "latency_p50_ms",
-    "latency_p95_ms", "latency_p99_ms", "error_rate", "failed_requests",
+    "latency_p95_ms", "latency_p99_ms", "error_rate", "failed_requests", "tolerance",
+    "logloss", "auc", "pr_auc", "precision", "recall", "f1", "brier", "ece", "positive_rate",
+    "macro_f1",
 )  # fmt: skip
 
 
@@ -246,13 +337,14 @@ def snapshot(
     end: datetime,
     *,
     tolerance: float | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, VersionMetrics]:
     """Compute :func:`endpoint_metrics` and append them as one Parquet object (one row
     per ``ref`` = ``model@version``, ``"*"`` for the endpoint) under
     ``monitoring/<endpoint>/metrics/``."""
     import pyarrow as pa
 
-    found = endpoint_metrics(storage, endpoint, start, end, tolerance=tolerance)
+    found = endpoint_metrics(storage, endpoint, start, end, tolerance=tolerance, settings=settings)
     if not found:
         return found
     start, end = as_utc(start), as_utc(end)
@@ -262,6 +354,7 @@ def snapshot(
         "ref": pa.array(list(found), pa.string()),  # model@version, or "*"
         "window_start": pa.array([start] * len(found), pa.timestamp("us", tz="UTC")),
         "time": pa.array([end] * len(found), pa.timestamp("us", tz="UTC")),
+        "task": pa.array([m.task for m in found.values()], pa.string()),
     }
     for name in _SNAPSHOT_FIELDS:
         values = [getattr(m, name) for m in found.values()]
@@ -278,6 +371,6 @@ def read_snapshots(storage: Storage, endpoint: str, start: datetime, end: dateti
     """Stored metric snapshots of ``endpoint`` whose window ended in ``[start, end)``."""
     from rayops.telemetry.readers import read_partitioned
 
-    columns = ("endpoint", "ref", "window_start", "time", *_SNAPSHOT_FIELDS)
+    columns = ("endpoint", "ref", "window_start", "time", "task", *_SNAPSHOT_FIELDS)
     frame = read_partitioned(storage, metrics_prefix(endpoint), columns, as_utc(start), as_utc(end))
     return frame.sort_values(["time", "ref"]).reset_index(drop=True)

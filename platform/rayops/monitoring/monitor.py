@@ -9,8 +9,10 @@ Example:
     >>> mon.add_rule(name="critical", metric="health", comparator=">=", threshold=2,
     ...              severity="critical").name
     'critical'
-    >>> [r.name for r in mon.rules()], mon.alerts(since="24h")
+    >>> [r.name for r in mon.rules() if not r.default], mon.alerts(since="24h")
     (['critical'], [])
+    >>> sum(r.default for r in mon.rules())  # the built-in rules (monitoring_default_rules)
+    9
 """
 
 from __future__ import annotations
@@ -178,9 +180,13 @@ class Monitor:
             until=parse_time(until, now),
         )
 
-    def rules(self) -> list[AlertRule]:
-        from rayops.monitoring.alerts import list_rules
+    def rules(self, *, defaults: bool = True) -> list[AlertRule]:
+        """The stored rules and (with ``defaults``) the built-in ones in force
+        (``rule.default``)."""
+        from rayops.monitoring.alerts import effective_rules, list_rules
 
+        if defaults:
+            return effective_rules(self.storage, self.settings)
         return list_rules(self.storage)
 
     def add_rule(

@@ -3,9 +3,11 @@ their state in storage so that they survive restarts.
 
 Streams, per endpoint:
 
-* ``error`` of each version (``model@version``): ``|prediction - actual|`` divided
-  by the version's holdout MAE from its model card (1.0 when the card has none),
-  so that thresholds read in units of "the error the model had in training".
+* ``loss`` of each version (``model@version``): the task's per-row loss
+  (:meth:`rayops.tasks.Task.row_loss`: squared error for regression, the log loss
+  of the true class for classifiers) divided by the version's holdout mean loss
+  from its model card (RMSE² or log loss; 1.0 when the card has neither), so
+  that thresholds read in units of "the loss the model had in training".
   Rows enter ``monitoring_feedback_wait_s`` after they were predicted, with the
   feedback received by then, in prediction order. Page-Hinkley watches increases.
 * each feature in ``monitoring_stream_features``: the logged value standardized
@@ -67,7 +69,7 @@ class Detection:
     """A detector fired on a stream at its ``index``-th input (counting from 1)."""
 
     endpoint: str
-    stream: str  # "error" or a feature name
+    stream: str  # "loss" or a feature name
     ref: str | None  # the version of an error stream
     detector: str
     index: int
@@ -145,13 +147,17 @@ class _Stream:
         }
 
 
-def _card_mae(metrics: Mapping[str, Any]) -> float | None:
-    for split in ("holdout", "cv", "cv_oof"):
-        part = metrics.get(split)
-        if isinstance(part, Mapping) and isinstance(part.get("mae"), int | float):
-            return float(part["mae"])
-    mae = metrics.get("mae")
-    return float(mae) if isinstance(mae, int | float) else None
+def _card_loss(card: Any) -> float | None:
+    """The holdout mean of the task's per-row loss: RMSE² (the MSE) or the log loss."""
+    from rayops.monitoring.quality import card_metric
+
+    if card is None:
+        return None
+    if str(card.task) == "regression":
+        rmse = card_metric(card.metrics, "rmse")
+        mae = card_metric(card.metrics, "mae")  # MSE = MAE² · π/2 for normal errors
+        return rmse**2 if rmse else (mae**2 * math.pi / 2 if mae else None)
+    return card_metric(card.metrics, "logloss")
 
 
 def _evenly(n: int, limit: int) -> np.ndarray:
@@ -197,28 +203,35 @@ def feed_streams(
     wait = timedelta(
         seconds=max(settings.monitoring.log_lag_s, settings.monitoring.feedback_wait_s)
     )
-    # Error streams: predictions old enough for their feedback, in prediction order.
+    # Loss streams: predictions old enough for their feedback, in prediction order.
     end = now - wait
     start = datetime.fromisoformat(cursors["errors"]) if "errors" in cursors else end - first
     if start < end and settings.monitoring.error_detectors:
+        from rayops.monitoring.quality import version_info
+        from rayops.telemetry.labeled import labeled_rows
+
         rows = joined(storage, endpoint, start, end, feedback_grace=now - end)
-        rows = rows[rows["actual"].notna()].sort_values(["time", "request_id", "row"])
+        rows = rows.sort_values(["time", "request_id", "row"]).reset_index(drop=True)
         refs = (rows["model"].astype(str) + "@" + rows["version"].astype(str)).to_numpy()
+        infos: dict[str, Any] = {}
         for ref in sorted(set(refs)):
-            part = rows[refs == ref]
-            name = f"error:{ref}"
+            info = version_info(storage, ref, settings, cache=infos)
+            lab = labeled_rows(rows[refs == ref], info.task, info.labels)
+            if not len(lab):
+                continue
+            name = f"loss:{ref}"
             c = card(ref) if name not in streams_doc else None
-            scale = (_card_mae(c.metrics) if c is not None else None) or 1.0
+            scale = _card_loss(c) or 1.0
             stream = _Stream.load(
                 streams_doc.get(name), name, 0.0, scale,
                 list(settings.monitoring.error_detectors), "up", settings,
             )  # fmt: skip
-            pick = _evenly(len(part), settings.monitoring.stream_max_rows)
-            values = part["error"].abs().to_numpy()[pick]
-            times = list(part["time"].iloc[pick])
+            pick = _evenly(len(lab), settings.monitoring.stream_max_rows)
+            values = lab.loss[pick]
+            times = list(rows.loc[lab.index, "time"].iloc[pick])
             for det, index, i, x in stream.feed(values, settings.monitoring.kswin_max_rows):
                 t = _as_datetime(times[i])
-                found.append(Detection(endpoint, "error", ref, det, index, t, x))
+                found.append(Detection(endpoint, "loss", ref, det, index, t, x))
             streams_doc[name] = stream.to_doc()
         cursors["errors"] = end.isoformat()
     # Feature streams: every predicted row, standardized by the main version's baseline.

@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 _QUALITY = (
     "requests", "mae", "rmse", "accuracy", "latency_p50_ms", "latency_p95_ms",
-    "latency_p99_ms", "error_rate",
+    "latency_p99_ms", "error_rate", "logloss", "auc", "f1", "brier", "ece", "macro_f1",
 )  # fmt: skip
 
 
@@ -129,9 +129,7 @@ class MonitorTask(ControlTask):
             else end - timedelta(seconds=s.monitoring.interval_s)
         )
         if start < end:
-            snapped = snapshot(
-                self.storage, endpoint, start, end, tolerance=s.training.accuracy_tolerance
-            )
+            snapped = snapshot(self.storage, endpoint, start, end, settings=s)
             summary["snapshot"] = {"start": start.isoformat(), "refs": sorted(snapped)}
             self.storage.write_json(key, {**cursor, "snapshot_end": end.isoformat()})
 
@@ -148,7 +146,7 @@ class MonitorTask(ControlTask):
         summary["detections"] = [d.to_dict() for d in detections]
         health = view.health()
         summary["health"] = {ref: r.state.value for ref, r in health.items()}
-        alerts = self.alerter.evaluate(view, rules_for(self.storage, endpoint), now)
+        alerts = self.alerter.evaluate(view, rules_for(self.storage, endpoint, s), now)
         summary["alerts"] = [{"id": a.id, "rule": a.rule, "ref": a.ref} for a in alerts]
         self._report(endpoint, view, drift, health)
         return summary

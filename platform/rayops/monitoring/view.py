@@ -7,8 +7,11 @@ drift, health and streaming detections of that window are derived from it.
 Metric names (alert rules are validated against them, :func:`validate_metric`):
 
 * quality and traffic, per version or endpoint-wide: ``requests``, ``rows``,
-  ``labeled``, ``mae``, ``rmse``, ``accuracy``, ``latency_p50_ms``,
-  ``latency_p95_ms``, ``latency_p99_ms``, ``error_rate``;
+  ``labeled``, ``accuracy``, ``latency_p50_ms``, ``latency_p95_ms``,
+  ``latency_p99_ms``, ``error_rate``; regression ``mae``, ``rmse``; classifiers
+  ``logloss``, ``brier``, binary ``auc``, ``pr_auc``, ``precision``, ``recall``,
+  ``f1``, ``ece``, ``positive_rate``, multiclass ``macro_f1`` (a metric another
+  task has no value for is None, so a rule on it never fires there);
 * drift, endpoint-wide: ``drift_share`` (share of drifted features),
   ``drift_score:<feature>`` (that feature's statistic), ``prediction_drift`` and
   ``target_drift`` (their statistics);
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from rayops.monitoring.checks import DriftCheck
     from rayops.monitoring.health import HealthReport
     from rayops.monitoring.metrics import VersionMetrics
+    from rayops.monitoring.quality import VersionInfo
     from rayops.monitoring.streaming import Detection
     from rayops.storage.base import Storage
 
@@ -47,7 +51,8 @@ __all__ = ["METRICS", "PREFIXED", "EndpointView", "validate_metric"]
 
 QUALITY = (
     "requests", "rows", "labeled", "mae", "rmse", "accuracy", "latency_p50_ms",
-    "latency_p95_ms", "latency_p99_ms", "error_rate",
+    "latency_p95_ms", "latency_p99_ms", "error_rate", "logloss", "auc", "pr_auc", "precision",
+    "recall", "f1", "brier", "ece", "positive_rate", "macro_f1",
 )  # fmt: skip
 DRIFT = ("drift_share", "prediction_drift", "target_drift")
 #: Every plain metric name.
@@ -97,6 +102,7 @@ class EndpointView:
         self._drift: dict[str, DriftCheck | None] = {}
         self._health: dict[str, dict[str, HealthReport]] = {}
         self._detections: dict[str, list[Detection]] = {}
+        self._infos: dict[str, VersionInfo] = {}
 
     def bounds(self, window: str | None = None) -> tuple[datetime, datetime]:
         from rayops.monitoring.metrics import parse_window
@@ -116,16 +122,30 @@ class EndpointView:
         return self._frames[key]
 
     def metrics(self, window: str | None = None) -> dict[str, VersionMetrics]:
-        """Per-version metrics, plus ``"*"`` for the endpoint."""
+        """Per-version metrics, plus ``"*"`` for the endpoint: from the cached aggregates
+        (:mod:`~rayops.monitoring.aggregates`, windows rounded to 5-minute slots) when
+        ``monitoring_aggregates`` is on, else read exactly from the window's rows."""
         from rayops.monitoring.metrics import endpoint_metrics
 
         key = self._key(window)
         if key not in self._metrics:
-            self._metrics[key] = endpoint_metrics(
-                self.storage, self.endpoint, *self.bounds(window),
-                tolerance=self.settings.training.accuracy_tolerance, frame=self.frame(window),
-            )  # fmt: skip
+            if self.settings.monitoring.aggregates:
+                from rayops.monitoring.aggregates import Aggregates
+
+                aggregates = Aggregates.of(self.storage, self.endpoint, self.settings)
+                self._metrics[key] = aggregates.metrics(*self.bounds(window))
+            else:
+                self._metrics[key] = endpoint_metrics(
+                    self.storage, self.endpoint, *self.bounds(window), settings=self.settings,
+                    frame=self.frame(window),
+                )  # fmt: skip
         return self._metrics[key]
+
+    def info(self, ref: str) -> VersionInfo:
+        """What ``ref``'s model card says (task, classes, threshold, baseline), read once."""
+        from rayops.monitoring.quality import version_info
+
+        return version_info(self.storage, ref, self.settings, cache=self._infos)
 
     def set_drift(self, window: str | None, check: DriftCheck | None) -> None:
         """Use ``check`` as the drift of ``window`` (computed by the caller)."""
@@ -153,9 +173,10 @@ class EndpointView:
         key = self._key(window)
         if key not in self._health:
             start, end = self.bounds(window)
+            metrics = self.metrics(window)
             self._health[key] = reports_for(
-                self.endpoint, self.metrics(window), self.drift(window), start, end,
-                self.settings,
+                self.endpoint, metrics, self.drift(window), start, end, self.settings,
+                {r: self.info(r) for r in metrics if r != "*"},
             )  # fmt: skip
         return self._health[key]
 
@@ -173,6 +194,19 @@ class EndpointView:
     def refs(self, window: str | None = None) -> list[str]:
         """The versions seen in the window (without ``"*"``)."""
         return sorted(r for r in self.metrics(window) if r != "*")
+
+    def count(self, metric: str, ref: str = "*", window: str | None = None) -> int:
+        """The rows behind ``metric``: labeled rows for quality, requests (failed ones
+        included) for latency and error rate; drift and others count as enough."""
+        base = metric.partition(":")[0]
+        m = self.metrics(window).get(ref)
+        if base not in QUALITY or base in ("requests", "rows", "labeled"):
+            return 1 << 30
+        if m is None:
+            return 0
+        if base.startswith("latency") or base == "error_rate":
+            return m.requests + m.failed_requests
+        return m.labeled
 
     def value(self, metric: str, ref: str = "*", window: str | None = None) -> float | None:
         """The value of ``metric`` for ``ref`` over the window; None without data.

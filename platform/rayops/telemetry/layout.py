@@ -6,7 +6,7 @@
     logs/<endpoint>/<log>/date=YYYY-MM-DD/compacted-<hour>-<id>.parquet    merged by compaction
     logs/<endpoint>/<log>/date=YYYY-MM-DD/_manifest.json                   which merged files
                                                                            replaced which inputs
-    telemetry/<endpoint>/aggregates/<log>/...                              per-bucket aggregates
+    monitoring/<endpoint>/aggregates/<log>/<day>.json      monitoring's per-file aggregates
 
 ``<log>`` is one of :class:`Log`. The directories are hive partitions
 (``date=...``), so any Arrow tool reads them with ``partitioning="hive"``; files

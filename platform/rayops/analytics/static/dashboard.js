@@ -27,12 +27,28 @@
   }
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
   const UNITS = { accuracy: "share", error_rate: "share", mae: "num", rmse: "num",
-                  latency_p50_ms: "ms", latency_p95_ms: "ms", latency_p99_ms: "ms" };
+                  latency_p50_ms: "ms", latency_p95_ms: "ms", latency_p99_ms: "ms",
+                  precision: "share", recall: "share", ece: "share", positive_rate: "share",
+                  logloss: "num", auc: "score", f1: "score", macro_f1: "score", brier: "score" };
+  // what each task shows: the loss its versions are compared on, its KPI cards and columns
+  const TASKS = {
+    regression: { loss: "mae", lossLabel: "MAE", lossUnit: "target units", accuracyUnit: "% within ±T",
+                  cards: ["mae", "accuracy", "latency_p95_ms", "error_rate"],
+                  columns: [["mae", "MAE"], ["accuracy", "accuracy"]] },
+    binary: { loss: "logloss", lossLabel: "Log loss", lossUnit: "nats", accuracyUnit: "% right labels",
+              cards: ["logloss", "auc", "accuracy", "f1", "latency_p95_ms", "error_rate"],
+              columns: [["logloss", "log loss"], ["auc", "AUC"], ["accuracy", "accuracy"], ["f1", "F1"]] },
+    multiclass: { loss: "logloss", lossLabel: "Log loss", lossUnit: "nats", accuracyUnit: "% right labels",
+                  cards: ["logloss", "accuracy", "macro_f1", "latency_p95_ms", "error_rate"],
+                  columns: [["logloss", "log loss"], ["accuracy", "accuracy"], ["macro_f1", "macro F1"]] },
+  };
+  const taskOf = (report) => TASKS[report.task] || TASKS.regression;
   function fmt(metric, v) {
     if (v === null || v === undefined || Number.isNaN(v)) return "n/a";
     const u = UNITS[metric];
     if (u === "share") return (v * 100).toFixed(v < 0.1 && v > 0 ? 2 : 1) + "%";
     if (u === "ms") return (v >= 100 ? v.toFixed(0) : v.toFixed(1)) + " ms";
+    if (u === "score") return v.toFixed(3);
     if (Math.abs(v) >= 100) return v.toFixed(0);
     return v.toPrecision(3);
   }
@@ -216,7 +232,7 @@
     html("span", {}, meta, `${num(tot.labeled)} labeled rows`);
     html("span", {}, meta, `${tot.versions} version${tot.versions === 1 ? "" : "s"}`);
     sparkline(req, overall.map((p) => [ms(p.time), p.requests]), "#6ea8fe");
-    for (const name of ["mae", "accuracy", "latency_p95_ms", "error_rate"]) {
+    for (const name of taskOf(report).cards) {
       const m = report.metrics.find((x) => x.metric === name);
       if (!m) continue;
       const card = html("div", { class: `card st-${m.status}`, "data-metric": name }, root);
@@ -416,7 +432,9 @@
     if (!report.versions.length) { html("div", { class: "empty" }, root, "no versions served in this range"); return; }
     const t = html("table", { class: "tbl" }, root);
     const head = html("tr", {}, html("thead", {}, t));
-    for (const c of ["version", "stage", "weight", "requests", "MAE", "vs ref", "accuracy", "p95", "errors", "status"]) html("th", {}, head, c);
+    const cols = taskOf(report).columns;
+    const names = ["version", "stage", "weight", "requests", cols[0][1], "vs ref", ...cols.slice(1).map((c) => c[1]), "p95", "errors", "status"];
+    for (const c of names) html("th", {}, head, c);
     const body = html("tbody", {}, t);
     for (const v of report.versions.slice().sort((a, b) => (b.weight || 0) - (a.weight || 0))) {
       const tr = html("tr", {}, body);
@@ -426,11 +444,11 @@
       html("td", {}, tr, v.stage || "—");
       html("td", {}, tr, v.weight === null ? "—" : `${v.weight}%`);
       html("td", {}, tr, num(v.requests));
-      html("td", {}, tr, fmt("mae", v.mae));
-      const vs = v.mae_change_vs_reference;
+      html("td", {}, tr, fmt(cols[0][0], v[cols[0][0]]));
+      const vs = v.loss_change_vs_reference !== undefined ? v.loss_change_vs_reference : v.mae_change_vs_reference;
       html("td", { class: vs === null ? "" : vs > 0 ? "t-declining" : "t-improving" }, tr,
            vs === null ? "" : `${vs > 0 ? "+" : ""}${(vs * 100).toFixed(0)}%`);
-      html("td", {}, tr, fmt("accuracy", v.accuracy));
+      for (const [key] of cols.slice(1)) html("td", { "data-metric": key }, tr, fmt(key, v[key]));
       html("td", {}, tr, fmt("latency_p95_ms", v.latency_p95_ms));
       html("td", {}, tr, fmt("error_rate", v.error_rate));
       const st = html("td", {}, tr);
@@ -455,6 +473,8 @@
   function headline(report) {
     const root = clear(document.getElementById("headline"));
     html("span", { class: "name" }, root, report.name);
+    const classes = report.classes ? ` (${report.classes.slice(0, 4).join(" / ")}${report.classes.length > 4 ? " …" : ""})` : "";
+    html("span", { class: "chip s-ok", "data-task": report.task || "regression" }, root, `${report.task || "regression"}${classes}`);
     const r = report.range;
     const p1 = html("span", {}, root);
     p1.appendChild(document.createTextNode(`${fmtTime(ms(r.start), 0, true)} → ${fmtTime(ms(r.end), 0, true)} · buckets of `));
@@ -475,8 +495,13 @@
     headline(report);
     cards(report);
     recommendations(report);
-    lineChart(document.getElementById("chart-mae"), { id: "mae", metric: "mae", title: "MAE per version", yLabel: "MAE",
-      series: versionSeries(report, "mae", colors, true), x0, x1, step, target: metric("mae").target });
+    const task = taskOf(report);
+    document.getElementById("title-loss").firstChild.textContent = `${task.lossLabel} per version `;
+    document.getElementById("unit-loss").textContent = task.lossUnit;
+    document.getElementById("unit-accuracy").textContent = task.accuracyUnit;
+    lineChart(document.getElementById("chart-mae"), { id: task.loss, metric: task.loss, title: `${task.lossLabel} per version`,
+      yLabel: task.lossLabel, series: versionSeries(report, task.loss, colors, true), x0, x1, step,
+      target: metric(task.loss).target });
     lineChart(document.getElementById("chart-latency"), { id: "latency", metric: "latency_p95_ms", title: "p95 latency", yLabel: "p95 (ms)",
       series: versionSeries(report, "latency_p95_ms", colors, false), x0, x1, step, target: metric("latency_p95_ms").target,
       limit: metric("latency_p95_ms").limit });
