@@ -5,6 +5,8 @@ into ``MLFLOW_TRACKING_URI`` / ``MLFLOW_REGISTRY_URI``). :func:`mlflow_session`
 points both at one store for the length of a ``with`` block and puts everything
 back afterwards, so an export never leaves a caller's MLflow configuration
 changed. Inside it, MLflow's own errors become rayops errors with a sentence.
+Being process globals, they make one session per process at a time: do not run
+exports to different stores from several threads at once.
 
 ``mlflow`` itself is imported here, on first use, never at import time: the CLI's
 ``--help`` must stay light and rayops runs without MLflow installed.
