@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"controltask"},
     {"telemetry", "features", "registry"},
     {"training", "serving"},
-    {"monitoring"},
+    {"monitoring", "interop"},
     {"rollout"},
     {"automation"},
     {"online"},

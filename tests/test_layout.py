@@ -19,8 +19,9 @@ HELP_ARGS = [
     ["monitor", "--help"], ["monitor", "status", "--help"], ["monitor", "drift", "--help"],
     ["alerts", "--help"], ["alerts", "list", "--help"], ["alerts", "rules", "--help"],
     ["online", "--help"], ["online", "enable", "--help"], ["online", "log", "--help"],
+    ["models", "export", "--help"], ["models", "import", "--help"], ["runs", "export", "--help"],
 ]  # fmt: skip
-HEAVY = ("ray", "xgboost", "pyarrow", "pandas", "sklearn", "boto3")
+HEAVY = ("ray", "xgboost", "pyarrow", "pandas", "sklearn", "boto3", "mlflow")
 
 
 def test_platform_from_repo_root_is_the_standard_module(repo_root: Path) -> None:

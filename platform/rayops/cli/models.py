@@ -479,3 +479,100 @@ def _render_explanation(d: dict[str, Any]) -> None:
     rows = [[str(i), *[f"{v:+.3g}" for v in (r if not isinstance(r[0], list) else r[0])]]
             for i, r in enumerate(d["contributions"][:20])]  # fmt: skip
     console.print(table("contributions (first 20 rows)", ["row", *features, "bias"], rows))
+
+
+MlflowUriOption = Annotated[
+    str,
+    typer.Option(
+        "--mlflow",
+        metavar="URI",
+        help="MLflow tracking store: a directory or file:///path (file store) or a server URL.",
+    ),
+]
+ExperimentOption = Annotated[
+    str | None,
+    typer.Option(
+        "--experiment", help="MLflow experiment (default: RAYOPS_REGISTRY_MLFLOW_EXPERIMENT)."
+    ),
+]
+
+
+@models_app.command("export")
+def export(
+    ref: str,
+    mlflow_uri: MlflowUriOption,
+    register_as: Annotated[
+        str | None,
+        typer.Option("--register-as", help="Also create a version of this MLflow registered model"),
+    ] = None,
+    experiment: ExperimentOption = None,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write a version as an MLflow model (xgboost flavor, UBJSON) with its card's params,
+    metrics and tags, in one MLflow run. Ensembles are refused (export their boosters).
+
+    REF is NAME, NAME@VERSION or NAME@ALIAS.
+
+    Example: rayops models export churn@production --mlflow ./mlruns --register-as churn
+    """
+    with handle_errors(as_json):
+        from rayops.interop import export_model
+
+        out = export_model(
+            _registry(storage), ref, mlflow_uri, register_as=register_as, experiment=experiment
+        ).model_dump(mode="json")
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"[green]{d['ref']}[/] -> {d['model_uri']} (run {d['run_id']})")
+        if d["registered_version"]:
+            console.print(f"registered as {d['registered_name']} version {d['registered_version']}")
+
+    emit(out, as_json, render)
+
+
+@models_app.command("import")
+def import_(
+    source: Annotated[
+        str,
+        typer.Option(
+            "--mlflow",
+            metavar="SOURCE",
+            help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/PATH or a directory.",
+        ),
+    ],
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="Where models:/ and runs:/ live (default: $MLFLOW_TRACKING_URI).",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="rayops model to register under (default: the exported or MLflow name)."
+        ),
+    ] = None,
+    actor: ActorOption = None,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Register an MLflow xgboost model as the next version: UBJSON or JSON only, never a
+    pickle (scikit-learn or pyfunc flavors, pickled files and legacy binaries are refused).
+
+    Example: rayops models import --mlflow models:/churn/3 --tracking-uri http://127.0.0.1:5000
+    """
+    with handle_errors(as_json):
+        from rayops.interop import import_model
+
+        out = import_model(
+            _registry(storage), source, name=name, uri=tracking_uri, author=_actor(actor)
+        ).model_dump(mode="json")
+    emit(
+        out,
+        as_json,
+        lambda d: console.print(
+            f"[green]{d['ref']}[/] <- {d['source']} ({d['file']}, {d['format']}, {d['task']})"
+        ),
+    )

@@ -231,6 +231,51 @@ def runs_show(
     emit(run, as_json, render)
 
 
+@runs_app.command("export")
+def runs_export(
+    run_id: Annotated[str, typer.Argument(help="The run id (see `rayops runs list`).")],
+    mlflow_uri: Annotated[
+        str,
+        typer.Option(
+            "--mlflow",
+            metavar="URI",
+            help="MLflow tracking store: a directory or file:///path (file store) or a server URL.",
+        ),
+    ],
+    experiment: Annotated[
+        str | None,
+        typer.Option(
+            "--experiment", help="MLflow experiment (default: RAYOPS_REGISTRY_MLFLOW_EXPERIMENT)."
+        ),
+    ] = None,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write a tune run to MLflow: one parent run, one child run per configuration (params,
+    fold-mean and std metrics, each fold as a step; the best tagged rayops.best=true).
+
+    Exporting a run again returns the earlier export.
+
+    Example: rayops runs export 20261122T142301Z-3f9a1c --mlflow http://127.0.0.1:5000
+    """
+    with handle_errors(as_json):
+        from rayops.interop import export_run
+        from rayops.storage import open_storage
+
+        out = export_run(
+            open_storage(storage), run_id, mlflow_uri, experiment=experiment
+        ).model_dump(mode="json")
+    emit(
+        out,
+        as_json,
+        lambda d: console.print(
+            f"run {d['run_id']} -> MLflow run {d['parent_run_id']} with {d['children']} "
+            f"children (best {d['best_child_run_id']})"
+            + (" [already exported]" if d["already_exported"] else "")
+        ),
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add this capability's commands to the top-level `rayops` app."""
     app.command("tune")(tune)

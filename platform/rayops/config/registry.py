@@ -1,4 +1,4 @@
-"""The model registry (:mod:`rayops.registry`): comparisons and drift baselines."""
+"""The model registry (:mod:`rayops.registry`): comparisons, drift baselines, MLflow interop."""
 
 from __future__ import annotations
 
@@ -33,4 +33,18 @@ class RegistrySettings(Section):
         default=50,
         ge=1,
         description="Most frequent categories kept per categorical feature; the rest are summed.",
+    )
+    mlflow_experiment: str = Field(
+        default="rayops",
+        min_length=1,
+        max_length=500,
+        description="MLflow experiment that `models export` and `runs export` write to "
+        "(created if missing; `--experiment` overrides).",
+    )
+    mlflow_await_registration_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="How long `models export --register-as` waits for the MLflow model "
+        "version to become READY.",
     )
