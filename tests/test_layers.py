@@ -16,12 +16,12 @@ import rayops
 
 #: Lowest first. A package (or top-level module) of rayops belongs to exactly one layer.
 LAYERS: list[set[str]] = [
-    {"_version", "errors", "names", "clock", "durations", "tasks", "gate", "http"},
+    {"_version", "errors", "names", "clock", "durations", "tasks", "gate", "http", "runtime_env"},
     {"config"},
     {"storage"},
     {"controltask"},
     {"telemetry", "features", "registry"},
-    {"training", "serving"},
+    {"training", "serving", "batch"},
     {"monitoring"},
     {"rollout"},
     {"automation"},
