@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings
 from rayops.errors import InvalidInputError
 from rayops.storage import Storage
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["load_params", "run_training"]
 
@@ -63,6 +67,7 @@ def run_training(
     register: str | None = None,
     actor: str | None = None,
     settings: Settings | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train on a feature set (``features="name@3"``) or a Parquet file (``data=``).
 
@@ -71,55 +76,62 @@ def run_training(
     automatically), scores the holdout, scores ``register``'s production version on
     the same holdout if there is one, and registers the model (a minor version)
     with lineage and drift baseline. Returns the run record.
+
+    A feature set above the fast path (or with ``workers`` >= 2) is split and trained
+    on the cluster without the driver holding its rows
+    (:mod:`rayops.training.distributed`): only the held-out rows and a sample of
+    training rows for the drift baseline come to the driver. ``progress`` is told
+    what runs and what it waits for.
     """
-    from rayops.training.fit import evaluate, split_holdout, train_model
-    from rayops.training.sources import from_feature_set, from_parquet, registry_lineage
-    from rayops.training.tune import infer_features
+    from rayops.training.fit import evaluate
 
     settings = settings or Settings()
+    say = progress or (lambda _: None)
     if (features is None) == (data is None):
         raise InvalidInputError("Give exactly one of --features NAME[@VERSION] or --data PATH.")
-    source = from_feature_set(storage, features) if features else from_parquet(str(data))
-    target = target or source.target
-    if not target:
-        raise InvalidInputError("Say which column to predict with --target.")
-    frame = source.frame
-    time_column = next(
-        (c for c in source.exclude if c in frame.columns and "datetime" in str(frame[c].dtype)),
-        None,
-    )
-    cols = infer_features(frame, target, source.exclude)
-    train, hold = split_holdout(
-        frame, fraction=settings.training.holdout_fraction, time_column=time_column
-    )
     run_id = f"train-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    result = train_model(
-        train,
-        target,
-        params=params,
-        num_boost_round=num_boost_round,
-        features=cols,
-        workers=workers,
-        storage=storage,
-        run_id=run_id,
-        settings=settings,
-    )
+    scaled = None
+    if features is not None:
+        from rayops.features import FeatureStore
+        from rayops.training.distributed import train_feature_set, use_ray_data
+
+        store = FeatureStore(storage, settings=settings)
+        version = store.get(features)
+        if use_ray_data(version.row_count, workers, settings):
+            scaled = train_feature_set(
+                store, version, target, params=params, num_boost_round=num_boost_round,
+                workers=workers, run_id=run_id, settings=settings, say=say,
+            )  # fmt: skip
+    if scaled is not None:
+        result, hold, target = scaled.result, scaled.holdout, scaled.target
+        cols, lineage, baseline_rows = scaled.features, scaled.lineage, scaled.baseline_rows
+        train_rows = scaled.train_rows
+    else:
+        result, hold, target, cols, lineage, baseline_rows = _in_driver(
+            storage, features, data, target, params=params, num_boost_round=num_boost_round,
+            workers=workers, run_id=run_id, settings=settings, say=say,
+        )  # fmt: skip
+        train_rows = len(baseline_rows)
+    say(f"scoring the {len(hold):,} held-out rows")
     tol = settings.training.accuracy_tolerance
     holdout = evaluate(result.booster, hold, target, features=cols, tolerance=tol)
     record: dict[str, Any] = {
         "run_id": run_id,
-        "lineage": source.lineage,
+        "lineage": lineage,
         "target": target,
         "features": cols,
         "params": result.params,
         "training": result.summary(),
-        "rows": {"train": len(train), "holdout": len(hold)},
+        "rows": {"train": train_rows, "holdout": len(hold)},
         "holdout": holdout,
         "production": None,
         "model": None,
     }
     if register:
         from rayops.registry import Registry, baseline_from_frame
+
+        say(f"registering {register}")
+        from rayops.training.sources import registry_lineage
 
         registry = Registry(storage)
         prod = registry.production(register)
@@ -139,8 +151,8 @@ def run_training(
             metrics={"holdout": holdout},
             features=cols,
             feature_types=result.feature_types,
-            lineage=registry_lineage(source.lineage),
-            baseline=baseline_from_frame(train, cols),
+            lineage=registry_lineage(lineage),
+            baseline=baseline_from_frame(baseline_rows, cols),
             run_id=run_id,
             bump="minor",
             author=actor,
@@ -148,3 +160,53 @@ def run_training(
         record["model"] = {"name": mv.name, "version": mv.version, "ref": mv.ref}
     storage.put_json_if_absent(f"training/runs/{run_id}.json", record)
     return record
+
+
+def _in_driver(
+    storage: Storage,
+    features: str | None,
+    data: str | None,
+    target: str | None,
+    *,
+    params: dict[str, Any] | None,
+    num_boost_round: int,
+    workers: int | None,
+    run_id: str,
+    settings: Settings,
+    say: Callable[[str], None],
+) -> tuple[Any, pd.DataFrame, str, list[str], dict[str, Any], pd.DataFrame]:
+    """The rows in the driver (small data, or a local Parquet file): split, then train
+    (fast path or Ray Train). ``(result, holdout, target, features, lineage, train)``."""
+    from rayops.training.fit import split_holdout, train_model
+    from rayops.training.sources import from_feature_set, from_parquet
+    from rayops.training.tune import infer_features
+
+    say(f"reading {features or data}")
+    source = from_feature_set(storage, features) if features else from_parquet(str(data))
+    target = target or source.target
+    if not target:
+        raise InvalidInputError("Say which column to predict with --target.")
+    frame = source.frame
+    time_column = next(
+        (c for c in source.exclude if c in frame.columns and "datetime" in str(frame[c].dtype)),
+        None,
+    )
+    cols = infer_features(frame, target, source.exclude)
+    train, hold = split_holdout(
+        frame, fraction=settings.training.holdout_fraction, time_column=time_column
+    )
+    fast = len(train) < settings.training.fast_path_max_rows and (workers or 1) == 1
+    say(f"training {len(train):,} rows " + ("in one Ray task (fast path)" if fast else
+        f"on Ray Train: waiting for {workers or settings.training.workers} worker(s)"))  # fmt: skip
+    result = train_model(
+        train,
+        target,
+        params=params,
+        num_boost_round=num_boost_round,
+        features=cols,
+        workers=workers,
+        storage=storage,
+        run_id=run_id,
+        settings=settings,
+    )
+    return result, hold, target, cols, source.lineage, train
