@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from rayops.cli._output import err_console
 
-__all__ = ["batch_bar", "status"]
+__all__ = ["batch_bar", "status", "watch"]
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -59,3 +61,29 @@ def batch_bar(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
 
     with bar:
         yield update
+
+
+def watch(
+    poll: Callable[[], T],
+    describe: Callable[[T], str],
+    finished: Callable[[T], bool],
+    *,
+    enabled: bool = True,
+    interval_s: float = 2.0,
+) -> T:
+    """Poll until ``finished``, showing ``describe`` of the latest state; the last state.
+
+    Ctrl-C stops watching (what is watched carries on) and returns the latest state.
+    """
+    import time
+
+    current = poll()
+    with status(describe(current), enabled=enabled) as say:
+        try:
+            while not finished(current):
+                time.sleep(interval_s)
+                current = poll()
+                say(describe(current))
+        except KeyboardInterrupt:
+            err_console.print("stopped watching; it carries on without this command")
+    return current

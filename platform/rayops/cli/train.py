@@ -11,7 +11,6 @@ from rayops.cli._output import (
     StorageOption,
     console,
     emit,
-    err_console,
     handle_errors,
     ray_session,
 )
@@ -64,9 +63,9 @@ def train(
         settings = Settings(storage=storage) if storage else Settings()
         store = open_storage(settings.storage, settings)
         loaded = load_params(store, params_file=params, from_run=from_run)
-        if not as_json:
-            err_console.print("[bold]training[/] ...")
-        with ray_session(address):
+        from rayops.cli._progress import status
+
+        with status("starting Ray", enabled=not as_json) as say, ray_session(address):
             record = run_training(
                 store,
                 target=target,
@@ -77,6 +76,7 @@ def train(
                 workers=workers,
                 register=register,
                 settings=settings,
+                progress=say,
             )
     emit(record, as_json, _render)
 
