@@ -10,9 +10,9 @@ server. Shown here:
 * ``ray job submit --working-dir <git archive of HEAD>`` training with two Ray
   Train workers, one per node, rayops importable only through the runtime_env;
 * the worker node killed (SIGKILL to all its processes) during batch scoring and
-  during training, a new node joining as an autoscaler's would: the batch job
-  finishes with every part exactly once (Ray Data restarts the scoring actor and
-  retries its part), training resumes from its last checkpoint.
+  during that training, a new node joining as an autoscaler's would: the batch
+  job finishes with every part exactly once (Ray Data restarts the scoring actor
+  and retries its part), training resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -140,36 +140,6 @@ def test_batch_scoring_runs_parts_on_both_nodes(
     np.testing.assert_allclose(_scores(storage, manifest), _expected(storage), rtol=1e-6)
 
 
-def test_a_train_job_from_a_clean_copy_puts_its_two_workers_on_two_nodes(
-    cluster: TwoNodeCluster, root: tuple[Storage, Settings], tmp_path: Path
-) -> None:
-    from ray.util.state import list_actors
-
-    _, settings = root
-    repo = Path(__file__).resolve().parent.parent
-    clean = tmp_path / "clone"
-    clean.mkdir()
-    archive = subprocess.run(["git", "-C", str(repo), "archive", "HEAD"], capture_output=True,
-                             check=True).stdout  # fmt: skip
-    (tmp_path / "head.tar").write_bytes(archive)
-    with tarfile.open(tmp_path / "head.tar") as tar:
-        tar.extractall(clean, filter="data")
-    env = json.dumps({"py_modules": ["platform/rayops"], "env_vars": settings.job_env()})
-    out = subprocess.run(
-        [RAY, "job", "submit", "--address", cluster.dashboard, "--working-dir", ".",
-         "--runtime-env-json", env, "--", "python", "-m", "rayops.jobs.train",
-         "--features", "rows", "--workers", "2", "--rounds", "40", "--register", "spread"],
-        cwd=clean, env=cluster.env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    record = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1])
-    assert record["training"]["path"] == "ray_train" and record["training"]["workers"] == 2
-    assert record["rows"]["train"] + record["rows"]["holdout"] == 60_000
-    workers = [a for a in list_actors(address=cluster.dashboard, detail=True, limit=10_000)
-               if a.class_name == "RayTrainWorker"]  # fmt: skip
-    assert len({a.node_id for a in workers}) == 2
-
-
 def test_batch_scoring_survives_the_death_of_a_worker_node(
     cluster: TwoNodeCluster, root: tuple[Storage, Settings], model: str
 ) -> None:
@@ -195,26 +165,49 @@ def test_batch_scoring_survives_the_death_of_a_worker_node(
     np.testing.assert_allclose(_scores(storage, manifest), _expected(storage), rtol=1e-6)
 
 
-def test_training_resumes_from_its_checkpoint_after_a_worker_node_dies(
-    cluster: TwoNodeCluster, root: tuple[Storage, Settings]
+def test_a_train_job_from_a_clean_copy_spreads_and_survives_a_node_death(
+    cluster: TwoNodeCluster, root: tuple[Storage, Settings], tmp_path: Path
 ) -> None:
+    """`ray job submit --working-dir` from `git archive HEAD`: two Ray Train workers, one
+    per node; the worker node dies after a checkpoint and training resumes from it."""
+    from ray.util.state import list_actors
+
     storage, settings = root
-
-    def checkpoints() -> int:
-        return sum(k.endswith("model.ubj") for k in storage.list_keys("train/checkpoints/"))
-
-    before = checkpoints()
-    job = _submit(cluster, settings, "rayops.jobs.train", "--features", "rows", "--workers",
-                  "2", "--rounds", "120")  # fmt: skip
+    repo = Path(__file__).resolve().parent.parent
+    clean = tmp_path / "clone"
+    clean.mkdir()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", "HEAD"], capture_output=True,
+                             check=True).stdout  # fmt: skip
+    (tmp_path / "head.tar").write_bytes(archive)
+    with tarfile.open(tmp_path / "head.tar") as tar:
+        tar.extractall(clean, filter="data")
+    assert not (clean / "rayops").exists()  # importable only through py_modules
+    env = json.dumps({"py_modules": ["platform/rayops"], "env_vars": settings.job_env()})
+    job = f"train-{uuid.uuid4().hex[:8]}"
+    out = subprocess.run(
+        [RAY, "job", "submit", "--address", cluster.dashboard, "--working-dir", ".",
+         "--runtime-env-json", env, "--submission-id", job, "--no-wait", "--",
+         "python", "-m", "rayops.jobs.train", "--features", "rows", "--workers", "2",
+         "--rounds", "80", "--register", "spread"],
+        cwd=clean, env=cluster.env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
 
     def checkpointed() -> bool:
-        return checkpoints() > before
+        return any(k.endswith("model.ubj") for k in storage.list_keys("train/checkpoints/"))
 
     assert wait_until(checkpointed, timeout=240, interval=0.5)
+    workers = [a for a in list_actors(address=cluster.dashboard, detail=True, limit=10_000)
+               if a.class_name == "RayTrainWorker" and a.state == "ALIVE"]  # fmt: skip
+    assert len(workers) == 2 and len({a.node_id for a in workers}) == 2
     cluster.kill_worker()
-    cluster.start_worker()
+    cluster.start_worker()  # as an autoscaler would replace it
     record = _finish(cluster, job, timeout=300)
     training = record["training"]
-    assert training["rounds"] == 120 and training["path"] == "ray_train"
+    assert training["path"] == "ray_train" and training["workers"] == 2
+    assert (
+        training["rounds"] == 80 and record["rows"]["train"] + record["rows"]["holdout"] == 60_000
+    )
     assert training["resumed_from_round"] is not None and training["resumed_from_round"] >= 20
     assert training["resumed_from_round"] % 20 == 0
+    assert Registry(storage).get("spread").card.run_id == record["run_id"]

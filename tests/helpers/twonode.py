@@ -72,6 +72,11 @@ class TwoNodeCluster:
         self.env.update(
             RAY_USAGE_STATS_ENABLED="0",
             RAY_AUTH_MODE="disabled",  # 127.0.0.1 only; a real cluster keeps its tokens
+            # A dead node is declared dead after ~3 s of missed health checks (Ray's
+            # default is ~15 s), so the chaos tests wait for recovery, not for detection.
+            RAY_health_check_period_ms="1000",
+            RAY_health_check_timeout_ms="1000",
+            RAY_health_check_failure_threshold="3",
             # `python` in a job's entrypoint is the clean interpreter.
             PATH=f"{self.python.parent}{os.pathsep}{env.get('PATH', '')}",
         )
@@ -79,6 +84,7 @@ class TwoNodeCluster:
         self._log = open(Path(self.temp_dir) / "nodes.log", "ab")  # noqa: SIM115
         self.head: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
+        self._dead: set[str] = set()
 
     def _ray(self, *args: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -111,23 +117,25 @@ class TwoNodeCluster:
         from ray.util.state import list_nodes
 
         try:
-            nodes = list_nodes(address=self.dashboard, filters=[("state", "=", "ALIVE")])
+            nodes = list_nodes(address=self.dashboard, limit=1000, raise_on_missing_output=False)
         except Exception:  # the dashboard is still starting
             return []
-        return [n.node_id for n in nodes]
+        return [n.node_id for n in nodes if n.state == "ALIVE"]
 
     def start_worker(self) -> None:
         """Start (or replace) the worker node and wait until the cluster has two nodes."""
         self.worker = self._ray(
             f"--address={self.address}", f'--resources={{"{WORKER_RESOURCE}": 1}}'
         )
-        assert wait_until(lambda: len(self.alive_nodes()) == 2, timeout=90, interval=0.5), (
-            "the worker node did not join"
-        )
+        # A killed node stays "alive" until its heartbeats are missed: do not count it.
+        assert wait_until(
+            lambda: len(set(self.alive_nodes()) - self._dead) == 2, timeout=90, interval=0.5
+        ), "the worker node did not join"
 
     def kill_worker(self) -> None:
         """A node death: SIGKILL to every process of the worker node at once."""
         assert self.worker is not None
+        self._dead.add(self.worker_node_id())
         os.killpg(self.worker.pid, signal.SIGKILL)
         self.worker.wait(timeout=10)
         self.worker = None
@@ -136,8 +144,11 @@ class TwoNodeCluster:
         """The id of the (current) worker node."""
         from ray.util.state import list_nodes
 
-        nodes = list_nodes(address=self.dashboard, filters=[("state", "=", "ALIVE")])
-        (worker,) = [n.node_id for n in nodes if not n.is_head_node]
+        nodes = list_nodes(address=self.dashboard, limit=1000, raise_on_missing_output=False)
+        (worker,) = [
+            n.node_id for n in nodes
+            if n.state == "ALIVE" and not n.is_head_node and n.node_id not in self._dead
+        ]  # fmt: skip
         return worker
 
     def stop(self) -> None:
