@@ -16,13 +16,13 @@ import rayops
 
 #: Lowest first. A package (or top-level module) of rayops belongs to exactly one layer.
 LAYERS: list[set[str]] = [
-    {"_version", "errors", "names", "clock", "durations", "tasks", "gate", "http"},
+    {"_version", "errors", "names", "clock", "durations", "tasks", "gate", "http", "runtime_env"},
     {"uncertainty"},
     {"config"},
     {"storage"},
     {"controltask"},
     {"telemetry", "features", "registry"},
-    {"training", "serving"},
+    {"training", "serving", "batch"},
     {"monitoring", "interop"},
     {"rollout"},
     {"automation"},

@@ -22,3 +22,11 @@ def test_serve_config_validates_and_every_application_builds(repo_root: Path) ->
         assert type(built).__name__ == "Application"
     routes = {app.name: app.route_prefix for app in config.applications}
     assert routes == {"rayops": "/", "rayops-controller": None}
+
+
+def test_serve_config_storage_is_shared_by_every_node(repo_root: Path) -> None:
+    """Replicas run on any node: the root must be S3, never a node-local path."""
+    doc = yaml.safe_load((repo_root / "serve_apps" / "rayops.yaml").read_text())
+    for app in doc["applications"]:
+        storage = app["runtime_env"]["env_vars"]["RAYOPS_STORAGE"]
+        assert storage.startswith("s3://"), f"{app['name']} stores in {storage!r}"

@@ -65,3 +65,33 @@ def test_rollout_command_errors_have_exit_codes(tmp_path: Path) -> None:
     assert run(root, "controller", "run", "--once", "--task", "nope")[0] == 2
     res = runner.invoke(app, ["deploy", "--help"])
     assert res.exit_code == 0 and "Example: rayops deploy" in res.stdout
+
+
+def test_deploy_watch_follows_the_rollout_to_its_end(tmp_path: Path) -> None:
+    """An operator promotes the canary while `deploy --watch` follows it."""
+    import threading
+
+    from harness import wait_until
+    from rollout_support import booster
+
+    from rayops.registry import Registry
+    from rayops.rollout import Rollouts
+    from rayops.serving import Endpoints
+
+    root = str(tmp_path / "root")
+    storage = open_storage(root)
+    reg = Registry(storage)
+    a, b = (str(reg.register("demand", booster(i)).ref) for i in range(2))
+    Endpoints(storage).create("shop", a)
+
+    def operator() -> None:
+        rollouts = Rollouts(storage)
+        assert wait_until(lambda: "shop" in rollouts.list(), timeout=30)
+        rollouts.promote("shop", reason="watched")
+
+    helper = threading.Thread(target=operator)
+    helper.start()
+    code, final = run(root, "deploy", "shop", b, "--steps", "10,100", "--watch")
+    helper.join(timeout=30)
+    assert code == 0 and final["rollout"]["status"] == "promoted"
+    assert final["weights"][b] == 100

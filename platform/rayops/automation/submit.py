@@ -7,20 +7,20 @@ job id, so a controller that crashed between submitting and recording the
 submission cannot start the same retrain twice: Ray refuses a second job with
 the same id, and the controller then simply follows the first one.
 
-The job runs with the interpreter of the process that submits it (the
-controller's, i.e. the cluster's Python with rayops installed), not whatever
-``python`` is first on the job's PATH.
+The entrypoint is portable: ``python -m rayops.jobs.retrain ...``, run by the
+cluster's own ``python``, never the submitting machine's interpreter path (a
+laptop's venv does not exist on the head node). rayops travels with the job in
+its ``runtime_env`` (``py_modules``, :mod:`rayops.runtime_env`), so the job runs
+the submitter's rayops on a cluster that never installed it.
 
 Example:
-    >>> entrypoint("s3://bucket/rayops", "demand", "retrain-1", python="python3")
-    'python3 -m rayops.jobs.retrain --storage s3://bucket/rayops --model demand --job retrain-1'
+    >>> entrypoint("s3://bucket/rayops", "demand", "retrain-1")
+    'python -m rayops.jobs.retrain --storage s3://bucket/rayops --model demand --job retrain-1'
 """
 
 from __future__ import annotations
 
 import os
-import shlex
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,13 +38,12 @@ class SubmissionPending(RayopsError):
     """Ray's job agent is not up yet (a cluster that just started); submit again later."""
 
 
-def entrypoint(storage_uri: str, model: str, job_id: str, *, python: str | None = None) -> str:
-    """The shell command a retrain job runs."""
-    return (
-        f"{shlex.quote(python or sys.executable)} -m rayops.jobs.retrain "
-        f"--storage {shlex.quote(storage_uri)} --model {shlex.quote(model)} "
-        f"--job {shlex.quote(job_id)}"
-    )
+def entrypoint(storage_uri: str, model: str, job_id: str, *, python: str = "python") -> str:
+    """The shell command a retrain job runs (``python`` is the cluster's)."""
+    from rayops.runtime_env import module_entrypoint
+
+    args = ["--storage", storage_uri, "--model", model, "--job", job_id]
+    return module_entrypoint("rayops.jobs.retrain", args, python=python)
 
 
 @dataclass(frozen=True)
@@ -115,12 +114,14 @@ class RaySubmitter:
         # The whole settings, so an override given to the controller (a threshold, a
         # timeout, the storage root) reaches the job exactly as the controller had it.
         env = self.settings.override(storage=storage_uri).job_env()
+        from rayops.runtime_env import runtime_env
+
         try:
             submitted: str = self._jobs().submit_job(
                 entrypoint=entrypoint(storage_uri, model, job_id),
                 submission_id=job_id,
                 entrypoint_num_cpus=self.settings.automation.entrypoint_num_cpus,
-                runtime_env={"env_vars": env},
+                runtime_env=runtime_env(env),
                 metadata={"rayops_model": model, "rayops_job": job_id},
             )
         except RuntimeError as e:

@@ -8,6 +8,7 @@ import typer
 
 from rayops._version import __version__
 from rayops.cli import analytics as analytics_cli
+from rayops.cli import batch as batch_cli
 from rayops.cli import features as features_cli
 from rayops.cli import logs as logs_cli
 from rayops.cli import models as models_cli
@@ -55,6 +56,7 @@ for _module in (
     retrain_cli,
     online_cli,
     logs_cli,
+    batch_cli,
 ):
     _module.register(app)
 

@@ -107,7 +107,16 @@ def ray_session(address: str | None) -> Iterator[None]:
         with private_cluster():
             yield
         return
-    ray.init(address=address, log_to_driver=False, configure_logging=False)
+    # A cluster given by address may not have rayops installed: ship this one with the
+    # driver, so every task and actor of this session can import it (rayops.runtime_env).
+    from rayops.runtime_env import runtime_env
+
+    ray.init(
+        address=address,
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env=runtime_env() if address else None,
+    )
     try:
         yield
     finally:

@@ -127,17 +127,23 @@ def ingest(
                 exp = json.loads(expectations.read_text())
             except (OSError, ValueError) as e:
                 raise InvalidInputError(f"Cannot read expectations from {expectations}: {e}") from e
-        v = _store(storage).write(
-            name,
-            path,
-            description=description,
-            metadata=_pairs(meta),
-            entity=entity or None,
-            event_time=event_time,
-            target=target or None,
-            expectations=exp,
-            strict=strict,
+        from rayops.cli._progress import status
+
+        waiting = (
+            f"hashing, profiling and checking {path}, then writing it as the next version of {name}"
         )
+        with status(waiting, enabled=not as_json):
+            v = _store(storage).write(
+                name,
+                path,
+                description=description,
+                metadata=_pairs(meta),
+                entity=entity or None,
+                event_time=event_time,
+                target=target or None,
+                expectations=exp,
+                strict=strict,
+            )
     doc = {**_summary(v), "reused": v.reused}
     doc["quality"] = v.quality.model_dump(mode="json", exclude_none=True)
 

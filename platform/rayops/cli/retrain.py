@@ -108,6 +108,9 @@ def retrain(
     address: Annotated[
         str | None, typer.Option("--address", help="With --force --local: Ray address.")
     ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="With --force: follow the retrain job to its end.")
+    ] = False,
     storage: StorageOption = None,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -135,14 +138,48 @@ def retrain(
             from rayops.errors import InvalidInputError
 
             raise InvalidInputError("--force needs --model NAME.")
+        from rayops.cli._progress import status as spinner
+
         if local:
             from rayops.cli._output import ray_session
 
-            with ray_session(address):
+            waiting = f"retraining {model} in this process (data, training, comparison)"
+            with spinner(waiting, enabled=not as_json), ray_session(address):
                 job = r.run_local(model, deploy=deploy)
         else:
-            job = r.force(model, deploy=deploy)
+            where = r.settings.automation.job_address or "this cluster's Jobs API"
+            with spinner(f"submitting the retrain of {model} to {where}", enabled=not as_json):
+                job = r.force(model, deploy=deploy)
+            if watch:
+                job = _follow(r, job, as_json)
     emit([job.model_dump(mode="json")], as_json, _render_jobs)
+
+
+def _follow(r: Retrainer, job: Any, as_json: bool) -> Any:
+    """Poll the job's record (the job writes its stage and progress) until it ends; a
+    Ray job that ended without recording its outcome ends the watch too."""
+    from rayops.automation.jobs import JobState
+    from rayops.cli._progress import watch
+
+    ray_state: dict[str, str] = {}
+
+    def poll() -> Any:
+        current = r.jobs.get(job.model, job.id)
+        if not current.state.finished and current.ray_job_id:
+            ray_state["state"] = r.submitter.status(current.ray_job_id).state
+        return current
+
+    def describe(j: Any) -> str:
+        if j.state is JobState.QUEUED or j.stage.value == "submitted":
+            wait = f"waiting for Ray Jobs to start {j.id} (Ray: {ray_state.get('state', '?')})"
+        else:
+            wait = f"{j.id}: {j.stage.value} ({j.progress:.0%})"
+        return f"retrain of {j.model}: {wait}"
+
+    def finished(j: Any) -> bool:
+        return bool(j.state.finished) or ray_state.get("state") in ("FAILED", "STOPPED")
+
+    return watch(poll, describe, finished, enabled=not as_json)
 
 
 @retrain_app.command("status")

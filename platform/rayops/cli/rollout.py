@@ -115,6 +115,10 @@ def deploy(
         ),
     ] = None,
     reason: ReasonOption = None,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", help="Follow the rollout to its end (promoted or rolled back)."),
+    ] = False,
     storage: StorageOption = None,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -122,6 +126,7 @@ def deploy(
 
     The control loop (`rayops controller start`) analyzes each step on live traffic
     and feedback: too few samples hold, healthy advances, a breach rolls back.
+    With --watch the command follows it (Ctrl-C stops watching, not the rollout).
 
     Example: rayops deploy churn churn@1.3.0 --strategy canary --steps 5,25,50,100 --interval 60s
     """
@@ -137,7 +142,29 @@ def deploy(
             actor=current_user(),
             reason=reason,
         )
+        if watch:
+            from rayops.cli._progress import watch as follow
+
+            rollouts = _rollouts(storage)
+            final = follow(
+                lambda: rollouts.status(endpoint),
+                _waiting_for,
+                lambda d: d["rollout"]["status"] in ("promoted", "rolled_back", "aborted"),
+                enabled=not as_json,
+            )
+            emit(final, as_json, _render_rollout)
+            return
     emit(doc.model_dump(mode="json"), as_json, _render_rollout)
+
+
+def _waiting_for(d: dict[str, Any]) -> str:
+    r = d["rollout"]
+    share = ", ".join(f"{ref} {w}%" for ref, w in d["weights"].items())
+    verdict = f"; last verdict {r['verdict']}: {r.get('reason') or ''}" if r.get("verdict") else ""
+    return (
+        f"{r['strategy']} of {r['candidate']}: {r['status']}, step {r['step'] + 1}/"
+        f"{len(r['steps'])} ({share}){verdict} — waiting for the control loop's next analysis"
+    )
 
 
 def promote(

@@ -11,7 +11,6 @@ from rayops.cli._output import (
     StorageOption,
     console,
     emit,
-    err_console,
     handle_errors,
     ray_session,
 )
@@ -83,9 +82,9 @@ def train(
         settings = Settings(storage=storage) if storage else Settings()
         store = open_storage(settings.storage, settings)
         loaded = load_params(store, params_file=params, from_run=from_run)
-        if not as_json:
-            err_console.print("[bold]training[/] ...")
-        with ray_session(address):
+        from rayops.cli._progress import status
+
+        with status("starting Ray", enabled=not as_json) as say, ray_session(address):
             record = run_training(
                 store,
                 target=target,
@@ -99,6 +98,7 @@ def train(
                 task=task,
                 interval_context=[c.strip() for c in (interval_context or "").split(",")
                                   if c.strip()],
+                progress=say,
             )  # fmt: skip
     emit(record, as_json, _render)
 

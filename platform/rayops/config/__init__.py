@@ -3,7 +3,7 @@
 :class:`Settings` holds the storage root, the API token and a section per
 capability: ``s3``, ``features``, ``registry``, ``training``, ``serving``,
 ``control``, ``rollout``, ``monitoring``, ``online``, ``automation``,
-``analytics`` and ``telemetry``. Code reads the section it needs
+``analytics``, ``telemetry`` and ``batch``. Code reads the section it needs
 (``settings.serving.poll_interval_s``) and a component that needs only one
 section takes only that section.
 
@@ -51,6 +51,7 @@ from pydantic_settings import (
 from rayops.config._section import Section
 from rayops.config.analytics import AnalyticsSettings
 from rayops.config.automation import AutomationSettings
+from rayops.config.batch import BatchSettings
 from rayops.config.control import ControlSettings
 from rayops.config.features import FeatureSettings
 from rayops.config.monitoring import MonitoringSettings
@@ -69,6 +70,7 @@ __all__ = [
     "ABTest",
     "AnalyticsSettings",
     "AutomationSettings",
+    "BatchSettings",
     "ControlSettings",
     "FeatureSettings",
     "MonitoringSettings",
@@ -197,6 +199,7 @@ class Settings(BaseSettings):
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -83,6 +83,40 @@ class TrainingSettings(Section):
         ge=0,
         description="Worker failures Ray Train recovers from (from the last checkpoint).",
     )
+    cpus_per_worker: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "CPUs each Ray Train worker reserves; 0: the node's CPUs divided among the workers "
+            "placed on it (the largest equal share that fits every worker on the cluster's "
+            "nodes). Default 0."
+        ),
+    )
+    nthread: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "XGBoost threads per Ray Train worker; 0: the worker's reserved CPUs (at least 1). "
+            "Default 0."
+        ),
+    )
+    holdout_max_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description=(
+            "On the Ray Data path (a feature set above the fast path, or --workers 2+), at most "
+            "this many held-out rows: the holdout fraction shrinks so the rows scored in the "
+            "driver stay bounded, and every other row trains. Default 1000000."
+        ),
+    )
+    baseline_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description=(
+            "On the Ray Data path, the drift baseline of the model card comes from a seeded "
+            "sample of about this many training rows. Default 100000."
+        ),
+    )
     holdout_fraction: float = Field(
         default=0.2, gt=0, lt=1, description="Share of rows held out to evaluate a trained model."
     )

@@ -3,7 +3,8 @@
 The retrain controller submits it with ``--job`` (a job it has claimed). Run by
 hand it claims a forced retrain itself (refused while one runs)::
 
-    ray job submit --address http://127.0.0.1:8265 -- \\
+    ray job submit --address http://127.0.0.1:8265 \\
+        --runtime-env-json '{"py_modules": ["platform/rayops"]}' -- \\
         python -m rayops.jobs.retrain --model demand --storage s3://bucket/rayops
 
 It prints the final job document as JSON on the last line of stdout and exits

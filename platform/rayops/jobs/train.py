@@ -1,9 +1,11 @@
 """``python -m rayops.jobs.train``: one training run as a Ray job.
 
-Submit it to a running cluster (the working dir is uploaded, so a local
-``--data`` file travels with it)::
+Submit it to a running cluster from the repository's root (the working dir is
+uploaded, so a local ``--data`` file travels with it; ``py_modules`` makes rayops
+importable on a cluster that does not have it installed)::
 
-    ray job submit --address http://127.0.0.1:8265 --working-dir . -- \\
+    ray job submit --address http://127.0.0.1:8265 --working-dir . \\
+        --runtime-env-json '{"py_modules": ["platform/rayops"]}' -- \\
         python -m rayops.jobs.train --features sales@3 --target y \\
         --storage s3://bucket/rayops --register sales-xgb
 

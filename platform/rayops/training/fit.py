@@ -9,14 +9,26 @@ records the choice:
 * **fast** — fewer rows than ``train_fast_path_max_rows`` and at most one
   worker asked for: one Ray task (``num_cpus=1``) trains the booster, skipping
   Ray Train's worker-group start-up (about 10 s here).
-* **ray_train** — ``XGBoostTrainer`` with the rows sharded across workers (each
-  shard goes to the object store once), XGBoost's collective communication
-  between them, checkpoints under the storage root every
-  ``train_checkpoint_every`` rounds, and ``FailureConfig(max_failures)``: a failed
-  worker group restarts from the last checkpoint and continues boosting from
-  that round. Train is told about progress only at those checkpoints, because
-  each report costs about 2 s; Ray's stock ``RayTrainReportCallback`` reports
-  every round, which turned a 2 s training into 220 s here.
+* **ray_train** — ``XGBoostTrainer`` on a Ray Dataset (``datasets={"train": ds}``):
+  each worker reads its share with ``ray.train.get_dataset_shard`` and builds its
+  DMatrix from it, XGBoost's collective communication runs between them,
+  checkpoints go under the storage root every ``train_checkpoint_every`` rounds,
+  and ``FailureConfig(max_failures)``: a failed worker group restarts from the
+  last checkpoint and continues boosting from that round. Train is told about
+  progress only at those checkpoints, because each report costs about 2 s; Ray's
+  stock ``RayTrainReportCallback`` reports every round, which turned a 2 s
+  training into 220 s here. :func:`train_on_dataset` takes the Dataset (a
+  feature set's, :mod:`rayops.training.distributed`), so the driver never holds
+  the rows; :func:`train_model` wraps a DataFrame it was given as one.
+
+Each Ray Train worker reserves ``train_cpus_per_worker`` CPUs and runs XGBoost
+with ``train_nthread`` threads; by default (0) the node's CPUs are divided among
+the workers placed on it (:func:`worker_resources`).
+
+The Dataset is materialized (its blocks in the object store, not in the driver)
+before the workers start: a worker holds its CPUs for the whole run, so on a
+cluster whose CPUs all go to workers, reads streamed during training would wait
+forever for a CPU.
 
 Library code: callers start Ray (``ray.init``) first.
 
@@ -51,7 +63,15 @@ if TYPE_CHECKING:
     import pandas as pd
     import xgboost as xgb
 
-__all__ = ["TrainPath", "TrainResult", "evaluate", "split_holdout", "train_model"]
+__all__ = [
+    "TrainPath",
+    "TrainResult",
+    "evaluate",
+    "split_holdout",
+    "train_model",
+    "train_on_dataset",
+    "worker_resources",
+]
 
 _MODEL_FILE = "model.ubj"
 
@@ -285,33 +305,147 @@ def train_model(
             target=labelled,
         )
 
+    import pandas as pd
+    import ray.data
+
+    # The frame as a Ray Dataset of a few blocks per worker, so that shards split evenly.
+    rows = X.assign(**{target: y})
+    step = -(-len(rows) // max(1, min(len(rows), 4 * n_workers)))
+    dataset = ray.data.from_pandas([rows.iloc[i : i + step] for i in range(0, len(rows), step)])
+    categories = {
+        c: list(X[c].cat.categories)
+        for c in X.columns
+        if isinstance(X[c].dtype, pd.CategoricalDtype)
+    }
+    result = train_on_dataset(
+        dataset,
+        target,
+        features=list(features),
+        categories=categories,
+        params={**params, **labelled.native()},
+        num_boost_round=rounds,
+        workers=n_workers,
+        storage=storage,
+        run_id=run_id,
+        xgb_model=xgb_model,
+        settings=settings,
+        seed=seed,
+        placement_strategy=placement_strategy,
+        inject_failure=inject_failure,
+    )
+    result.seconds = time.perf_counter() - started
+    result.target = labelled
+    result.params = {**result.params, "n_estimators": rounds}
+    result.feature_types = _feature_types(X)
+    return result
+
+
+def train_on_dataset(
+    dataset: Any,
+    target: str,
+    *,
+    features: list[str],
+    categories: dict[str, list[Any]] | None = None,
+    params: dict[str, Any] | None = None,
+    num_boost_round: int = 100,
+    workers: int | None = None,
+    storage: Storage | None = None,
+    run_id: str | None = None,
+    xgb_model: xgb.Booster | None = None,
+    settings: Settings | None = None,
+    seed: int = 0,
+    placement_strategy: str = "PACK",
+    inject_failure: dict[str, Any] | None = None,
+    labels: Labels | None = None,
+) -> TrainResult:
+    """Train on Ray Train from a ``ray.data.Dataset`` holding ``features`` and ``target``.
+
+    Each worker reads its share (``get_dataset_shard``); the driver never holds the
+    rows. ``categories`` gives every categorical feature's values, so all workers
+    encode them alike. ``params`` carries the objective (default
+    ``reg:squarederror``) and, for multiclass, ``num_class``; ``labels`` (a
+    classifier's classes) makes each worker encode the target column's labels as
+    class indices, as :func:`rayops.training.targets.prepare_target` does. Other
+    arguments as :func:`train_model`.
+
+    Example:
+        >>> ds = FeatureStore(storage).to_ray_dataset("sales@3")  # doctest: +SKIP
+        >>> train_on_dataset(ds, "y", features=["a", "b"], workers=2).path  # doctest: +SKIP
+        <TrainPath.RAY_TRAIN: 'ray_train'>
+    """
+    settings = settings or Settings()
+    params = dict(params or {})
+    rounds = int(params.pop("n_estimators", num_boost_round))
+    if rounds < 1:
+        raise InvalidInputError("Training needs at least one boosting round.")
+    started = time.perf_counter()
+    n_workers = workers or settings.training.workers
+    cpus, nthread = worker_resources(n_workers, settings, placement_strategy)
+    objective = params.pop("objective", None) or "reg:squarederror"
+    num_class = params.pop("num_class", None)
+    native = native_params(
+        params, objective=objective, seed=seed, nthread=nthread, num_class=num_class
+    )
+    base = bytes(xgb_model.save_raw("ubj")) if xgb_model is not None else None
+    categories = dict(categories or {})
     run_id = run_id or f"train-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     booster, resumed, ckpt_uri = _ray_train(
-        X,
-        y,
+        dataset,
+        target,
+        list(features),
+        categories,
         native,
         rounds,
-        n_workers,
+        (n_workers, cpus),
         base,
         storage or _default_storage(settings),
         run_id,
         settings,
         inject_failure,
         placement_strategy,
+        labels,
     )
     return TrainResult(
         booster=booster,
-        path=path,
+        path=TrainPath.RAY_TRAIN,
         workers=n_workers,
         rounds=booster.num_boosted_rounds(),
         seconds=time.perf_counter() - started,
         features=list(features),
-        feature_types=_feature_types(X),
-        params=recorded,
-        target=labelled,
+        feature_types=["c" if f in categories else "float" for f in features],
+        params=native,
         resumed_from_round=resumed,
         checkpoint_uri=ckpt_uri,
+        extra={"cpus_per_worker": cpus, "nthread": nthread},
     )
+
+
+def worker_resources(
+    workers: int, settings: Settings, placement_strategy: str = "PACK"
+) -> tuple[float, int]:
+    """``(CPUs per worker, XGBoost threads per worker)`` for ``workers`` Ray Train workers.
+
+    ``train_cpus_per_worker`` / ``train_nthread`` when set; else the largest whole
+    number of CPUs such that every worker fits on the cluster's nodes (one per
+    node with SPREAD placements), i.e. each node's CPUs divided among the workers
+    placed on it, and as many threads. Needs a Ray session.
+    """
+    cpus: float = settings.training.cpus_per_worker
+    if not cpus:
+        import ray
+
+        alive = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
+        nodes = [int(n["Resources"].get("CPU", 0)) for n in alive]
+        cpus = 1
+        for c in range(max(nodes, default=1), 0, -1):
+            if "SPREAD" in placement_strategy:
+                fits = sum(1 for n in nodes if n >= c)
+            else:
+                fits = sum(n // c for n in nodes)
+            if fits >= workers:
+                cpus = c
+                break
+    return cpus, settings.training.nthread or max(1, int(cpus))
 
 
 def _default_storage(settings: Settings) -> Storage:
@@ -361,39 +495,47 @@ _train_task = _LazyRemote()
 
 
 def _ray_train(
-    X: pd.DataFrame,
-    y: np.ndarray,
+    dataset: Any,
+    target: str,
+    features: list[str],
+    categories: dict[str, list[Any]],
     native: dict[str, Any],
     rounds: int,
-    n_workers: int,
+    scale: tuple[int, float],
     base: bytes | None,
     storage: Storage,
     run_id: str,
     settings: Settings,
     inject_failure: dict[str, Any] | None,
     placement_strategy: str,
+    labels: Labels | None = None,
 ) -> tuple[xgb.Booster, int | None, str]:
-    import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.xgboost import XGBoostTrainer
 
-    # One object per worker shard, put once; workers fetch only their own.
-    shards = [(ray.put(X.iloc[i::n_workers]), ray.put(y[i::n_workers])) for i in range(n_workers)]
+    n_workers, cpus = scale
+    # Blocks into the object store now, while every CPU is free for the reads (see the
+    # module docstring); the driver keeps only their references.
+    train = dataset.select_columns([*features, target]).materialize()
     fs, root = storage.arrow_filesystem()
     storage_path = f"{root}/train/checkpoints"
     trainer = XGBoostTrainer(
         _train_loop,
         train_loop_config={
-            "shards": shards,
+            "target": target,
+            "features": features,
+            "categories": categories,
             "params": native,
             "rounds": rounds,
             "every": settings.training.checkpoint_every,
             "base": base,
             "inject_failure": inject_failure,
+            "classes": None if labels is None else list(labels.classes),
         },
+        datasets={"train": train},
         scaling_config=ScalingConfig(
             num_workers=n_workers,
-            resources_per_worker={"CPU": 1},
+            resources_per_worker={"CPU": cpus},
             placement_strategy=placement_strategy,
         ),
         run_config=RunConfig(
@@ -414,6 +556,37 @@ def _ray_train(
     return booster, (int(resumed) if resumed is not None else None), uri
 
 
+def _shard_matrix(config: dict[str, Any]) -> xgb.DMatrix:
+    """This worker's share of the Dataset as a DMatrix, categoricals encoded alike on
+    every worker (the global category lists, not the values this shard happens to hold)."""
+    import pandas as pd
+    import ray.train
+    import xgboost as xgb
+
+    features, target = config["features"], config["target"]
+    shard = ray.train.get_dataset_shard("train")
+    batches = list(shard.iter_batches(batch_format="pandas", batch_size=None))
+    frame = (
+        pd.concat(batches, ignore_index=True)
+        if batches
+        else pd.DataFrame(columns=[*features, target])
+    )
+    X = frame[features].copy()
+    for col in X.columns:
+        if col in config["categories"]:
+            dtype = pd.CategoricalDtype(config["categories"][col])
+            X[col] = X[col].astype(object).astype(dtype)
+        elif pd.api.types.is_bool_dtype(X[col].dtype):
+            X[col] = X[col].astype("float64")
+    if config.get("classes") is not None:  # a classifier's labels, as class indices
+        from rayops.tasks import Labels
+
+        y = Labels(config["classes"]).encode_series(frame[target], where=f"target {target!r}")
+    else:
+        y = frame[target].to_numpy(dtype="float64")
+    return xgb.DMatrix(X, y, enable_categorical=True, nthread=config["params"]["nthread"])
+
+
 def _train_loop(config: dict[str, Any]) -> None:
     """Runs on each Ray Train worker (inside XGBoost's collective context)."""
     import ray
@@ -421,8 +594,7 @@ def _train_loop(config: dict[str, Any]) -> None:
     import xgboost as xgb
 
     rank = ray.train.get_context().get_world_rank()
-    X_ref, y_ref = config["shards"][rank]
-    dtrain = xgb.DMatrix(ray.get(X_ref), ray.get(y_ref), enable_categorical=True, nthread=1)
+    dtrain = _shard_matrix(config)
     total, every = int(config["rounds"]), int(config["every"])
 
     start: xgb.Booster | None = _load(config["base"]) if config["base"] is not None else None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +86,7 @@ def run_training(
     settings: Settings | None = None,
     task: str = "auto",
     interval_context: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train on a feature set (``features="name@3"``) or a Parquet file (``data=``).
 
@@ -100,6 +101,13 @@ def run_training(
     ``params`` may carry ``objective`` and ``n_estimators`` (a tune run's or a
     card's); ``n_estimators`` wins over ``num_boost_round``.
 
+    A feature set above the fast path (or with ``workers`` >= 2) is split and trained
+    on the cluster without the driver holding its rows
+    (:mod:`rayops.training.distributed`): only the held-out rows, a sample of
+    training rows for the drift baseline and the target column (to decide the task
+    and classes) come to the driver. ``progress`` is told what runs and what it
+    waits for.
+
     The registered card also gets the model's global feature importance on the
     holdout (mean |contribution|, gain, weight) and its uncertainty, fitted on the
     holdout (:func:`rayops.training.uncertainty.fit_uncertainty`): conformal
@@ -107,48 +115,36 @@ def run_training(
     given), calibration and prediction sets for a classifier.
     """
     from rayops.registry.predictor import Predictor
-    from rayops.training.fit import split_holdout, train_model
-    from rayops.training.sources import from_feature_set, from_parquet, registry_lineage
-    from rayops.training.targets import prepare_target
-    from rayops.training.tune import infer_features
 
     settings = settings or Settings()
+    say = progress or (lambda _: None)
     if (features is None) == (data is None):
         raise InvalidInputError("Give exactly one of --features NAME[@VERSION] or --data PATH.")
-    source = from_feature_set(storage, features) if features else from_parquet(str(data))
-    target = target or source.target
-    if not target:
-        raise InvalidInputError("Say which column to predict with --target.")
-    frame = source.frame
-    time_column = next(
-        (c for c in source.exclude if c in frame.columns and "datetime" in str(frame[c].dtype)),
-        None,
-    )
-    cols = infer_features(frame, target, source.exclude)
     params = dict(params or {})
-    labelled = prepare_target(frame, target, task=task, objective=params.get("objective"))
-    train, hold = split_holdout(
-        frame,
-        fraction=settings.training.holdout_fraction,
-        time_column=time_column,
-        seed=settings.training.cv_seed,
-        stratify=labelled.y if labelled.task.is_classification and not time_column else None,
-    )
     run_id = f"train-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    result = train_model(
-        train,
-        target,
-        params=params,
-        num_boost_round=num_boost_round,
-        features=cols,
-        workers=workers,
-        storage=storage,
-        run_id=run_id,
-        settings=settings,
-        task=labelled.task,
-        labels=labelled.labels,
-        seed=settings.training.cv_seed,
-    )
+    scaled = None
+    if features is not None:
+        from rayops.features import FeatureStore
+        from rayops.training.distributed import train_feature_set, use_ray_data
+
+        store = FeatureStore(storage, settings=settings)
+        version = store.get(features)
+        if use_ray_data(version.row_count, workers, settings):
+            scaled = train_feature_set(
+                store, version, target, params=params, num_boost_round=num_boost_round,
+                workers=workers, run_id=run_id, settings=settings, say=say, task=task,
+            )  # fmt: skip
+    if scaled is not None:
+        result, hold, target = scaled.result, scaled.holdout, scaled.target
+        cols, lineage, baseline_rows = scaled.features, scaled.lineage, scaled.baseline_rows
+        train_rows, labelled = scaled.train_rows, scaled.labelled
+    else:
+        result, hold, target, cols, lineage, baseline_rows, labelled = _in_driver(
+            storage, features, data, target, params=params, num_boost_round=num_boost_round,
+            workers=workers, run_id=run_id, settings=settings, say=say, task=task,
+        )  # fmt: skip
+        train_rows = len(baseline_rows)
+    say(f"scoring the {len(hold):,} held-out rows")
     tol = settings.training.accuracy_tolerance
     candidate = Predictor(
         "candidate", result.booster, cols, result.feature_types,
@@ -159,7 +155,7 @@ def run_training(
     )
     record: dict[str, Any] = {
         "run_id": run_id,
-        "lineage": source.lineage,
+        "lineage": lineage,
         "target": target,
         "task": labelled.task.kind.value,
         "classes": labelled.classes,
@@ -167,13 +163,16 @@ def run_training(
         "features": cols,
         "params": result.params,
         "training": result.summary(),
-        "rows": {"train": len(train), "holdout": len(hold)},
+        "rows": {"train": train_rows, "holdout": len(hold)},
         "holdout": holdout,
         "production": None,
         "model": None,
     }
     if register:
         from rayops.registry import Registry, baseline_from_frame
+        from rayops.training.sources import registry_lineage
+
+        say(f"registering {register}")
 
         registry = Registry(storage)
         prod = registry.production(register)
@@ -207,8 +206,8 @@ def run_training(
             metrics={"holdout": holdout},
             features=cols,
             feature_types=result.feature_types,
-            lineage=registry_lineage(source.lineage),
-            baseline=baseline_from_frame(train, cols),
+            lineage=registry_lineage(lineage),
+            baseline=baseline_from_frame(baseline_rows, cols),
             run_id=run_id,
             bump="minor",
             author=actor,
@@ -288,3 +287,64 @@ def _against_production(
         "candidate_better": gate.accepted,
         "reason": gate.reason,
     }
+
+
+def _in_driver(
+    storage: Storage,
+    features: str | None,
+    data: str | None,
+    target: str | None,
+    *,
+    params: dict[str, Any] | None,
+    num_boost_round: int,
+    workers: int | None,
+    run_id: str,
+    settings: Settings,
+    say: Callable[[str], None],
+    task: str,
+) -> tuple[Any, pd.DataFrame, str, list[str], dict[str, Any], pd.DataFrame, Target]:
+    """The rows in the driver (small data, or a local Parquet file): split, then train
+    (fast path or Ray Train).
+    ``(result, holdout, target, features, lineage, train, labelled)``."""
+    from rayops.training.fit import split_holdout, train_model
+    from rayops.training.sources import from_feature_set, from_parquet
+    from rayops.training.targets import prepare_target
+    from rayops.training.tune import infer_features
+
+    say(f"reading {features or data}")
+    source = from_feature_set(storage, features) if features else from_parquet(str(data))
+    target = target or source.target
+    if not target:
+        raise InvalidInputError("Say which column to predict with --target.")
+    frame = source.frame
+    time_column = next(
+        (c for c in source.exclude if c in frame.columns and "datetime" in str(frame[c].dtype)),
+        None,
+    )
+    cols = infer_features(frame, target, source.exclude)
+    labelled = prepare_target(frame, target, task=task, objective=(params or {}).get("objective"))
+    train, hold = split_holdout(
+        frame,
+        fraction=settings.training.holdout_fraction,
+        time_column=time_column,
+        seed=settings.training.cv_seed,
+        stratify=labelled.y if labelled.task.is_classification and not time_column else None,
+    )
+    fast = len(train) < settings.training.fast_path_max_rows and (workers or 1) == 1
+    say(f"training {len(train):,} rows " + ("in one Ray task (fast path)" if fast else
+        f"on Ray Train: waiting for {workers or settings.training.workers} worker(s)"))  # fmt: skip
+    result = train_model(
+        train,
+        target,
+        params=params,
+        num_boost_round=num_boost_round,
+        features=cols,
+        workers=workers,
+        storage=storage,
+        run_id=run_id,
+        settings=settings,
+        task=labelled.task,
+        labels=labelled.labels,
+        seed=settings.training.cv_seed,
+    )
+    return result, hold, target, cols, source.lineage, train, labelled

@@ -18,7 +18,14 @@ from rayops.storage import Storage
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TrainingData", "from_feature_set", "from_parquet", "registry_lineage"]
+__all__ = [
+    "TrainingData",
+    "feature_set_lineage",
+    "feature_set_roles",
+    "from_feature_set",
+    "from_parquet",
+    "registry_lineage",
+]
 
 
 @dataclass(frozen=True)
@@ -38,25 +45,34 @@ def from_feature_set(storage: Storage, ref: str) -> TrainingData:
     store = FeatureStore(storage)
     version = store.get(ref)
     frame = store.read(version.ref)
+    target, exclude = feature_set_roles(version)
+    return TrainingData(
+        frame=frame, lineage=feature_set_lineage(version), target=target, exclude=exclude
+    )
+
+
+def feature_set_roles(version: Any) -> tuple[str | None, tuple[str, ...]]:
+    """A version's single target (or None) and the columns that are never features
+    (entity keys and event time)."""
     roles = version.roles
     exclude = tuple(getattr(roles, "entity", []) or [])
     event_time = getattr(roles, "event_time", None)
     if event_time:
         exclude = (*exclude, event_time)
     targets = list(getattr(roles, "target", []) or [])
-    return TrainingData(
-        frame=frame,
-        lineage={
-            "source": "feature_set",
-            "feature_set": version.name,
-            "version": int(version.version),
-            "sha256": version.sha256,
-            "rows": int(version.row_count),
-            "ref": version.ref,
-        },
-        target=targets[0] if len(targets) == 1 else None,
-        exclude=exclude,
-    )
+    return (targets[0] if len(targets) == 1 else None), exclude
+
+
+def feature_set_lineage(version: Any) -> dict[str, Any]:
+    """What a run records about the feature-set version it trained on."""
+    return {
+        "source": "feature_set",
+        "feature_set": version.name,
+        "version": int(version.version),
+        "sha256": version.sha256,
+        "rows": int(version.row_count),
+        "ref": version.ref,
+    }
 
 
 def from_parquet(path: str | Path) -> TrainingData:
