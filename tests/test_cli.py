@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from harness import free_port
 from typer.testing import CliRunner
 
@@ -75,6 +76,7 @@ def test_bad_storage_uri_exits_2(tmp_path: Path) -> None:
     assert "Unsupported storage URI" in res.output
 
 
+@pytest.mark.slow
 def test_quickstart_console_script(tmp_path: Path) -> None:
     """The installed console script, exactly as a user runs it (its own local Ray).
 

@@ -20,6 +20,7 @@ from rayops.training.spaces import parse_space
 GRID = "space: {max_depth: {grid: [3, 5]}, n_estimators: {grid: [80]}}\ncv: {folds: 3}\n"
 
 
+@pytest.mark.slow
 def test_the_sdk_drives_the_loop_on_s3(ray_cluster: Any, s3_settings: Any, s3_uri: str) -> None:
     settings = rayops.Settings(
         storage=s3_uri, s3_endpoint_url=s3_settings.s3.endpoint_url, s3_region="us-east-1"

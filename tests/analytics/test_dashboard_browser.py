@@ -20,6 +20,9 @@ from gateway import deploy_gateway_app, serve_http
 from rayops.serving.endpoints import Endpoints
 from rayops.storage import Storage
 
+#: Own clusters, chaos or a browser: the slow tier (`pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

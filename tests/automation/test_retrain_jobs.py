@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 import requests
 from automation_support import DRIFT_AT, build
 from gateway import deploy_gateway_app, serve_http
@@ -51,6 +52,7 @@ def send(url: str, rows: pd.DataFrame, batch: int = 10, ids: set[str] | None = N
     return failed
 
 
+@pytest.mark.slow
 def test_drift_triggers_a_ray_job_whose_better_candidate_is_canaried_to_production(
     ray_cluster: Any, head_node: str, tmp_path: Path
 ) -> None:

@@ -101,6 +101,7 @@ class Traffic:
         return min((t for t, _, _, v in self.results if v == version), default=None)
 
 
+@pytest.mark.slow
 def test_swaps_under_20_requests_per_second_fail_no_request(
     gateway: str, root: Storage, pre_drift: xgb.Booster, drifted: pd.DataFrame
 ) -> None:

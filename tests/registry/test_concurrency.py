@@ -7,6 +7,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from registry_workers import register_model_file
 
 from rayops.registry import Registry
@@ -44,6 +45,7 @@ def test_16_concurrent_thread_registrations_get_16_distinct_versions(
     _assert_sixteen_distinct(reg, got, frame)
 
 
+@pytest.mark.slow
 def test_16_concurrent_process_registrations_get_16_distinct_versions(
     storage: Storage, booster: Any, frame: Any
 ) -> None:

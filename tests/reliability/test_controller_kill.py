@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from gateway import serve_http
 from harness import wait_until
 from ray.job_submission import JobSubmissionClient
@@ -41,6 +42,9 @@ from rayops.serving import Endpoints
 from rayops.storage import Storage, open_storage
 from rayops.telemetry.writers import FeedbackLog, PredictionLog
 from rayops.training.pipeline import run_training
+
+#: Own clusters, chaos or a browser: the slow tier (`pytest -m slow`).
+pytestmark = pytest.mark.slow
 
 DRIFT_AT = 1500
 POLICY: dict[str, Any] = {

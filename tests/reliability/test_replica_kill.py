@@ -29,6 +29,9 @@ from loadgen import Load
 import rayops
 from rayops.storage import Storage, open_storage
 
+#: Own clusters, chaos or a browser: the slow tier (`pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 DURATION_S = 60.0
 KILL_EVERY_S = 10.0
 KILLS = 5

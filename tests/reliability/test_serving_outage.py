@@ -30,6 +30,9 @@ from rayops.registry import Registry
 from rayops.serving import Endpoints
 from rayops.storage import Storage, open_storage
 
+#: Own clusters, chaos or a browser: the slow tier (`pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 ROW = {"a": 0.25, "b": 1.5}
 Failed = tuple[str, requests.Response]  # (request id, the failed feedback answer)
 

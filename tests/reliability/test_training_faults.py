@@ -68,6 +68,7 @@ class TrialKiller(threading.Thread):
         self.join(timeout=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_failures", [1, 0])
 def test_a_tune_trial_that_dies_once_is_retried(
     ray_cluster: Any, tmp_path: Path, max_failures: int

@@ -215,6 +215,7 @@ def test_a_better_canary_is_promoted_and_rollback_is_instant_under_load(
     assert Registry(root).get("demand@production").ref == models["stable"]
 
 
+@pytest.mark.slow
 def test_the_controller_resumes_a_rollout_after_being_killed(
     url: str, root: Storage, models: dict[str, str]
 ) -> None:

@@ -128,6 +128,7 @@ def test_concurrent_writers_readers_and_compactors(storage: Storage) -> None:
     _assert_exactly_once(storage, ids + late)
 
 
+@pytest.mark.slow
 def test_a_killed_compactor_never_leaves_duplicates(
     storage: Storage, request: pytest.FixtureRequest, repo_root: Path
 ) -> None:

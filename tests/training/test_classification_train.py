@@ -84,6 +84,7 @@ def test_train_multiclass_from_a_feature_set_target_role(ray_cluster: Any, tmp_p
     assert card.threshold is None
 
 
+@pytest.mark.slow
 def test_ray_train_two_workers_trains_a_binary_classifier_like_plain_xgboost(
     ray_cluster: Any, tmp_path: Path
 ) -> None:

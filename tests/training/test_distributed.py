@@ -73,6 +73,7 @@ def test_with_an_event_time_the_latest_rows_are_held_out(
     assert set(split.holdout["target"]) == set(latest) and set(train["target"]).isdisjoint(latest)
 
 
+@pytest.mark.slow
 def test_run_training_never_reads_the_feature_set_into_the_driver(
     store: FeatureStore, ray_cluster: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,6 +110,7 @@ def test_workers_share_each_nodes_cpus(ray_cluster: Any) -> None:
     assert np.isclose(worker_resources(5, Settings())[0], 1)  # more workers than CPUs: 1 each
 
 
+@pytest.mark.slow
 def test_a_classifier_trains_on_the_ray_data_path_with_labels_encoded_by_the_workers(
     store: FeatureStore, ray_cluster: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -45,6 +45,7 @@ def test_fast_path_matches_plain_xgboost(ray_cluster, data) -> None:  # type: ig
     assert rmse == pytest.approx(_plain_xgboost_rmse(train, hold), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_ray_train_two_workers_matches_plain_xgboost(  # type: ignore[no-untyped-def]
     ray_cluster, data, tmp_path: Path
 ) -> None:
@@ -82,6 +83,7 @@ def test_automatic_choice_is_recorded(ray_cluster, data) -> None:  # type: ignor
 
 # Checkpoints go through the same pyarrow filesystem on both backends; S3 is the one that
 # matters on a cluster (and the slower one), so this 30 s test runs there only.
+@pytest.mark.slow
 @pytest.mark.parametrize("storage", ["s3"], indirect=True)
 def test_worker_failure_resumes_from_checkpoint(  # type: ignore[no-untyped-def]
     ray_cluster, data, storage: Storage, tmp_path: Path

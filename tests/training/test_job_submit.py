@@ -8,11 +8,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from headnode import RAY, head_env
 
 from rayops.datasets import make_regression
 from rayops.storage import open_storage
 from rayops.training.runs import get_run, list_runs
+
+#: Own clusters, chaos or a browser: the slow tier (`pytest -m slow`).
+pytestmark = pytest.mark.slow
 
 
 def _submit(head_node: str, work: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
