@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from harness import free_port
@@ -76,49 +77,66 @@ def test_bad_storage_uri_exits_2(tmp_path: Path) -> None:
     assert "Unsupported storage URI" in res.output
 
 
-@pytest.mark.slow
-def test_quickstart_console_script(tmp_path: Path) -> None:
+def _quickstart(tmp_path: Path, *extra: str) -> dict[str, Any]:
     """The installed console script, exactly as a user runs it (its own local Ray).
 
     The session's cluster holds Ray's job-agent port, so the CLI starts a private head
     (see rayops.cli._cluster); a shell without this process's RAY_* variables, as a
-    user's would be, must still join it and run the retrain as a Ray job.
+    user's would be, must still join it and run the retrain as a Ray job. PATH is the
+    user's, without this virtualenv's bin: the retrain job's ``python`` must still be
+    the interpreter the CLI runs in.
     """
     exe = Path(sys.executable).with_name("rayops")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    bindir = str(exe.parent)
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != bindir)
     out = subprocess.run(
-        [
-            str(exe),
-            "quickstart",
-            "--json",
-            "--rows",
-            "4000",
-            "--storage",
-            str(tmp_path),
-            "--port",
-            str(free_port()),
-        ],  # fmt: skip
+        [str(exe), "quickstart", "--json", "--rows", "4000", "--storage", str(tmp_path),
+         "--port", str(free_port()), *extra],
         capture_output=True,
         text=True,
         timeout=600,
         env=env,
-    )
+        cwd="/tmp",  # Ray's /tmp/ray must not shadow the ray package in the job
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    report = json.loads(out.stdout[out.stdout.index("{") :])
-    assert report["feature_sets"] == ["quickstart-demand@1", "quickstart-demand@2"]
-    assert report["first_model"] == "quickstart-demand@1.0.0"
-    assert report["best_cv_rmse"] < report["baseline_cv_rmse"]
-    assert report["stack"]["ensemble"] == "quickstart-stack@1.0.0"
-    assert report["stack"]["live_mae"] < 1.5 * report["live_mae"]["before_drift"]
+    report: dict[str, Any] = json.loads(out.stdout[out.stdout.index("{") :])
+    return report
+
+
+def _assert_loop_closed(report: dict[str, Any], model: str) -> None:
     # The control loop closed the loop: drift flagged, retrain run as a Ray job, canaried.
+    assert report["best_cv"] < report["baseline_cv"]  # rmse or log loss: lower is better
     assert "num_0" in report["drift"]["features"]
     retrain = report["retrain"]
     assert retrain["trigger"] == "drift" and retrain["decision"] == "deployed"
     assert retrain["ray_job"] == retrain["job"]  # the Ray submission id is the job id
-    assert retrain["candidate_rmse"] < retrain["production_rmse"]
-    assert report["promoted"] == retrain["candidate"] == "quickstart-demand@1.1.0"
+    assert retrain["candidate_score"] < retrain["production_score"]
+    assert report["promoted"] == retrain["candidate"] == f"{model}@1.1.0"
     assert report["rollout"][0] == "deployed" and report["rollout"][-1] == "promoted"
-    live = report["live_mae"]  # read back from the served endpoint's logs
+    live = report["live"]  # read back from the served endpoint's logs
+    assert live["after_drift"] > live["before_drift"]
+    assert live["adapted"] < live["after_drift"]
+    assert report["seconds"] < 300
+
+
+@pytest.mark.slow
+def test_quickstart_console_script(tmp_path: Path) -> None:
+    report = _quickstart(tmp_path)
+    assert report["task"] == "regression" and report["metric"] == "rmse"
+    assert report["feature_sets"] == ["quickstart-demand@1", "quickstart-demand@2"]
+    assert report["first_model"] == "quickstart-demand@1.0.0"
+    assert report["stack"]["ensemble"] == "quickstart-stack@1.0.0"
+    assert report["stack"]["live"] < 1.5 * report["live"]["before_drift"]
+    _assert_loop_closed(report, "quickstart-demand")
+    live = report["live"]
     assert live["after_drift"] > 1.5 * live["before_drift"]
     assert live["adapted"] < 0.8 * live["after_drift"]
-    assert report["seconds"] < 300
+
+
+@pytest.mark.slow
+def test_quickstart_of_a_binary_classifier(tmp_path: Path) -> None:
+    report = _quickstart(tmp_path, "--task", "binary")
+    assert report["task"] == "binary" and report["metric"] == "logloss"
+    assert report["stack"]["live"] < 1.5 * report["live"]["before_drift"]
+    _assert_loop_closed(report, report["first_model"].split("@")[0])

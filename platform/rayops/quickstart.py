@@ -17,6 +17,11 @@ traffic flows:
 9. the error on the same traffic after the promotion, an analytics summary, the
    dashboard URL and where the artifacts live.
 
+``task="binary"`` runs the same loop on generated classification data
+(:func:`rayops.datasets.make_classification`: string labels, 20% positives, the
+same drift): tuned and judged on log loss, served with labels and probabilities,
+fed back labels, and the live figure is the log loss from the logs.
+
 Library code: the caller (``rayops quickstart``) starts Ray.
 """
 
@@ -65,6 +70,7 @@ def run_quickstart(
     port: int = 8000,
     keep_serving: bool = False,
     timeout_s: float = 240.0,
+    task: str = "regression",
 ) -> dict[str, Any]:
     """Run the loop and return a summary dict (needs a Ray session with its dashboard,
     which runs the retrain as a Ray job).
@@ -75,15 +81,22 @@ def run_quickstart(
         >>> run_quickstart(tempfile.mkdtemp(), rows=4_000, echo=None)["promoted"]  # doctest: +SKIP
         'quickstart-demand@1.1.0'
     """
-    from rayops.datasets import ConceptDrift, CovariateDrift, make_regression
+    from rayops.datasets import ConceptDrift, CovariateDrift, make_classification, make_regression
+    from rayops.errors import InvalidInputError
     from rayops.features import FeatureStore
     from rayops.registry import Registry, Stage
     from rayops.storage import open_storage
+    from rayops.tasks import Task
     from rayops.training.pipeline import run_training
     from rayops.training.spaces import parse_space
     from rayops.training.stacking import train_stacked
     from rayops.training.tune import run_tune
 
+    if task not in ("regression", "binary"):
+        raise InvalidInputError(f"The quickstart runs task regression or binary, not {task!r}.")
+    kind = Task.of(task)
+    metric = kind.primary_metric  # rmse or logloss: the one every decision below uses
+    live_name = "MAE" if task == "regression" else "log loss"
     say = echo or (lambda _msg: None)
     started = time.perf_counter()
     store = open_storage(storage)
@@ -91,14 +104,15 @@ def run_quickstart(
     say(f"1. storage root {store.uri} is reachable and writable")
 
     drift_at = int(rows * 0.6)
-    data = make_regression(
+    make = make_regression if task == "regression" else make_classification
+    data = make(
         rows,
         seed=7,
         covariate_drift=CovariateDrift(at_row=drift_at, features=("num_0",), shift=1.5),
         concept_drift=ConceptDrift(at_row=drift_at, strength=0.6),
     )
     before, after = data.iloc[:drift_at], data.iloc[drift_at:]
-    say(f"2. generated {rows} rows; covariate and concept drift start at row {drift_at}")
+    say(f"2. generated {rows} {task} rows; covariate and concept drift start at row {drift_at}")
 
     fs = FeatureStore(store)
     roles: dict[str, Any] = {"entity": "entity_id", "event_time": "event_time", "target": "target"}
@@ -111,35 +125,37 @@ def run_quickstart(
     tuned = run_tune(
         training, target="target", space=parse_space(_GRID), storage=store,
         exclude=("entity_id", "event_time"), lineage=lineage, config_name="quickstart-grid",
+        task=task,
     )  # fmt: skip
     best = tuned.best
     say(
-        f"4. tuned {len(tuned.trials)} configurations x 3 folds on Ray Tune: best CV RMSE "
+        f"4. tuned {len(tuned.trials)} configurations x 3 folds on Ray Tune: best CV {metric} "
         f"{best['score']:.3f} (linear baseline {tuned.baseline['score']:.3f}); run {tuned.run_id}"
     )
 
     params = dict(best["params"])
     rounds = int(params.pop("n_estimators", 100))
     record = run_training(store, target="target", features=v1.ref, params=params,
-                          num_boost_round=rounds, register=MODEL)  # fmt: skip
+                          num_boost_round=rounds, register=MODEL, task=task)  # fmt: skip
     registry = Registry(store)
     first = registry.get(record["model"]["ref"])
     registry.transition(first.ref, Stage.STAGING, reason="quickstart: holdout passed")
+    # The production alias follows the stage (and the stage the alias).
     registry.transition(first.ref, Stage.PRODUCTION, reason="quickstart: first model")
-    registry.set_alias(MODEL, "production", first.version, reason="first model")
     say(
         f"5. trained {first.ref} ({record['training']['path']} path, {rounds} rounds): holdout "
-        f"RMSE {record['holdout']['rmse']:.3f}; registered and promoted to production"
+        f"{metric} {record['holdout'][metric]:.3f}; registered and promoted to production"
     )
 
     feature_cols = [c for c in training.columns if c not in ("target", "entity_id", "event_time")]
     shallow = {"max_depth": 2, "learning_rate": 0.3, "n_estimators": 60}
     stack = train_stacked(store, training, "target", name=STACK, members=[dict(best["params"]),
-                          shallow], features=feature_cols, folds=3, lineage=lineage)  # fmt: skip
-    member_rmse = ", ".join(f"{m['rmse']:.3f}" for m in stack.member_cv.values())
+                          shallow], features=feature_cols, folds=3, lineage=lineage,
+                          task=task)  # fmt: skip
+    member_scores = ", ".join(f"{m[metric]:.3f}" for m in stack.member_cv.values())
     say(
-        f"6. stacked ensemble {stack.ensemble}: out-of-fold RMSE {stack.stack_cv['rmse']:.3f} "
-        f"(members {member_rmse})"
+        f"6. stacked ensemble {stack.ensemble}: out-of-fold {metric} "
+        f"{stack.stack_cv[metric]:.3f} (members {member_scores})"
     )
 
     from rayops.apps.controller import CONTROLLER_APP, deploy_controller
@@ -169,7 +185,7 @@ def run_quickstart(
 
     live_stack = _traffic(client, store, before.iloc[-400:], endpoint=STACK)
     live_before = _traffic(client, store, before.iloc[-400:])
-    say(f"8. traffic before the drift point: live MAE from the logs {live_before:.2f} "
+    say(f"8. traffic before the drift point: live {live_name} from the logs {live_before:.2f} "
         f"(stack {live_stack:.2f})")  # fmt: skip
 
     stream = _Stream(client, after, MODEL).start()
@@ -185,8 +201,8 @@ def run_quickstart(
         if job.state.value != "succeeded" or job.decision is None:
             raise RayopsError(f"The retrain job {job.id} failed: {job.error}")
         cand, prod = job.metrics["candidate"], job.metrics.get("production") or {}
-        say(f"11. retrain {job.id} {job.decision.value}: {job.candidate} holdout RMSE "
-            f"{cand['rmse']:.2f} vs production {prod.get('rmse', float('nan')):.2f}; "
+        say(f"11. retrain {job.id} {job.decision.value}: {job.candidate} holdout {metric} "
+            f"{cand[metric]:.3f} vs production {prod.get(metric, float('nan')):.3f}; "
             f"{job.metrics['logged_rows']} logged rows with feedback joined in")  # fmt: skip
         rollout = _wait(lambda: _promoted(client), deadline, "the canary to finish")
         steps = [f"{e.kind.value} {e.weight}%" for e in client.rollouts.history(MODEL)]
@@ -194,9 +210,9 @@ def run_quickstart(
             f"{client.registry.get(f'{MODEL}@{PRODUCTION}').ref}")  # fmt: skip
     finally:
         stream.stop()
-    live_after = stream.mae(until=stream.switched_at(client, rollout.candidate))
+    live_after = stream.live(until=stream.switched_at(client, rollout.candidate))
     live_adapted = _traffic(client, store, after.iloc[-400:])
-    say(f"13. live MAE on post-drift traffic: {live_after:.2f} before the retrain, "
+    say(f"13. live {live_name} on post-drift traffic: {live_after:.2f} before the retrain, "
         f"{live_adapted:.2f} with {rollout.candidate}")  # fmt: skip
 
     from rayops.analytics import analyze
@@ -204,7 +220,8 @@ def run_quickstart(
     report = analyze(store, MODEL, range="1h")
     metrics = {m.metric: m for m in report.metrics}
     shown = ", ".join(
-        f"{name} {metrics[name].current:.3g}" for name in ("mae", "accuracy", "latency_p95_ms")
+        f"{name} {metrics[name].current:.3g}"
+        for name in ("mae", "logloss", "auc", "accuracy", "latency_p95_ms")
         if name in metrics and metrics[name].current is not None
     )  # fmt: skip
     say(f"14. analytics over the last hour: {shown}; "
@@ -221,21 +238,24 @@ def run_quickstart(
 
     return {
         "storage": store.uri,
+        "task": task,
+        "metric": metric,
         "feature_sets": [v1.ref, job.feature_set],
         "tune_run": tuned.run_id,
-        "best_cv_rmse": best["score"],
-        "baseline_cv_rmse": tuned.baseline["score"],
+        "best_cv": best["score"],
+        "baseline_cv": tuned.baseline["score"],
         "first_model": first.ref,
-        "stack": {"ensemble": stack.ensemble, "cv_rmse": stack.stack_cv["rmse"],
-                  "live_mae": live_stack},
+        "stack": {"ensemble": stack.ensemble, "cv": stack.stack_cv[metric],
+                  "live": live_stack},
         "drift": drift,
         "retrain": {"job": job.id, "trigger": job.trigger, "decision": job.decision.value,
                     "candidate": job.candidate, "ray_job": job.ray_job_id,
-                    "candidate_rmse": cand["rmse"], "production_rmse": prod.get("rmse")},
+                    "candidate_score": cand[metric], "production_score": prod.get(metric)},
         "promoted": rollout.candidate,
         "rollout": [e.kind.value for e in client.rollouts.history(MODEL)],
-        "live_mae": {"before_drift": live_before, "after_drift": live_after,
-                     "adapted": live_adapted},
+        # Live MAE (regression) or log loss (binary) from the logs, on the same traffic.
+        "live": {"before_drift": live_before, "after_drift": live_after,
+                 "adapted": live_adapted},
         "recommendations": [r.model_dump(mode="json") for r in report.recommendations],
         "dashboard": dashboard if keep_serving else None,
         "url": url if keep_serving else None,
@@ -349,19 +369,37 @@ class _Stream:
         version = ref.partition("@")[2]
         return next((t for t, _, v in self.sent if v == version), time.time())
 
-    def mae(self, *, until: float) -> float:
-        """MAE of the stream's answers from the stable version before ``until``, from the logs."""
+    def live(self, *, until: float) -> float:
+        """The live figure (:func:`_live`) of the stream's answers before ``until``."""
         from rayops.telemetry.readers import joined
 
         ids = {rid for t, rid, _ in self.sent if t < until}
         log = joined(self.client.storage, self.endpoint, datetime.now(UTC) - timedelta(hours=1),
                      datetime.now(UTC) + timedelta(seconds=1))  # fmt: skip
-        log = log[log["request_id"].isin(ids)]
+        return _live(log[log["request_id"].isin(ids)])
+
+
+def _live(log: Any) -> float:
+    """MAE (regression) or log loss (binary, from the logged probabilities) of the
+    labeled rows of a joined log."""
+    probabilities = sorted(c for c in log.columns if c.startswith("p_"))
+    if "actual_label" not in log.columns or not probabilities:
         return float(log["error"].abs().mean())
+    from sklearn.metrics import log_loss
+
+    labeled = log[log["actual_label"].notna()]
+    classes = [c[2:] for c in probabilities]
+    return float(log_loss(labeled["actual_label"].astype(str), labeled[probabilities].to_numpy(),
+                          labels=classes))  # fmt: skip
+
+
+def _labeled(log: Any, n: int) -> bool:
+    column = "actual_label" if "actual_label" in log.columns else "actual"
+    return bool(column in log.columns and log[column].notna().sum() >= n)
 
 
 def _traffic(client: Any, store: Any, rows: Any, batch: int = 20, endpoint: str = MODEL) -> float:
-    """Send ``rows`` to the endpoint with their feedback; the MAE the logs then show."""
+    """Send ``rows`` to the endpoint with their feedback; the live figure the logs then show."""
     from rayops.telemetry.readers import joined
 
     started = datetime.now(UTC) - timedelta(seconds=1)
@@ -375,6 +413,6 @@ def _traffic(client: Any, store: Any, rows: Any, batch: int = 20, endpoint: str 
     while True:  # the prediction log is flushed off the request path
         log = joined(store, endpoint, started, datetime.now(UTC) + timedelta(seconds=1))
         log = log[log["request_id"].isin(ids)]
-        if log["actual"].notna().sum() >= len(rows) or time.monotonic() > deadline:
-            return float(log["error"].abs().mean())
+        if _labeled(log, len(rows)) or time.monotonic() > deadline:
+            return _live(log)
         time.sleep(0.3)

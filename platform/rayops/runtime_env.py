@@ -16,7 +16,7 @@ importable there.
 
 Example:
     >>> module_entrypoint("rayops.jobs.retrain", ["--model", "demand", "--job", "r 1"])
-    "python -m rayops.jobs.retrain --model demand --job 'r 1'"
+    "python -P -m rayops.jobs.retrain --model demand --job 'r 1'"
     >>> env = runtime_env({"RAYOPS_STORAGE": "s3://b/r"})
     >>> env["py_modules"] == [package_dir()], env["env_vars"]
     (True, {'RAYOPS_STORAGE': 's3://b/r'})
@@ -53,9 +53,13 @@ def runtime_env(env_vars: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 
 def module_entrypoint(module: str, args: Sequence[str] = (), *, python: str = "python") -> str:
-    """The shell command ``python -m module args...`` of a Ray job, each argument quoted.
+    """The shell command ``python -P -m module args...`` of a Ray job, each argument quoted.
 
     ``python`` is whatever the cluster's PATH calls ``python`` (its Ray
-    environment), never this machine's ``sys.executable``.
+    environment), never this machine's ``sys.executable``. ``-P`` keeps the job's
+    working directory off ``sys.path``: a head started from ``/tmp`` runs jobs there,
+    and Ray's own ``/tmp/ray`` session directory would otherwise shadow the ``ray``
+    package (``module 'ray' has no attribute 'init'``).
     """
-    return " ".join([shlex.quote(python), "-m", module, *(shlex.quote(a) for a in args)])
+    head = [shlex.quote(python), "-P", "-m", module]
+    return " ".join([*head, *(shlex.quote(a) for a in args)])

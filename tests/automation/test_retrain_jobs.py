@@ -83,7 +83,7 @@ def test_drift_triggers_a_ray_job_whose_better_candidate_is_canaried_to_producti
         assert [j["submission_id"] for j in ray_jobs if j["metadata"].get("rayops_job")] == [job_id]
         # Portable: the cluster's `python`, never this machine's interpreter path.
         (mine,) = [j for j in ray_jobs if j["submission_id"] == job_id]
-        assert mine["entrypoint"].startswith("python -m rayops.jobs.retrain ")
+        assert mine["entrypoint"].startswith("python -P -m rayops.jobs.retrain ")
         # A second trigger while the job runs: no second job.
         again = task.tick(datetime.now(UTC))
         assert again["started"] == [] and again["following"] == [job_id]

@@ -151,6 +151,14 @@ def quickstart(
         str | None, typer.Option("--address", help="Ray cluster address (default: local).")
     ] = None,
     port: Annotated[int, typer.Option("--port", help="HTTP port of the gateway.")] = 8000,
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="regression (demand in units, judged by RMSE/MAE) or binary (churn-like "
+            "string labels, 20% positive, judged by log loss).",
+        ),
+    ] = "regression",
     keep_serving: Annotated[
         bool,
         typer.Option(
@@ -169,7 +177,11 @@ def quickstart(
     trigger, runs the retrain as a Ray job, canaries the better candidate on live
     traffic and promotes it. An analytics summary and the dashboard URL end the run.
 
+    With --task binary the same loop runs on generated classification data: labels
+    and probabilities are served, labels fed back, and every decision uses log loss.
+
     Example: rayops quickstart --storage /tmp/rayops-demo --keep-serving
+    Example: rayops quickstart --task binary
     """
     from rayops.cli._output import ray_session
     from rayops.quickstart import run_quickstart
@@ -181,6 +193,7 @@ def quickstart(
             echo=None if as_json else console.print,
             port=port,
             keep_serving=keep_serving,
+            task=task,
         )
         emit(
             report,

@@ -60,6 +60,19 @@ def _refresh_ray_config() -> None:
     Config.initialize("")
 
 
+def with_this_python(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with this interpreter's directory first on ``PATH``.
+
+    A Ray job's entrypoint runs ``python`` from the cluster's PATH
+    (:func:`rayops.runtime_env.module_entrypoint`). On a cluster the CLI starts
+    itself, that must be the interpreter the CLI runs in (its virtualenv, which has
+    Ray), even when the user called ``.venv/bin/rayops`` without activating it.
+    """
+    bindir = str(Path(sys.executable).parent)
+    rest = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != bindir]
+    return {**env, "PATH": os.pathsep.join([bindir, *rest])}
+
+
 @contextmanager
 def private_cluster(num_cpus: int | None = None, timeout_s: float = 120.0) -> Iterator[str]:
     """Start a one-node cluster on free ports and join it (``ray.init``); yields its address."""
@@ -85,7 +98,7 @@ def private_cluster(num_cpus: int | None = None, timeout_s: float = 120.0) -> It
     _refresh_ray_config()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env=dict(os.environ),
+        env=with_this_python(dict(os.environ)),
     )  # fmt: skip
     address = f"127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s

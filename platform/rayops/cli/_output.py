@@ -15,6 +15,7 @@ Exit codes scripts can trust:
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -109,14 +110,22 @@ def ray_session(address: str | None) -> Iterator[None]:
         return
     # A cluster given by address may not have rayops installed: ship this one with the
     # driver, so every task and actor of this session can import it (rayops.runtime_env).
+    from rayops.cli._cluster import with_this_python
     from rayops.runtime_env import runtime_env
 
-    ray.init(
-        address=address,
-        log_to_driver=False,
-        configure_logging=False,
-        runtime_env=runtime_env() if address else None,
-    )
+    path = os.environ.get("PATH")
+    if address is None:  # the local cluster started here runs jobs with this interpreter
+        os.environ["PATH"] = with_this_python(dict(os.environ))["PATH"]
+    try:
+        ray.init(
+            address=address,
+            log_to_driver=False,
+            configure_logging=False,
+            runtime_env=runtime_env() if address else None,
+        )
+    finally:
+        if path is not None:
+            os.environ["PATH"] = path
     try:
         yield
     finally:
