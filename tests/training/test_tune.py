@@ -129,3 +129,34 @@ def test_asha_scores_every_completed_config_on_all_folds(ray_cluster: Any, tmp_p
     assert (stopped["folds_scored"] < 4).all() and stopped["rank"].isna().all()
     assert len(result.best["folds"]) == 4
     assert result.best["score"] == pytest.approx(done["rmse_mean"].min())
+
+
+def test_the_s3_secret_key_never_reaches_a_trials_runtime_env(
+    ray_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray Tune copies AWS_* credentials into every trial's runtime_env, and Ray's
+    runtime-env agent logs runtime envs ("Creating runtime env: ..."): run_tune hides them
+    while trials start, and puts them back afterwards."""
+    import time
+    import uuid
+
+    secret = f"tune-secret-{uuid.uuid4().hex}"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    space = parse_space(
+        "space: {max_depth: {grid: [2]}, n_estimators: {grid: [4]}}\ncv: {folds: 2}"
+    )
+    run_tune(_data(200, seed=2), target="target", space=space,
+             storage=open_storage(str(tmp_path)), exclude=("entity_id",),
+             settings=Settings(storage=str(tmp_path)))  # fmt: skip
+    import os
+
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] == secret  # restored for the caller
+    logs = Path(ray_cluster._private.worker._global_node.get_session_dir_path()) / "logs"
+    agent = logs / "runtime_env_agent.log"
+    deadline = time.monotonic() + 10
+    while b"Creating runtime env" not in agent.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.5)  # the trials' runtime envs were logged (the check below is live)
+    assert b"Creating runtime env" in agent.read_bytes()
+    for p in logs.rglob("*"):
+        if p.is_file():
+            assert secret.encode() not in p.read_bytes(), f"the secret key is in {p}"

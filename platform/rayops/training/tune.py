@@ -41,10 +41,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -294,7 +295,7 @@ def run_tune(
             ),
         )
         # Tune prints its own banner to stdout; keep stdout for the caller (--json).
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), _cloud_secrets_kept_from_trials():
             grid = tuner.fit()
         rows = trial_rows(grid, len(plan), space)
     tune_s = time.perf_counter() - t0
@@ -448,3 +449,27 @@ def _defined(metrics: dict[str, float]) -> dict[str, float | None]:
     import math
 
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in metrics.items()}
+
+
+#: Credentials Ray Tune copies from the driver's environment into every trial actor's
+#: ``runtime_env`` (``ray.tune.execution.class_cache``), which the runtime-env agent then
+#: writes to ``runtime_env_agent.log`` in plain text.
+_CLOUD_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN",
+                  "AWS_SESSION_TOKEN")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _cloud_secrets_kept_from_trials() -> Iterator[None]:
+    """Hide the AWS credential variables from Ray Tune while it starts trials.
+
+    Trials read their data from the object store and Tune's storage here is a local
+    temporary directory, so they need no credentials; without this, Tune would put the
+    driver's secret key into each trial's runtime env, and Ray logs runtime envs. The
+    driver's own S3 sessions have resolved their credentials already (botocore caches
+    them), and the variables are back as soon as the search ends.
+    """
+    saved = {k: os.environ.pop(k) for k in _CLOUD_SECRETS if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
