@@ -18,9 +18,10 @@ traffic flows:
    dashboard URL and where the artifacts live.
 
 ``task="binary"`` runs the same loop on generated classification data
-(:func:`rayops.datasets.make_classification`: string labels, 20% positives, the
-same drift): tuned and judged on log loss, served with labels and probabilities,
-fed back labels, and the live figure is the log loss from the logs.
+(:func:`rayops.datasets.make_classification`: string labels, 30% positives, the
+same covariate drift and a full concept change): tuned and judged on log loss,
+served with labels and probabilities, fed back labels, and the live figure is the
+log loss from the logs.
 
 Library code: the caller (``rayops quickstart``) starts Ray.
 """
@@ -104,13 +105,24 @@ def run_quickstart(
     say(f"1. storage root {store.uri} is reachable and writable")
 
     drift_at = int(rows * 0.6)
-    make = make_regression if task == "regression" else make_classification
-    data = make(
-        rows,
-        seed=7,
-        covariate_drift=CovariateDrift(at_row=drift_at, features=("num_0",), shift=1.5),
-        concept_drift=ConceptDrift(at_row=drift_at, strength=0.6),
-    )
+    covariate = CovariateDrift(at_row=drift_at, features=("num_0",), shift=1.5)
+    if task == "regression":
+        data = make_regression(
+            rows,
+            seed=7,
+            covariate_drift=covariate,
+            concept_drift=ConceptDrift(at_row=drift_at, strength=0.6),
+        )
+    else:  # a label a model can learn well, and a concept change a retrain clearly fixes
+        concept = ConceptDrift(at_row=drift_at, strength=1.0)
+        data = make_classification(
+            rows,
+            seed=7,
+            separation=3.0,
+            positive_rate=0.3,
+            covariate_drift=covariate,
+            concept_drift=concept,
+        )
     before, after = data.iloc[:drift_at], data.iloc[drift_at:]
     say(f"2. generated {rows} {task} rows; covariate and concept drift start at row {drift_at}")
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 from rollout_support import T0, Clock
+from scipy import stats
 from traffic import write_class_arm
 
 from rayops.config import Settings
@@ -172,11 +173,39 @@ def test_the_auc_floor_rolls_back_a_worse_than_chance_binary_canary() -> None:
                       latency_p95_ms=2.0, error_rate=0.0)  # fmt: skip
 
     verdict = judge_canary(arm(sound), arm(flipped), t)
-    assert verdict.verdict is Verdict.BREACH and verdict.reasons[0].startswith("AUC 0.0%")
+    assert verdict.verdict is Verdict.BREACH
+    assert verdict.reasons[0].startswith("AUC 0.0% < 50.0% (p=")
     # Below the floor but above a stable version that is lower still: not rolled back.
     weak = np.clip(0.5 - 0.03 * (2 * y - 1) + rng.normal(0, 0.05, 60), 0.01, 0.99)
     assert arm(weak).metrics["auc"] < 0.5
     assert judge_canary(arm(flipped), arm(weak), t).verdict is Verdict.HEALTHY
+
+
+def test_a_floor_missed_on_a_few_labels_by_chance_is_no_breach() -> None:
+    """25 labels with 3 positives: an AUC of 0.38 is well within chance of a sound model
+    (the quickstart's binary canary was rolled back on exactly this before the floors were
+    tested for significance); the same AUC on 600 labels is a breach."""
+    rng = np.random.default_rng(4)
+    t = Thresholds.from_settings(Settings(rollout_min_samples=10))
+
+    def arm(n: int, positives: int, auc_target: float) -> Arm:
+        y = np.zeros(n, dtype=int)
+        y[:positives] = 1
+        # Scores whose AUC against y is near auc_target: positives shifted by d.
+        d = np.sqrt(2) * stats.norm.ppf(auc_target)
+        p1 = 1 / (1 + np.exp(-(rng.normal(0, 1, n) + d * y - 1)))
+        return Arm.of("churn@x", "binary", y=y, output=np.column_stack([1 - p1, p1]),
+                      latency_p95_ms=2.0, error_rate=0.0)  # fmt: skip
+
+    sound = arm(600, 120, 0.8)
+    few = arm(25, 3, 0.38)
+    while not 0.3 < few.metrics["auc"] < 0.45:  # a draw that misses the floor
+        few = arm(25, 3, 0.38)
+    assert judge_canary(sound, few, t).verdict is not Verdict.BREACH
+    many = arm(600, 120, 0.38)
+    assert many.metrics["auc"] < 0.45
+    verdict = judge_canary(sound, many, t)
+    assert verdict.verdict is Verdict.BREACH and verdict.reasons[0].startswith("AUC ")
 
 
 def test_rollout_documents_written_before_the_per_task_limits_still_read() -> None:

@@ -7,7 +7,7 @@ job id, so a controller that crashed between submitting and recording the
 submission cannot start the same retrain twice: Ray refuses a second job with
 the same id, and the controller then simply follows the first one.
 
-The entrypoint is portable: ``python -m rayops.jobs.retrain ...``, run by the
+The entrypoint is portable: ``python -P -m rayops.jobs.retrain ...``, run by the
 cluster's own ``python``, never the submitting machine's interpreter path (a
 laptop's venv does not exist on the head node). rayops travels with the job in
 its ``runtime_env`` (``py_modules``, :mod:`rayops.runtime_env`), so the job runs
@@ -15,7 +15,7 @@ the submitter's rayops on a cluster that never installed it.
 
 Example:
     >>> entrypoint("s3://bucket/rayops", "demand", "retrain-1")
-    'python -m rayops.jobs.retrain --storage s3://bucket/rayops --model demand --job retrain-1'
+    'python -P -m rayops.jobs.retrain --storage s3://bucket/rayops --model demand --job retrain-1'
 """
 
 from __future__ import annotations

@@ -14,9 +14,11 @@ is not independent draws).
    either arm the verdict is **hold** (wait for more feedback).
 3. The task's floors: accuracy within ±tolerance below ``min_accuracy``
    (regression), ROC AUC below ``min_auc`` (binary), accuracy below
-   ``min_class_accuracy`` (classifiers) is a **breach** — unless the stable
-   version's is lower still: going back to a worse version helps nobody (after
-   a concept drift, both may be below the floor).
+   ``min_class_accuracy`` (classifiers) is a **breach** when it is significantly
+   below (one-sided at ``alpha``: the exact binomial test for accuracy, Hanley and
+   McNeil's standard error for AUC; 25 labels with three positives say little about
+   an AUC) — unless the stable version's is lower still: going back to a worse
+   version helps nobody (after a concept drift, both may be below the floor).
 4. The gate, with the arms as independent samples (``paired=False``): a
    candidate whose primary metric (RMSE or log loss, from the mean loss) is
    worse by more than ``max_degradation`` *and* significantly so (one-sided
@@ -159,9 +161,36 @@ def _floors(stable: Arm, candidate: Arm, t: Thresholds) -> list[str]:
         c, s = candidate.metrics.get(name), stable.metrics.get(name)
         if floor <= 0 or c is None or c >= floor:
             continue
+        p = _below_floor_p(name, float(c), floor, candidate)
+        if p >= t.alpha:  # a few dozen labels miss a floor by chance: not a breach
+            continue
         if s is None or c <= s:
-            reasons.append(f"{label} {c:.1%} < {floor:.1%}")
+            reasons.append(f"{label} {c:.1%} < {floor:.1%} (p={p:.2g})")
     return reasons
+
+
+def _below_floor_p(name: str, value: float, floor: float, arm: Arm) -> float:
+    """One-sided p-value that the arm's true ``name`` is below ``floor``.
+
+    Accuracy: the exact binomial test on the labeled rows. AUC: the normal
+    approximation with Hanley and McNeil's (1982) standard error from the numbers of
+    positive and negative rows (no test, p = 1, while either class is missing).
+    """
+    from scipy import stats
+
+    n = arm.labeled
+    if n == 0:
+        return 1.0
+    if name != "auc":
+        hits = int(round(value * n))
+        return float(stats.binomtest(hits, n, floor, alternative="less").pvalue)
+    if len(arm.class_counts) < 2 or min(arm.class_counts[:2]) == 0:
+        return 1.0
+    n0, n1 = arm.class_counts[0], arm.class_counts[1]
+    a = min(max(value, 1e-9), 1 - 1e-9)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n0 * n1)
+    return float(stats.norm.cdf((value - floor) / math.sqrt(max(var, 1e-12))))
 
 
 def _effect(cand: Any, stable: Any, method: str) -> float | None:

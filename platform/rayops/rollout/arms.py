@@ -63,6 +63,8 @@ class Arm:
     request_ids: np.ndarray = field(default_factory=_empty, repr=False)
     keys: np.ndarray = field(default_factory=_empty, repr=False)
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: Labeled rows per class (classifiers), for the floors' significance tests.
+    class_counts: tuple[int, ...] = ()
 
     @property
     def labeled(self) -> int:
@@ -96,7 +98,8 @@ class Arm:
         metrics = task.metrics(y, out, labels=labels, tolerance=tolerance, threshold=threshold)
         return cls(
             ref, task, losses=task.row_loss(y, out), request_ids=ids, keys=ids,
-            metrics=metrics, **{"requests": len(y), "rows": len(y), **ops},
+            metrics=metrics, class_counts=_class_counts(task, y, out),
+            **{"requests": len(y), "rows": len(y), **ops},
         )  # fmt: skip
 
     def summary(self) -> dict[str, Any]:
@@ -157,6 +160,18 @@ def measure(
         metrics = rows.metrics(task, labels, tolerance=tolerance, threshold=threshold)
         out[ref] = Arm(
             ref, task, losses=rows.loss, request_ids=rows.request_id, keys=keys,
-            metrics=metrics, **{name: getattr(found, name) for name in _OPS},
+            metrics=metrics, class_counts=_class_counts(task, rows.y, rows.output),
+            **{name: getattr(found, name) for name in _OPS},
         )  # fmt: skip
     return out
+
+
+def _class_counts(task: Task, y: Any, output: Any) -> tuple[int, ...]:
+    """Labeled rows per class index (classifiers; ``()`` for regression)."""
+    import numpy as np
+
+    if not task.is_classification or not len(y):
+        return ()
+    k = max(int(np.asarray(output).shape[-1]) if np.ndim(output) == 2 else 2, 2)
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=k)
+    return tuple(int(c) for c in counts)
