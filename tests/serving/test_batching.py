@@ -51,7 +51,8 @@ def test_serial_requests_are_not_delayed() -> None:
     start = time.perf_counter()
     for i in range(5):
         assert batcher.predict(pd.DataFrame({"x": [float(i)]})).tolist() == [2.0 * i]
-    assert time.perf_counter() - start < 5 * 0.02 + 0.1
+    # Unbatched: five 20 ms calls, not five batching windows (a loaded machine adds slack).
+    assert time.perf_counter() - start < 5 * 0.02 + 1.0
     assert batcher.calls == 5
 
 

@@ -150,6 +150,19 @@ def _endpoints_of_model(storage: Storage, model: str, settings: Settings) -> lis
     return sorted(names)
 
 
+def _mains(deployments: list[Any]) -> list[str]:
+    """Each deployment's main version, as :attr:`RoutingTable.main` decides it."""
+    from rayops.serving.routing import Route, RoutingTable
+
+    return [
+        RoutingTable(
+            endpoint=d.endpoint, routes=[Route(ref=r.ref, weight=r.weight) for r in d.routes]
+        ).main.ref
+        for d in deployments
+        if d.routes
+    ]
+
+
 def _versions(
     window: LogWindow,
     series: list[dict[str, Any]],
@@ -159,7 +172,9 @@ def _versions(
     infos: dict[str, VersionInfo],
     task: str,
     settings: Settings,
+    reference: str | None,
 ) -> list[VersionSummary]:
+    """Each version's summary, compared with ``reference`` (the endpoint's main version)."""
     import numpy as np
     from scipy import stats
 
@@ -177,7 +192,8 @@ def _versions(
         losses[ref] = np.asarray(found[ref].pop("losses"), dtype=np.float64)
         found[ref]["first_seen"] = part["time"].min() if len(part) else None
         found[ref]["last_seen"] = part["time"].max() if len(part) else None
-    reference = max(refs, key=lambda r: (weights.get(r, -1), found[r]["requests"]), default=None)
+    if reference not in found:
+        reference = max(refs, key=lambda r: found[r]["requests"], default=None)
     out = []
     for ref in refs:
         m = found[ref]
@@ -295,22 +311,22 @@ def analyze(
     for d in deployments:
         for r in d.routes:
             weights[r.ref] = max(weights.get(r.ref, 0), r.weight)
+    mains = _mains(deployments)
     shadows = {d.shadow_ref for d in deployments if d.shadow_ref}
     f, o = window.frame, window.outcomes
     served = sorted(set(f["ref"].dropna()) | set(o["ref"].dropna()) | set(weights))
     cache: dict[str, VersionInfo] = {}
     infos = {r: version_info(storage, r, settings, cache=cache) for r in served}
-    # the reference version (most traffic now) decides the task, baselines and targets
-    reference = max(
-        served,
-        key=lambda r: (weights.get(r, -1), _requests(in_range.frame, r)),
-        default=None,
-    )
+    # The reference version decides the task, baselines and targets: the endpoint's main
+    # version (RoutingTable.main; of several endpoints, the busiest main), else the busiest.
+    reference = max(mains or served, key=lambda r: _requests(in_range.frame, r), default=None)
     fallback = VersionInfo.regression(derived_tolerance(None, settings))
     info = infos[reference] if reference is not None else fallback
     task = str(info.task)
     series = series_of(in_range, start, end, step, infos, info)
-    versions = _versions(in_range, series, weights, shadows, registry, infos, task, settings)
+    versions = _versions(
+        in_range, series, weights, shadows, registry, infos, task, settings, reference
+    )
     card = registry.version(reference).card if reference and registry.version(reference) else None
     same = [r for r in served if infos[r].task == info.task and infos[r].labels == info.labels]
 

@@ -193,7 +193,7 @@ def still_high(
 
 def _rollout_in_progress(learner: OnlineLearner, endpoint: str) -> Any:
     try:
-        current = learner._rollouts().get(endpoint)
+        current = learner.rollouts().get(endpoint)
     except NotFoundError:
         return None
     return None if current.finished else current
@@ -218,7 +218,7 @@ def run_cycle(
     from rayops.training.finetune import register_patch
 
     storage, settings = learner.storage, learner.settings
-    now = learner._now()
+    now = learner.now()
     base: dict[str, Any] = {
         "id": uuid.uuid4().hex[:12],
         "endpoint": endpoint,
@@ -253,7 +253,7 @@ def run_cycle(
         )
         return CycleResult(rec, {"skipped_rollout": busy.id, "last_update": rec.id})
 
-    serving = learner._serving(endpoint)
+    serving = learner.serving(endpoint)
     if serving is None:
         raise NotFoundError(f"Endpoint {endpoint!r} does not exist any more; disable it.")
     parent = learner.registry.get(serving)
@@ -327,7 +327,7 @@ def run_cycle(
         timings["register_ms"] = round((time.perf_counter() - t) * 1000, 3)
         t = time.perf_counter()
         try:
-            learner._rollouts().deploy(
+            learner.rollouts().deploy(
                 endpoint,
                 mv.ref,
                 strategy="full",
@@ -364,7 +364,7 @@ def run_cycle(
                     "updates": streak,
                     "serving": version or parent.ref,
                 },
-                now=learner._now,
+                now=learner.now,
             )
             retrain, streak = request.id, 0
     cursor_to = buf.key(n_train - 1) if advance else None

@@ -114,16 +114,18 @@ class OnlineLearner:
         self.storage = storage
         self.settings = settings or Settings()
         self._clock = now or utc_now
-        self.registry = registry or Registry(storage, now=self._now, settings=self.settings)
+        self.registry = registry or Registry(storage, now=self.now, settings=self.settings)
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
+        """The learner's clock, in UTC."""
         t = self._clock()
         return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
-    def _rollouts(self) -> Any:
+    def rollouts(self) -> Any:
+        """The rollouts this learner's hot-swaps go through (its registry and clock)."""
         from rayops.rollout import Rollouts
 
-        return Rollouts(self.storage, registry=self.registry, now=self._now, settings=self.settings)
+        return Rollouts(self.storage, registry=self.registry, now=self.now, settings=self.settings)
 
     # --- settings --------------------------------------------------------------------
     def enable(
@@ -145,7 +147,7 @@ class OnlineLearner:
         from rayops.serving.endpoints import Endpoints
 
         Endpoints(self.storage, registry=False, settings=self.settings).get(endpoint)
-        now = self._now()
+        now = self.now()
         self._write(endpoint, True, overrides, actor=actor, reason=reason)
 
         def start(state: OnlineState | None) -> OnlineState | None:
@@ -195,7 +197,7 @@ class OnlineLearner:
             )
 
         validate_name(endpoint, "endpoint name")
-        return write_config(self.storage, endpoint, change, now=self._now(), settings=self.settings)
+        return write_config(self.storage, endpoint, change, now=self.now(), settings=self.settings)
 
     def config(self, endpoint: str) -> OnlineConfig:
         """The effective settings of ``endpoint`` (defaults plus its overrides)."""
@@ -227,13 +229,13 @@ class OnlineLearner:
             )
         config = effective_config(self.settings.online, doc.overrides)
         state = read_state(self.storage, endpoint)
-        now = self._now()
+        now = self.now()
         out: dict[str, Any] = {
             "endpoint": endpoint,
             "enabled": doc.enabled,
             "config": config.model_dump(mode="json"),
             "overrides": doc.overrides,
-            "serving": self._serving(endpoint),
+            "serving": self.serving(endpoint),
         }
         if state is None:
             return {**out, "buffer": None, "state": None}
@@ -257,7 +259,8 @@ class OnlineLearner:
         validate_name(endpoint, "endpoint name")
         return read_updates(self.storage, endpoint, limit=limit)
 
-    def _serving(self, endpoint: str) -> str | None:
+    def serving(self, endpoint: str) -> str | None:
+        """The version ``endpoint`` serves (its main route), or None without the endpoint."""
         from rayops.serving.endpoints import Endpoints
 
         try:
@@ -274,7 +277,7 @@ class OnlineLearner:
         if doc is None or not doc.enabled or state is None:
             return None
         config = effective_config(self.settings.online, doc.overrides)
-        now = self._now()
+        now = self.now()
         light = read_buffer(self.storage, endpoint, state.cursor, now, self.settings, join=False)
         if due(light, config, now) is None:
             return None
@@ -301,7 +304,7 @@ class OnlineLearner:
                 f"`rayops online enable {endpoint}` first."
             )
         config = effective_config(self.settings.online, doc.overrides)
-        buf = read_buffer(self.storage, endpoint, state.cursor, self._now(), self.settings)
+        buf = read_buffer(self.storage, endpoint, state.cursor, self.now(), self.settings)
         if buf.size < max(2, config.min_samples):
             raise InvalidInputError(
                 f"{endpoint!r} has {buf.size} buffered samples; an update needs at least "
@@ -327,7 +330,7 @@ class OnlineLearner:
     def _claim(self, endpoint: str, state: OnlineState) -> str | None:
         """Mark an update of ``endpoint`` as running; None if another one holds it."""
         claim_id = uuid.uuid4().hex[:12]
-        now = self._now()
+        now = self.now()
         stale = timedelta(seconds=self.settings.control.lease_s)
 
         def take(current: OnlineState | None) -> OnlineState | None:
