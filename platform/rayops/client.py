@@ -270,6 +270,7 @@ class Client:
         if isinstance(data, str):
             source = from_feature_set(self.storage, data)
             data, exclude, lineage = source.frame, (*source.exclude, *exclude), source.lineage
+            task = source.task_for(task, target) or task
         return run_tune(
             data,
             target=target,

@@ -75,7 +75,9 @@ def test_every_features_command_with_json(tmp_path: Path) -> None:
 
     shown = run("show", "churn@1", *s)
     assert isinstance(shown, dict)
-    assert shown["roles"] == {"entity": ["user"], "event_time": "ts", "target": ["y"]}
+    roles = {k: v for k, v in shown["roles"].items() if k != "target_tasks"}
+    assert roles == {"entity": ["user"], "event_time": "ts", "target": ["y"]}
+    assert shown["roles"]["target_tasks"]["y"]["note"].startswith("The target holds integers")
     assert [c["name"] for c in shown["schema"]] == ["user", "ts", "x", "y"]
     assert shown["stats"]["x"]["mean"] == pytest.approx(1.5)
     assert shown["description"] == "churn features"

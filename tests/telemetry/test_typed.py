@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as pads
 
-from rayops.storage import Storage
+from rayops.storage import Storage, open_storage
 from rayops.telemetry.readers import features, probabilities, read_predictions
 from rayops.telemetry.writers import PredictionLog, Scored
 
@@ -49,6 +50,34 @@ def test_a_schema_change_between_versions_reads_as_one_table_with_nulls(storage:
     assert got["x"].tolist() == [1.0, 3.0]
     assert got["y"].iloc[0] == 2.0 and pd.isna(got["y"].iloc[1])
     assert pd.isna(got["z"].iloc[0]) and got["z"].iloc[1] == "b"
+
+
+def test_plain_pyarrow_reads_a_schema_change_as_the_readme_shows(tmp_path: Path) -> None:
+    """The README's snippet: files of two versions with different features, read with
+    pyarrow alone after unifying the files' schemas (plain ``ds.dataset`` would keep the
+    first file's schema and drop columns added later)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    storage = open_storage(str(tmp_path))
+    log = PredictionLog(storage, flush_s=3600)
+    log.record(request_id="v1", endpoint="shop", ref="m@1.0.0",
+               frame=pd.DataFrame({"x": [1.0]}), predictions=[1.0], latency_ms=1.0,
+               time=T)  # fmt: skip
+    log.flush()
+    log.record(request_id="v2", endpoint="shop", ref="m@2.0.0",
+               frame=pd.DataFrame({"x": [3.0], "z": pd.Categorical(["b"])}), predictions=[2.0],
+               latency_ms=1.0, time=T + timedelta(minutes=1))  # fmt: skip
+    log.close()
+    path = str(tmp_path / "logs" / "shop" / "predictions")
+    d = ds.dataset(path, partitioning="hive")
+    schema = pa.unify_schemas([f.physical_schema for f in d.get_fragments()]
+                              + [d.partitioning.schema])  # fmt: skip
+    t = ds.dataset(path, schema=schema, partitioning="hive").to_table().to_pandas()
+    t = t.sort_values("request_id")
+    assert t["f_x"].tolist() == [1.0, 3.0]
+    assert pd.isna(t["f_z"].iloc[0]) and t["f_z"].iloc[1] == "b"
+    assert t["date"].notna().all()
 
 
 def test_classifier_rows_carry_a_label_and_a_probability_per_class(storage: Storage) -> None:

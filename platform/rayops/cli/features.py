@@ -66,6 +66,9 @@ def _summary(v: FeatureSetVersion) -> dict[str, Any]:
         "violations": len(v.quality.violations),
         "metadata": v.metadata,
         "description": v.description,
+        "targets": {
+            c: t.model_dump(mode="json", exclude_none=True) for c, t in v.roles.target_tasks.items()
+        },
     }
 
 
@@ -110,6 +113,14 @@ def ingest(
     strict: Annotated[
         bool, typer.Option("--strict", help="Reject the write if an expectation is violated.")
     ] = False,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="What the target is for: auto (default: inferred as training does), "
+            "regression, binary or multiclass. Recorded with the classes; tune and train "
+            "--task auto use it."
+        ),
+    ] = None,
     storage: StorageOption = None,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -143,6 +154,7 @@ def ingest(
                 target=target or None,
                 expectations=exp,
                 strict=strict,
+                task=task,
             )
     doc = {**_summary(v), "reused": v.reused}
     doc["quality"] = v.quality.model_dump(mode="json", exclude_none=True)

@@ -58,12 +58,28 @@ class Column(_Model):
     type: str
 
 
+class TargetTask(_Model):
+    """What a target column is for: its learning task and, for a classifier, its classes.
+
+    ``task`` is ``regression``, ``binary`` or ``multiclass``; ``None`` when the data
+    cannot tell (integers with few distinct values may be labels or counts: name the
+    task at ingest or at training). ``classes`` are the sorted distinct labels, the
+    order a classifier's outputs take (:class:`rayops.tasks.Labels`).
+    """
+
+    task: str | None = None
+    classes: list[str | int | float | bool] | None = None
+    note: str | None = None
+
+
 class Roles(_Model):
-    """Which columns play which part: entity keys, the event time, the targets."""
+    """Which columns play which part: entity keys, the event time, the targets, and
+    what each target is for (``target_tasks``; empty in versions written before it)."""
 
     entity: list[str] = Field(default_factory=list)
     event_time: str | None = None
     target: list[str] = Field(default_factory=list)
+    target_tasks: dict[str, TargetTask] = Field(default_factory=dict)
 
     def columns(self) -> list[str]:
         return [*self.entity, *([self.event_time] if self.event_time else []), *self.target]

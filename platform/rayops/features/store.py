@@ -40,6 +40,7 @@ from rayops.features import layout
 from rayops.features.inputs import check_metadata, parse_expectations, roles_for, to_utc
 from rayops.features.manifest import Column, Expectations, FeatureSetVersion, Quality, parse_ref
 from rayops.features.publish import VersionPublisher, new_writer, writer_done
+from rayops.features.targets import check_requested, target_tasks
 from rayops.names import validate_name
 from rayops.storage.base import dumps
 
@@ -86,6 +87,7 @@ class FeatureStore:
         target: str | list[str] | None = None,
         expectations: Expectations | dict[str, Any] | None = None,
         strict: bool = False,
+        task: str | dict[str, str] | None = None,
     ) -> FeatureSetVersion:
         """Store ``data`` as the next version of ``name``, or return the identical one.
 
@@ -94,6 +96,11 @@ class FeatureStore:
         With ``strict=True`` a write that breaks ``expectations`` raises
         InvalidInputError listing the violations and stores nothing; otherwise
         violations are recorded in ``quality`` of the manifest.
+
+        Each target's task (``regression``, ``binary`` or ``multiclass``) and, for a
+        classifier, its sorted classes are recorded in ``roles.target_tasks``: inferred
+        as training does, or ``task`` (one name, or one per target) when given; a task
+        the data does not fit raises InvalidInputError and stores nothing.
 
         Example:
             >>> fs.write("churn", "data/churn.parquet", entity="user_id",  # doctest: +SKIP
@@ -109,6 +116,7 @@ class FeatureStore:
         exp = parse_expectations(expectations)
         source = open_source(data, self.storage)
         roles = roles_for(source.schema, entity, event_time, target)
+        check_requested(task, roles.target)
         if exp is not None:
             validate_expectations(exp, source.schema)
         s = self.settings
@@ -142,6 +150,11 @@ class FeatureStore:
             try:
                 version = self._publisher.claim(name, result.sha256, writer)
                 files = self._publisher.write_parts(name, version, source, pool, threads)
+                keys = [layout.version_dir(name, version) + f for f in files]
+                roles.target_tasks = target_tasks(
+                    source.schema, roles.target, task,
+                    lambda c: self.storage.read_parquet(keys, columns=[c]).column(c).to_pandas(),
+                )  # fmt: skip
                 parent = self._latest(name, below=version)
                 schema = [Column(name=f.name, type=str(f.type)) for f in source.schema]
                 manifest = FeatureSetVersion(

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, progress: Any = None) -> dict[str, Any]:
         config_name=Path(args.config).name,
         settings=settings,
         progress=progress,
-        task=getattr(args, "task", "auto"),
+        task=data.task_for(getattr(args, "task", "auto"), target) or "auto",
         metric=getattr(args, "metric", None),
     )
     return {**result.summary(), "storage": storage.uri}

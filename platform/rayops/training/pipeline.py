@@ -126,9 +126,11 @@ def run_training(
     if features is not None:
         from rayops.features import FeatureStore
         from rayops.training.distributed import train_feature_set, use_ray_data
+        from rayops.training.sources import feature_set_task
 
         store = FeatureStore(storage, settings=settings)
         version = store.get(features)
+        task = feature_set_task(version, task, target) or "auto"
         if use_ray_data(version.row_count, workers, settings):
             scaled = train_feature_set(
                 store, version, target, params=params, num_boost_round=num_boost_round,

@@ -36,6 +36,15 @@ class TrainingData:
     lineage: dict[str, Any]
     target: str | None = None
     exclude: tuple[str, ...] = field(default=())
+    #: The target's task as the feature set recorded it at ingest (None: not recorded).
+    task: str | None = None
+
+    def task_for(self, requested: str | None, target: str | None) -> str | None:
+        """``requested`` unless it is ``auto``/None; then the recorded task of ``target``
+        when it is the feature set's own target."""
+        if requested not in (None, "auto") or target != self.target:
+            return requested
+        return self.task or requested
 
 
 def from_feature_set(storage: Storage, ref: str) -> TrainingData:
@@ -47,8 +56,25 @@ def from_feature_set(storage: Storage, ref: str) -> TrainingData:
     frame = store.read(version.ref)
     target, exclude = feature_set_roles(version)
     return TrainingData(
-        frame=frame, lineage=feature_set_lineage(version), target=target, exclude=exclude
-    )
+        frame=frame, lineage=feature_set_lineage(version), target=target, exclude=exclude,
+        task=recorded_task(version, target),
+    )  # fmt: skip
+
+
+def recorded_task(version: Any, target: str | None) -> str | None:
+    """The task a feature-set version recorded for ``target`` at ingest, if any."""
+    tasks = getattr(getattr(version, "roles", None), "target_tasks", None) or {}
+    found = tasks.get(target) if target else None
+    return getattr(found, "task", None)
+
+
+def feature_set_task(version: Any, requested: str | None, target: str | None) -> str | None:
+    """The task to train ``target`` of a feature-set version with: ``requested`` unless
+    it is ``auto``/None, else what the version recorded for that target at ingest."""
+    if requested not in (None, "auto"):
+        return requested
+    own, _ = feature_set_roles(version)
+    return recorded_task(version, target or own) or requested
 
 
 def feature_set_roles(version: Any) -> tuple[str | None, tuple[str, ...]]:
