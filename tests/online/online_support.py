@@ -84,7 +84,7 @@ class Stream:
         batch: pd.DataFrame,
         at: datetime,
         *,
-        rows_per_request: int = 10,
+        rows_per_request: int = 1,
         feedback_delay: timedelta = timedelta(seconds=1),
         actuals: np.ndarray | None = None,
     ) -> None:

@@ -68,8 +68,9 @@ def serve_classifier(storage: Storage, classes: list[str], *, threshold: float =
 
 def send(storage: Storage, batch: pd.DataFrame, at: datetime, *, run: str,
          labels: list[str] | None = None) -> None:  # fmt: skip
-    """Predict ``batch`` with the version 'crm' serves (10 rows per request) and send the
-    labels (or ``labels``) as feedback a second later, as the gateway logs them."""
+    """Predict ``batch`` with the version 'crm' serves (one row per request, as online
+    traffic mostly is: the update gate tests per request) and send the labels (or
+    ``labels``) as feedback a second later, as the gateway logs them."""
     table = Endpoints(storage).get("crm")
     ref = max(table.routes, key=lambda r: r.weight).ref
     model = Registry(storage).load(ref)
@@ -78,9 +79,9 @@ def send(storage: Storage, batch: pd.DataFrame, at: datetime, *, run: str,
     truth = list(batch["label"]) if labels is None else labels
     log = PredictionLog(storage, flush_s=3600)
     sent = []
-    for n, start in enumerate(range(0, len(batch), 10)):
+    for n, start in enumerate(range(0, len(batch), 1)):
         rid = f"{run}-{n:05d}"
-        part = slice(start, start + 10)
+        part = slice(start, start + 1)
         p = proba[part]
         log.record(
             request_id=rid, endpoint="crm", ref=ref,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
@@ -137,6 +138,32 @@ def test_the_update_gate_is_the_shared_gate_on_paired_holdout_losses(
         min_improvement=0.99, alpha=0.05,
     )  # fmt: skip
     assert not strict.gate.accepted and "needs -99.0%" in strict.gate.reason
+
+
+def test_the_update_gate_counts_requests_not_rows(
+    pre_drift: xgb.Booster, drifted: pd.DataFrame
+) -> None:
+    """30 holdout rows from 6 requests of 5 rows: the paired test is over 6 per-request
+    mean losses, as compare(groups=...) computes it, not over 30 rows."""
+    post = drifted.iloc[DRIFT_AT:]
+    hold = post.iloc[400:430]
+    ids = np.repeat([f"r{i}" for i in range(6)], 5)
+    y = hold["target"].to_numpy()
+    test = xgb.DMatrix(hold[FEATURES], enable_categorical=True)
+    parent_loss = (pre_drift.predict(test) - y) ** 2
+    grouped = dataclasses.replace(batch(hold), groups=ids)
+    out = incremental_update(
+        pre_drift.copy(), ModelSchema.of(pre_drift, FEATURES, TYPES), batch(post.iloc[:400]),
+        grouped, mode=UpdateMode.CONTINUE, rounds=10, params=online_params(PARAMS, _s()),
+        min_improvement=0.0, alpha=0.05,
+    )  # fmt: skip
+    candidate_loss = (out.booster.predict(test) - y) ** 2
+    expected = compare(candidate_loss, parent_loss, min_improvement=0.0, alpha=0.05,
+                       paired=True, groups=ids)  # fmt: skip
+    rows = compare(candidate_loss, parent_loss, min_improvement=0.0, alpha=0.05, paired=True)
+    assert out.gate.n_candidate == expected.n_candidate == 6 and rows.n_candidate == 30
+    assert out.gate.p_better == pytest.approx(expected.p_better, abs=1e-9)
+    assert out.gate.p_better != pytest.approx(rows.p_better, abs=1e-6)
 
 
 def test_decay_weights_and_online_params() -> None:

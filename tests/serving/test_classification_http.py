@@ -201,3 +201,24 @@ def test_set_threshold_changes_served_labels_within_a_poll(
 
     assert wait_until(lambda: served() == want, timeout=20, interval=0.2)
     Registry(root).set_threshold(ref, 0.5, reason="back", actor="t")
+
+
+def test_the_sdk_returns_labels_classes_and_probabilities(
+    url: str, root: Storage, classifiers: dict[str, Any]
+) -> None:
+    import rayops
+
+    client = rayops.Client(root, url=url)
+    xi = classifiers["xi"]
+    answer = client.predict("iris", xi.iloc[[0, 60, 120]])
+    assert answer.classes == SPECIES and answer.model == "iris"
+    want = classifiers["iris"][1].predict(xgb.DMatrix(xi.iloc[[0, 60, 120]]))
+    np.testing.assert_allclose(np.array(answer.probabilities), want, rtol=1e-5)
+    assert answer.predictions == [SPECIES[i] for i in want.argmax(axis=1)]
+    frame = answer.frame()  # one column per class probability, beside the label
+    assert [f"p_{c}" for c in SPECIES] == [c for c in frame.columns if c.startswith("p_")]
+    np.testing.assert_allclose(frame["p_virginica"], want[:, 2], rtol=1e-5)
+    # Label feedback through the SDK, checked against the classes like the HTTP route.
+    client.feedback("iris", answer.request_id, ["setosa", "versicolor", "virginica"])
+    with pytest.raises(rayops.InvalidInputError, match="not a class"):
+        client.feedback("iris", answer.request_id, ["setosa", "daisy", "virginica"])

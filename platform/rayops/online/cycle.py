@@ -292,7 +292,11 @@ def run_cycle(
         Batch(
             list(fit_rows["features"]), y_fit, decay_weights(times, now, config.decay_half_life_s)
         ),
-        Batch(list(hold["features"][hold_known]), y_hold),
+        Batch(
+            list(hold["features"][hold_known]),
+            y_hold,
+            groups=hold["request_id"][hold_known].astype(str).to_numpy(),
+        ),  # fmt: skip
         mode=config.mode,
         rounds=config.rounds,
         params=params,

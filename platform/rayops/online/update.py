@@ -226,6 +226,9 @@ class Batch:
     rows: Sequence[str | dict[str, Any]]
     label: np.ndarray
     weight: np.ndarray | None = None
+    #: The request id of each row (holdout): the gate tests per request, since rows of
+    #: one request are not independent draws.
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -299,6 +302,7 @@ def incremental_update(
             min_improvement=min_improvement,
             alpha=alpha,
             paired=True,
+            groups=holdout.groups,
             metric_name=f"holdout {task.primary_metric}",
         )
         done = time.perf_counter()
