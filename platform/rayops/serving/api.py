@@ -46,11 +46,13 @@ from rayops.serving.oip import (
     binary_outputs,
     binary_response,
     columns_from_request,
+    extra_outputs,
     infer_response,
     model_metadata,
     requested_outputs,
     split_binary_body,
 )
+from rayops.serving.options import FIELDS, RequestOptions
 
 if TYPE_CHECKING:
     from rayops.serving.routing import Router
@@ -59,7 +61,7 @@ if TYPE_CHECKING:
 __all__ = ["GatewayAPI", "create_api"]
 
 _JSON_TYPES = ("application/json", "application/octet-stream")
-_PREDICT_FIELDS = {"instances", "key", "version", "targets"}
+_PREDICT_FIELDS = {"instances", "key", "version", "targets"} | FIELDS
 
 
 @dataclass
@@ -227,7 +229,8 @@ async def oip_infer(request: Request, endpoint: str, version: str | None = None)
     model = api.service.models.peek(route.ref)
     if model is None:
         model = await asyncio.to_thread(api.service.model, route.ref)
-    wanted = requested_outputs(body, model)
+    options = RequestOptions.parse(_oip_parameters(body))
+    wanted = requested_outputs(body, model, extra_outputs(body, options))
 
     def rows(schema: Any) -> Any:
         columns = columns_from_request(body, binary, schema)
@@ -238,7 +241,7 @@ async def oip_infer(request: Request, endpoint: str, version: str | None = None)
     request.state.predicting = True
     result = await asyncio.to_thread(
         api.service.predict, endpoint, rows, version=version, protocol="oip", targets=targets,
-        router=router,
+        router=router, options=options,
     )  # fmt: skip
     out = infer_response(endpoint, result, wanted)
     if isinstance(body, dict) and isinstance(body.get("id"), str):
@@ -265,8 +268,10 @@ async def predict(request: Request, endpoint: str) -> Any:
     if unknown:
         raise InvalidInputError(
             f"Unknown field {unknown[0]!r}; a predict body has 'instances', 'key', "
-            "'version' and 'targets'."
+            "'version', 'targets' and the options 'explain', 'top_k', 'approx', 'interval', "
+            "'prediction_set', 'calibrate'."
         )
+    options = RequestOptions.parse(body)
     key, version, targets = body.get("key"), body.get("version"), body.get("targets")
     for name, value in (("key", key), ("version", version)):
         if value is not None and not isinstance(value, str):
@@ -289,10 +294,13 @@ async def predict(request: Request, endpoint: str) -> Any:
         version=version,
         targets=targets,
         router=router,
+        options=options,
     )
     answer: dict[str, Any] = result.answer.json()
     if result.outputs is not None:  # multi-target: {target: [one per row]}
         answer = {"predictions": result.outputs, "targets": list(result.outputs)}
+    if result.extras is not None:
+        answer.update(result.extras.json(result.answer.classes))
     answer.update(
         model=result.route.model, version=result.route.version, request_id=result.request_id
     )
@@ -324,6 +332,13 @@ async def feedback(request: Request, endpoint: str) -> Any:
         await api.service.feedback(endpoint, request_id, values)
         stored = len(values)
     return JSONResponse({"stored": stored, "request_id": request_id}, status_code=201)
+
+
+def _oip_parameters(body: Any) -> dict[str, Any]:
+    params = body.get("parameters") if isinstance(body, dict) else None
+    if params is not None and not isinstance(params, dict):
+        raise InvalidInputError("'parameters' must be an object of request parameters.")
+    return params or {}
 
 
 def _series(api: GatewayAPI, name: str, values: Any) -> list[Any]:

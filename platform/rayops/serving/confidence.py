@@ -1,0 +1,218 @@
+"""A served version's uncertainty: calibration, conformal intervals and prediction sets.
+
+Built once per model load from the version's ``uncertainty.json`` (read through
+:meth:`rayops.registry.Registry.uncertainty`, hash-checked against the card), so
+a request only looks a number up or applies a small map:
+
+* **calibration** — applied to a classifier's served probabilities by default,
+  but only when training found it lowers the out-of-fold log loss
+  (:func:`rayops.uncertainty.calibration.fit_calibration` keeps ``none``
+  otherwise; this module checks ``logloss_after < logloss_before`` again). The
+  label follows the served probabilities (the version's threshold applies to
+  them). A request can ask for the raw probabilities with ``calibrate: false``.
+* **intervals** — regression: ``[ŷ - q, ŷ + q]``, ``q`` the conformal quantile
+  of the calibration residuals at the asked level, cached per level (and per
+  Mondrian segment when the version's context columns are among its features).
+* **prediction sets** — classification: every class whose score ``1 - p`` is
+  within the conformal quantile, on the served (calibrated) probabilities, which
+  is what the sets were fitted on.
+
+Asking a version for what it cannot give is a 422 naming the version and why.
+
+Example:
+    >>> import numpy as np
+    >>> from rayops.tasks import Task
+    >>> from rayops.training.uncertainty import fit_uncertainty
+    >>> y = np.arange(200.0)
+    >>> doc = fit_uncertainty(Task.of("regression"), y, y + np.sin(y))
+    >>> c = Confidence.of("m@1.0.0", Task.of("regression"), None, doc)
+    >>> lo, hi = c.interval(np.array([5.0]), 0.9, None)
+    >>> bool(lo[0] < 5.0 < hi[0])
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rayops.serving.options import InvalidOptionError
+from rayops.tasks import Task
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rayops.uncertainty.calibration import Calibrator
+    from rayops.uncertainty.intervals import IntervalModel
+    from rayops.uncertainty.sets import SetModel
+
+__all__ = ["Confidence"]
+
+
+class Confidence:
+    """What one version can say about how far to trust its answers (see the module).
+
+    Attributes:
+        ref: the version, ``name@version``.
+        calibrator: the calibration map in force (None: probabilities are served raw).
+        intervals: the conformal interval model (regression), if fitted.
+        sets: the conformal set model (classification), if fitted.
+    """
+
+    def __init__(
+        self,
+        ref: str,
+        task: Task,
+        classes: Sequence[Any] | None,
+        *,
+        calibrator: Calibrator | None = None,
+        intervals: IntervalModel | None = None,
+        sets: SetModel | None = None,
+        kind: str = "booster",
+    ) -> None:
+        self.ref = ref
+        self.task = task
+        self.classes = list(classes) if classes is not None else None
+        self.calibrator = calibrator
+        self.intervals = intervals
+        self.sets = sets
+        self.kind = kind
+        self._widths: dict[tuple[float, str | None], float] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(
+        cls,
+        ref: str,
+        task: Task,
+        classes: Sequence[Any] | None,
+        doc: dict[str, Any] | None,
+        *,
+        kind: str = "booster",
+    ) -> Confidence:
+        """From a version's uncertainty document (None: the version has none)."""
+        from rayops.uncertainty.calibration import Calibrator
+        from rayops.uncertainty.intervals import IntervalModel
+        from rayops.uncertainty.sets import SetModel
+
+        doc = doc or {}
+        calibrator = None
+        found = doc.get("calibration")
+        if found and task.is_classification:
+            c = Calibrator.from_json(found)
+            improves = (
+                c.logloss_before is not None
+                and c.logloss_after is not None
+                and c.logloss_after < c.logloss_before
+            )
+            calibrator = c if c.active and improves else None
+        intervals = None
+        if doc.get("intervals") and not task.is_classification:
+            intervals = IntervalModel.from_json(doc["intervals"])
+        sets = (
+            SetModel.from_json(doc["sets"]) if doc.get("sets") and task.is_classification else None
+        )
+        out = cls(ref, task, classes, calibrator=calibrator, intervals=intervals, sets=sets,
+                  kind=kind)  # fmt: skip
+        out._warm()
+        return out
+
+    def _warm(self) -> None:
+        # Fit crepes' tiny objects now, at load, not on the first request.
+        if self.intervals is not None:
+            self.intervals.half_width(0.9)
+        if self.sets is not None and self.classes:
+            import numpy as np
+
+            k = len(self.classes)
+            self.sets.sets(np.full((1, k), 1.0 / k), 0.9)
+
+    @property
+    def calibration(self) -> str | None:
+        """The calibration method served (None: raw probabilities)."""
+        return self.calibrator.method if self.calibrator is not None else None
+
+    def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
+        """The served probabilities: calibrated when a calibration is in force."""
+        if self.calibrator is None:
+            return probabilities
+        return self.calibrator.apply(probabilities)
+
+    # --- checks: before any work is done for the request ----------------------------------
+    def check_interval(self) -> None:
+        if self.task.is_classification:
+            raise InvalidOptionError(
+                f"{self.ref} is a {self.task} classifier: 'interval' is for regression; "
+                "ask 'prediction_set' for a conformal set of classes."
+            )
+        if self.kind == "multi_target":
+            raise InvalidOptionError(
+                f"{self.ref} is a multi-target ensemble, which gives no conformal intervals; "
+                "serve one target's model to get them."
+            )
+        if self.intervals is None:
+            raise InvalidOptionError(
+                f"{self.ref} has no calibration data for intervals: it was registered without "
+                "an uncertainty document (train it with rayops train, which fits one on the "
+                "holdout, or register it with one)."
+            )
+
+    def check_set(self) -> None:
+        if not self.task.is_classification:
+            raise InvalidOptionError(
+                f"{self.ref} is a regression model: 'prediction_set' is for classifiers; ask "
+                "'interval' for a conformal interval."
+            )
+        if self.sets is None:
+            raise InvalidOptionError(
+                f"{self.ref} has no calibration data for prediction sets: it was registered "
+                "without an uncertainty document (train it with rayops train, which fits one "
+                "on the holdout, or register it with one)."
+            )
+
+    # --- answers -------------------------------------------------------------------------
+    def _width(self, level: float, segment: str | None) -> float:
+        key = (level, segment)
+        found = self._widths.get(key)
+        if found is None:
+            assert self.intervals is not None
+            with self._lock:
+                found = self.intervals.half_width(level, segment)
+                if len(self._widths) < 10_000:  # levels are few; the bound only caps abuse
+                    self._widths[key] = found
+        return found
+
+    def interval(
+        self, values: np.ndarray, level: float, rows: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(lower, upper)`` of ``values`` at coverage ``level``; Mondrian segments come
+        from ``rows`` when they hold the version's context columns."""
+        import numpy as np
+
+        self.check_interval()
+        assert self.intervals is not None
+        y = np.asarray(values, dtype=np.float64)
+        context = self.intervals.context
+        if self.intervals.segments and context and all(c in rows for c in context):
+            from rayops.uncertainty.intervals import segment_keys
+
+            keys = segment_keys(rows, context)
+            q = np.array([self._width(level, k) for k in keys], dtype=np.float64)
+        else:
+            q = np.full(len(y), self._width(level, None))
+        return y - q, y + q
+
+    def prediction_sets(self, probabilities: np.ndarray, level: float) -> list[list[Any]]:
+        """Per row, the classes of its conformal set at ``level`` (in class order)."""
+        self.check_set()
+        assert self.sets is not None and self.classes is not None
+        chosen = self.sets.sets(probabilities, level)
+        classes = self.classes
+        return [[classes[j] for j in row.nonzero()[0]] for row in chosen]
+
+
+def set_text(members: Sequence[Any]) -> str:
+    """One prediction set as the log and OIP store it: JSON list text (``'["a", "b"]'``)."""
+    return json.dumps([m if isinstance(m, str | int | float | bool) else str(m) for m in members])
