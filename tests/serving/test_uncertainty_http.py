@@ -163,6 +163,7 @@ def test_prediction_sets_hold_the_true_class_at_the_asked_rate(
         ("demand", {"interval": 1.5}, "strictly between 0 and 1"),
         ("demand", {"interval": "0.9"}, "strictly between 0 and 1"),
         ("demand", {"interval": True}, "strictly between 0 and 1"),
+        ("demand", {"interval": 0.9999}, "calibration rows of demand@1.0.0 can bound"),
         ("churn", {"prediction_set": -0.1}, "strictly between 0 and 1"),
         ("bare", {"interval": 0.9}, "has no calibration data"),
         ("blend", {"interval": 0.9}, "has no calibration data"),

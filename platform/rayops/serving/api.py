@@ -254,6 +254,8 @@ async def oip_infer(request: Request, endpoint: str, version: str | None = None)
             media_type="application/octet-stream",
             headers={"Inference-Header-Content-Length": str(header_length)},
         )
+    if result.extras is not None:
+        return _fast_json(out)
     return JSONResponse(out)  # already JSON types: skip FastAPI's per-value encoder
 
 
@@ -304,6 +306,8 @@ async def predict(request: Request, endpoint: str) -> Any:
     answer.update(
         model=result.route.model, version=result.route.version, request_id=result.request_id
     )
+    if result.extras is not None:
+        return _fast_json(answer)
     return JSONResponse(answer)  # already JSON types: skip FastAPI's per-value encoder
 
 
@@ -332,6 +336,14 @@ async def feedback(request: Request, endpoint: str) -> Any:
         await api.service.feedback(endpoint, request_id, values)
         stored = len(values)
     return JSONResponse({"stored": stored, "request_id": request_id}, status_code=201)
+
+
+def _fast_json(doc: dict[str, Any]) -> Response:
+    """An answer with extras (explanations: a value per row and feature) encoded by orjson,
+    several times faster than the standard library on such bodies."""
+    import orjson
+
+    return Response(orjson.dumps(doc), media_type="application/json")
 
 
 def _oip_parameters(body: Any) -> dict[str, Any]:

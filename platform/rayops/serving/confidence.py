@@ -141,7 +141,7 @@ class Confidence:
         return self.calibrator.apply(probabilities)
 
     # --- checks: before any work is done for the request ----------------------------------
-    def check_interval(self) -> None:
+    def check_interval(self, level: float | None = None) -> None:
         if self.task.is_classification:
             raise InvalidOptionError(
                 f"{self.ref} is a {self.task} classifier: 'interval' is for regression; "
@@ -158,6 +158,25 @@ class Confidence:
                 "an uncertainty document (train it with rayops train, which fits one on the "
                 "holdout, or register it with one)."
             )
+        if level is not None:
+            self._bounded(level, None)
+
+    def _bounded(self, level: float, segment: str | None) -> float:
+        """``q`` at ``level``, or a 422 when the calibration rows cannot bound it: split
+        conformal gives an infinite interval above ``n / (n + 1)``, which JSON cannot
+        carry and no caller can use."""
+        import math
+
+        q = self._width(level, segment)
+        if math.isinf(q):
+            assert self.intervals is not None
+            n = len(self.intervals.segments.get(segment or "", self.intervals.residuals))
+            where = f" in segment {segment!r}" if segment else ""
+            raise InvalidOptionError(
+                f"'interval' {level} is above what the {n} calibration rows of {self.ref}{where} "
+                f"can bound (at most {n / (n + 1):.4f}); ask a lower level."
+            )
+        return q
 
     def check_set(self) -> None:
         if not self.task.is_classification:
@@ -199,9 +218,11 @@ class Confidence:
             from rayops.uncertainty.intervals import segment_keys
 
             keys = segment_keys(rows, context)
-            q = np.array([self._width(level, k) for k in keys], dtype=np.float64)
+            segments = self.intervals.segments
+            q = np.array([self._bounded(level, k if k in segments else None) for k in keys],
+                         dtype=np.float64)  # fmt: skip
         else:
-            q = np.full(len(y), self._width(level, None))
+            q = np.full(len(y), self._bounded(level, None))
         return y - q, y + q
 
     def prediction_sets(self, probabilities: np.ndarray, level: float) -> list[list[Any]]:

@@ -154,7 +154,7 @@ def check_options(model: Any, options: RequestOptions) -> None:
     if options.explain:
         check_explainable(model.predictor, len(model.schema.features), options.top_k)
     if options.interval is not None:
-        confidence.check_interval()
+        confidence.check_interval(options.interval)
     if options.prediction_set is not None:
         confidence.check_set()
 

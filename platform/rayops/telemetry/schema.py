@@ -8,8 +8,7 @@
     label string                classification: the predicted label (its text)
     p_<class> float64           classification: the probability of each class
     lower float64               regression, asked ``interval``: the conformal lower bound
-    upper float64               (both null when the request did not ask; ±inf when the
-                                level is above what the calibration set supports)
+    upper float64               the conformal upper bound (both null when not asked)
     pset string                 classification, asked ``prediction_set``: the conformal set
                                 as JSON list text, e.g. ``["setosa", "versicolor"]``
                                 (null when not asked)

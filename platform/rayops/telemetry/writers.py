@@ -358,7 +358,6 @@ def _uncertainty_columns(entries: Sequence[_Entry], counts: np.ndarray) -> dict[
             for e, n in zip(entries, counts.tolist(), strict=True)
         ]  # fmt: skip
         values = np.concatenate(parts)
-        # Infinite bounds (a level above what the calibration set supports) stay infinite.
         out[name] = pa.array(values, mask=np.isnan(values), type=pa.float64())
     if all(e.scored.pset is None for e in entries):
         out["pset"] = pa.nulls(total, pa.string())
