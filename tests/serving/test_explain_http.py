@@ -12,7 +12,7 @@ import pytest
 import requests
 import xgboost as xgb
 from harness import wait_until
-from serving_support import FEATURES, deploy, make_frame, ready, train
+from serving_support import FEATURES, cat_frame, deploy, make_frame, ready, train
 from sklearn.datasets import load_breast_cancer, load_iris
 
 from rayops.registry import EnsembleSpec, Registry
@@ -49,6 +49,10 @@ def served(root: Storage) -> dict[str, Any]:
         "stack", EnsembleSpec(kind="stacked", members=[r1, r2], meta=reg.register("meta", meta).ref)
     ).ref
     voting = reg.register("vote", EnsembleSpec(kind="voting", members=[r1, r2])).ref
+    dynamic = reg.register("pick", EnsembleSpec(kind="dynamic", members=[r1, r2])).ref
+    multi = reg.register("perf", EnsembleSpec(kind="multi_target", members=[r1, r2],
+                                              targets=["a", "b"])).ref  # fmt: skip
+    colours = reg.register("colours", train(cat_frame(), ["x0", "colour"])).ref
     linear = xgb.train({"booster": "gblinear"}, xgb.DMatrix(df[FEATURES], label=df["y"]), 5)
     lin = reg.register("linear", linear).ref
     lin_blend = reg.register("linblend", EnsembleSpec(kind="weighted", members=[r1, lin])).ref
@@ -62,7 +66,8 @@ def served(root: Storage) -> dict[str, Any]:
     ri = reg.register("iris", iris, classes=SPECIES).ref
     eps = Endpoints(root)
     for name, ref in (("reg", r1), ("weighted", weighted), ("stacked", stacked),
-                      ("voting", voting), ("linear", lin), ("linblend", lin_blend),
+                      ("voting", voting), ("dynamic", dynamic), ("perf", multi),
+                      ("colours", colours), ("linear", lin), ("linblend", lin_blend),
                       ("cancer", ca), ("cblend", cblend), ("iris", ri)):  # fmt: skip
         eps.create(name, ref)
     return {"df": df, "r1": r1, "lin": lin, "cancer": ba}
@@ -89,7 +94,7 @@ def _sums(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     return total, np.array([r["margin"] for r in rows])
 
 
-@pytest.mark.parametrize("endpoint", ["reg", "weighted", "stacked", "voting"])
+@pytest.mark.parametrize("endpoint", ["reg", "weighted", "stacked", "voting", "dynamic"])
 def test_regression_contributions_add_up_to_the_served_prediction(
     url: str, served: dict[str, Any], endpoint: str
 ) -> None:
@@ -129,6 +134,25 @@ def test_binary_contributions_are_log_odds_and_multiclass_has_one_set_per_class(
         z[:, j] = total
     soft = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(soft, np.array(r["probabilities"]), rtol=1e-4)
+
+
+def test_categorical_features_are_explained(url: str) -> None:
+    rows = [{"x0": 0.5, "colour": "red"}, {"x0": -0.5, "colour": "green"}]
+    r = _post(url, "colours", {"instances": rows, "explain": True})
+    assert r.status_code == 200, r.text
+    e = r.json()["explanations"]
+    total, margin = _sums(e["rows"])
+    np.testing.assert_allclose(total, margin, atol=1e-4)
+    np.testing.assert_allclose(margin, r.json()["predictions"], atol=1e-4)
+    # colour carries the +5 / -5 of the generated target: it dominates both rows
+    assert all(abs(row["contributions"]["colour"]) > 2 for row in e["rows"])
+
+
+def test_a_multi_target_model_cannot_explain_or_bound(url: str, served: dict[str, Any]) -> None:
+    instances = _instances(served["df"].head(2), FEATURES)
+    for option in ({"explain": True}, {"interval": 0.9}):
+        r = _post(url, "perf", {"instances": instances, **option})
+        assert r.status_code == 422 and "multi-target" in r.json()["error"], r.text
 
 
 def test_a_classifier_ensemble_says_its_contributions_approximate(url: str) -> None:

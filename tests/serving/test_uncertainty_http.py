@@ -13,7 +13,7 @@ import pytest
 import requests
 import xgboost as xgb
 from harness import wait_until
-from serving_support import FEATURES, deploy, make_frame, ready, train
+from serving_support import FEATURES, cat_frame, deploy, make_frame, ready, train
 from sklearn.datasets import make_classification
 from sklearn.metrics import log_loss
 
@@ -23,7 +23,7 @@ from rayops.storage import Storage
 from rayops.tasks import Task
 from rayops.training.uncertainty import fit_uncertainty
 from rayops.uncertainty.calibration import Calibrator
-from rayops.uncertainty.intervals import IntervalModel
+from rayops.uncertainty.intervals import IntervalModel, segment_keys
 
 CFEATURES = [f"c{i}" for i in range(6)]
 CLASSES = ["no", "yes"]
@@ -70,11 +70,28 @@ def served(root: Storage) -> dict[str, Any]:
     mdoc = fit_uncertainty(Task.of("multiclass"), y3[1500:2500], p3)
     assert mdoc is not None
     mref = reg.register("three", multi, classes=THREE, uncertainty=mdoc).ref
+    colours = _noisy_colours(cat_frame(600, seed=2), seed=2)
+    cat_booster = train(colours, ["x0", "colour"])
+    hold_c = _noisy_colours(cat_frame(3000, seed=3), seed=3)
+    out = np.asarray(cat_booster.predict(xgb.DMatrix(hold_c[["x0", "colour"]],
+                                                     enable_categorical=True)))  # fmt: skip
+    keys = segment_keys(hold_c, ["colour"])
+    cdoc = fit_uncertainty(Task.of("regression"), hold_c["y"], out, segments=keys,
+                           context=["colour"])  # fmt: skip
+    assert cdoc is not None and cdoc["intervals"]["kind"] == "mondrian"
+    cref = reg.register("colours", cat_booster, uncertainty=cdoc).ref
     for name, r in (("demand", ref), ("bare", bare), ("blend", blend), ("churn", bref),
-                    ("three", mref)):  # fmt: skip
+                    ("three", mref), ("colours", cref)):  # fmt: skip
         eps.create(name, r)
     return {"booster": booster, "doc": doc, "binary": binary, "bdoc": bdoc, "x": x, "y": y,
             "multi": multi, "x3": x3, "y3": y3}  # fmt: skip
+
+
+def _noisy_colours(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Red rows are ten times noisier than the others."""
+    rng = np.random.default_rng(seed)
+    scale = np.where(frame["colour"] == "red", 2.0, 0.2)
+    return frame.assign(y=frame["y"] + rng.normal(size=len(frame)) * scale)
 
 
 def evaluate_booster(booster: xgb.Booster, frame: pd.DataFrame) -> np.ndarray:
@@ -115,6 +132,24 @@ def test_90_percent_intervals_cover_about_90_percent_of_fresh_rows(
     assert (np.array(wide["upper"]) - np.array(wide["predictions"]) > q).all()
     plain = _post(url, "demand", {"instances": _instances(fresh.head(5), FEATURES)}).json()
     assert "lower" not in plain and "interval" not in plain
+
+
+def test_mondrian_intervals_are_wider_where_the_model_is_noisier(url: str) -> None:
+    fresh = _noisy_colours(cat_frame(3000, seed=4), seed=4)
+    rows = [{"x0": float(a), "colour": str(c)} for a, c in zip(fresh["x0"], fresh["colour"],
+                                                                strict=True)]  # fmt: skip
+    r = _post(url, "colours", {"instances": rows, "interval": 0.9})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    lower, upper = np.array(body["lower"]), np.array(body["upper"])
+    width = pd.Series(upper - lower).groupby(fresh["colour"].astype(str).to_numpy()).first()
+    assert width["red"] > 5 * width["green"] and width["green"] == pytest.approx(
+        width["blue"], rel=0.5
+    )
+    inside = (fresh["y"].to_numpy() >= lower) & (fresh["y"].to_numpy() <= upper)
+    for colour in ("red", "green", "blue"):  # covered per segment, not only on average
+        share = float(inside[(fresh["colour"] == colour).to_numpy()].mean())
+        assert 0.86 <= share <= 0.94, (colour, share)
 
 
 def test_served_probabilities_are_calibrated_as_training_chose(
