@@ -12,7 +12,16 @@ import pytest
 import requests
 import xgboost as xgb
 from harness import wait_until
-from serving_support import FEATURES, cat_frame, deploy, make_frame, ready, train
+from serving_support import (
+    FEATURES,
+    cat_frame,
+    deploy,
+    make_frame,
+    ready,
+    train,
+)
+from serving_support import instances as _instances
+from serving_support import post_predict as _post
 from sklearn.datasets import load_breast_cancer, load_iris
 
 from rayops.registry import EnsembleSpec, Registry
@@ -78,14 +87,6 @@ def url(serve_url: str, root: Storage, served: dict[str, Any]) -> str:
     deploy(root, serving_log_contributions="reg,iris")
     assert wait_until(ready(serve_url), timeout=60)
     return serve_url
-
-
-def _post(url: str, endpoint: str, body: dict[str, Any]) -> requests.Response:
-    return requests.post(f"{url}/endpoints/{endpoint}/predict", json=body, timeout=60)
-
-
-def _instances(frame: pd.DataFrame, features: list[str]) -> list[dict[str, float]]:
-    return [{f: float(v) for f, v in row.items()} for row in frame[features].to_dict("records")]
 
 
 def _sums(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:

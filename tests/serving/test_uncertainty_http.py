@@ -10,10 +10,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import requests
 import xgboost as xgb
 from harness import wait_until
-from serving_support import FEATURES, cat_frame, deploy, make_frame, ready, train
+from serving_support import (
+    FEATURES,
+    cat_frame,
+    deploy,
+    make_frame,
+    ready,
+    train,
+)
+from serving_support import instances as _instances
+from serving_support import post_predict as _post
 from sklearn.datasets import make_classification
 from sklearn.metrics import log_loss
 
@@ -103,14 +111,6 @@ def url(serve_url: str, root: Storage, served: dict[str, Any]) -> str:
     deploy(root)
     assert wait_until(ready(serve_url), timeout=60)
     return serve_url
-
-
-def _post(url: str, endpoint: str, body: dict[str, Any]) -> requests.Response:
-    return requests.post(f"{url}/endpoints/{endpoint}/predict", json=body, timeout=60)
-
-
-def _instances(frame: pd.DataFrame, features: list[str]) -> list[dict[str, float]]:
-    return [{f: float(v) for f, v in row.items()} for row in frame[features].to_dict("records")]
 
 
 def test_90_percent_intervals_cover_about_90_percent_of_fresh_rows(
