@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 import xgboost as xgb
 from harness import wait_until
 from serving_support import (
@@ -221,6 +222,14 @@ def test_oip_lower_upper_and_prediction_sets_with_tritonclient(
     import tritonclient.http as httpclient
 
     client = httpclient.InferenceServerClient(url.removeprefix("http://"))
+    meta = client.get_model_metadata("three")["parameters"]["uncertainty"]
+    assert meta == {"calibration": "temperature", "interval": False, "mondrian": [],
+                    "prediction_set": True}  # fmt: skip
+    doc = requests.get(f"{url}/endpoints/colours", timeout=30).json()["uncertainty"]
+    assert doc["interval"] and doc["mondrian"] == ["colour"] and doc["calibration"] is None
+    bare = requests.get(f"{url}/endpoints/bare", timeout=30).json()["uncertainty"]
+    assert bare == {"calibration": None, "interval": False, "mondrian": [],
+                    "prediction_set": False}  # fmt: skip
     x = make_frame(20, seed=6)[FEATURES].to_numpy(np.float64)
     for binary in (True, False):
         tensor = httpclient.InferInput("input", list(x.shape), "FP64")

@@ -136,6 +136,7 @@ class GatewayAPI:
         labels = getattr(model.predictor, "labels", None)
         doc["classes"] = labels.classes if labels is not None else None
         doc["ensembles"] = service.performance(name)
+        doc["uncertainty"] = model.confidence.describe() if model.confidence is not None else None
         return doc
 
 

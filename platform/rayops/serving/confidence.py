@@ -129,6 +129,18 @@ class Confidence:
         if self.intervals is not None:
             self.intervals.half_width(0.9)
 
+    def describe(self) -> dict[str, Any]:
+        """What a request may ask of this version (for ``GET /endpoints/{e}`` and OIP metadata).
+
+        Example:
+            >>> Confidence("m@1.0.0", Task.of("regression"), None).describe()
+            {'calibration': None, 'interval': False, 'mondrian': [], 'prediction_set': False}
+        """
+        segmented = self.intervals is not None and bool(self.intervals.segments)
+        mondrian = list(self.intervals.context) if self.intervals and segmented else []
+        return {"calibration": self.calibration, "interval": self.intervals is not None,
+                "mondrian": mondrian, "prediction_set": self.sets is not None}  # fmt: skip
+
     @property
     def calibration(self) -> str | None:
         """The calibration method served (None: raw probabilities)."""

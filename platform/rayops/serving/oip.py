@@ -381,4 +381,7 @@ def model_metadata(endpoint: str, versions: list[str], model: Any) -> dict[str, 
     }
     if task.is_classification and not model.targets:
         out["parameters"]["classes"] = list(model.predictor.labels.classes)
+    confidence = getattr(model, "confidence", None)
+    if confidence is not None and not model.targets:
+        out["parameters"]["uncertainty"] = confidence.describe()
     return out
