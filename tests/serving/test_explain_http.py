@@ -84,7 +84,7 @@ def served(root: Storage) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def url(serve_url: str, root: Storage, served: dict[str, Any]) -> str:
-    deploy(root, serving_log_contributions="reg,iris")
+    deploy(root, serving_log_contributions="reg,iris,linear")
     assert wait_until(ready(serve_url), timeout=60)
     return serve_url
 
@@ -161,6 +161,9 @@ def test_a_classifier_ensemble_says_its_contributions_approximate(url: str) -> N
     e = _post(url, "cblend", {"instances": _instances(x, BFEATURES), "explain": True}).json()
     assert e["explanations"]["exact"] is False
     assert "approximation" in e["explanations"]["note"]
+    # the weighted member contributions add up to the weighted member margins
+    total, margin = _sums(e["explanations"]["rows"])
+    np.testing.assert_allclose(total, margin, atol=1e-4)
 
 
 def test_top_k_keeps_the_largest_and_approx_still_adds_up(url: str, served: dict[str, Any]) -> None:
@@ -209,7 +212,8 @@ def test_a_model_that_cannot_explain_is_422_naming_the_member(
         assert r.status_code == 422, r.text
         assert served["lin"] in r.json()["error"] and "linear booster" in r.json()["error"]
         plain = _post(url, endpoint, {"instances": instances})
-        assert plain.status_code == 200  # only the explanation is refused
+        # only the explanation is refused (even where the log asks for contributions)
+        assert plain.status_code == 200, plain.text
 
 
 def test_oip_contributions_with_tritonclient(url: str, served: dict[str, Any]) -> None:

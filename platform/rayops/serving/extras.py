@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,11 @@ if TYPE_CHECKING:
     import numpy as np
 
     from rayops.registry.explain import Contributions
+
+logger = logging.getLogger(__name__)
+
+#: Versions whose contributions the log asked for but that cannot explain (warned once).
+_UNEXPLAINED: set[str] = set()
 
 __all__ = [
     "EXTRA_OUTPUTS",
@@ -141,6 +147,18 @@ def _confidence(model: Any) -> Confidence:
                       kind=spec.kind if spec is not None else "booster")  # fmt: skip
 
 
+def _for_the_log(model: Any, rows: Any, combiners: Mapping[str, Any] | None) -> Any:
+    """Contributions only the log asked for: a model that cannot explain logs none
+    (the request it serves must not fail for a logging setting)."""
+    try:
+        return explain(model.predictor, rows, approx=False, combiners=combiners)
+    except InvalidOptionError as e:
+        if model.ref not in _UNEXPLAINED:
+            _UNEXPLAINED.add(model.ref)
+            logger.warning("serving_log_contributions: %s; its rows are logged without them.", e)
+        return None
+
+
 def check_options(model: Any, options: RequestOptions) -> None:
     """A 422 when the loaded ``model`` cannot give what ``options`` ask (before any work)."""
     if not options.extras:
@@ -179,8 +197,10 @@ def answer_with_extras(
     if not options.extras and not log_contributions and calibration is None:
         return answer, None
     contributions = None
-    if options.explain or log_contributions:
+    if options.explain:
         contributions = explain(model.predictor, rows, approx=options.approx, combiners=combiners)
+    elif log_contributions:
+        contributions = _for_the_log(model, rows, combiners)
     lower = upper = None
     if options.interval is not None:
         assert answer.values is not None
