@@ -92,7 +92,7 @@ class Answer:
     def scored(self, extras: Any = None) -> Scored:
         """The answer as the prediction log stores it, with the request's
         :class:`~rayops.serving.extras.Extras` (bounds, sets, contributions) if any."""
-        more = extras.logged(extras.log_contributions) if extras is not None else {}
+        more = extras.logged() if extras is not None else {}
         if self.task.is_classification:
             return Scored(
                 probabilities=self.probabilities, classes=self.classes, labels=self.labels, **more

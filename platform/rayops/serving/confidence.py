@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from rayops.uncertainty.intervals import IntervalModel
     from rayops.uncertainty.sets import SetModel
 
-__all__ = ["Confidence"]
+__all__ = ["Confidence", "set_text"]
 
 
 class Confidence:
@@ -125,7 +125,7 @@ class Confidence:
         return out
 
     def _warm(self) -> None:
-        # Fit crepes' tiny objects now, at load, not on the first request.
+        # Fit crepes' regressor (it sorts the residuals) now, at load, not on the first request.
         if self.intervals is not None:
             self.intervals.half_width(0.9)
 

@@ -48,11 +48,6 @@ if TYPE_CHECKING:
 
     from rayops.registry.explain import Contributions
 
-logger = logging.getLogger(__name__)
-
-#: Versions whose contributions the log asked for but that cannot explain (warned once).
-_UNEXPLAINED: set[str] = set()
-
 __all__ = [
     "EXTRA_OUTPUTS",
     "Extras",
@@ -60,6 +55,11 @@ __all__ = [
     "check_options",
     "unknown_output",
 ]
+
+logger = logging.getLogger(__name__)
+
+#: Versions whose contributions the log asked for but that cannot explain (warned once).
+_UNEXPLAINED: set[str] = set()
 
 #: OIP output names an option adds, and the option that produces each.
 EXTRA_OUTPUTS = {
@@ -118,17 +118,17 @@ class Extras:
                         "data": [set_text(s) for s in self.sets]})  # fmt: skip
         return out
 
-    def logged(self, contributions: bool) -> dict[str, Any]:
+    def logged(self) -> dict[str, Any]:
         """What the prediction log stores of these extras: ``lower``/``upper``, ``pset``
-        (each set's JSON list text) and, when ``contributions``, ``contributions`` as
-        ``(features, [N, F + 1])`` (multiclass: the predicted, highest-margin class's)."""
+        (each set's JSON list text) and, for an endpoint that logs them, ``contributions``
+        as ``(features, [N, F + 1])`` (multiclass: the predicted, highest-margin class's)."""
         import numpy as np
 
         out: dict[str, Any] = {"lower": self.lower, "upper": self.upper}
         if self.sets is not None:
             out["pset"] = [set_text(s) for s in self.sets]
         c = self.contributions
-        if contributions and c is not None:
+        if self.log_contributions and c is not None:
             values = c.values
             if values.ndim == 3:
                 values = values[np.arange(len(values)), c.margin.argmax(axis=1)]
