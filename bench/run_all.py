@@ -28,6 +28,8 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "tune_classification": ("tune_classification.py", ["--rows", "10000"]),
     "train_vs_xgboost": ("train_vs_xgboost.py", ["--rows", "200000"]),
     "serving": ("serving.py", ["--seconds", "2", "--repeats", "2"]),
+    "explain": ("explain.py", ["--quick"]),
+    "intervals": ("intervals.py", ["--quick"]),
     "drift": ("drift.py", ["--repeats", "5"]),
     "online": ("online.py", ["--repeats", "5", "--swaps", "1"]),
     "multinode_train": ("multinode_train.py", []),

@@ -74,7 +74,13 @@ class Prediction:
     ``predictions`` is a list (one value per row: numbers for regression, labels as in
     training for a classifier), or for a multi-target endpoint a dict of such lists
     keyed by target. A classifier's answer also has ``classes`` and ``probabilities``
-    (one row of class probabilities per row, in ``classes`` order).
+    (one row of class probabilities per row, in ``classes`` order; ``calibration``
+    names the calibration applied to them, None when they are the model's own).
+
+    When asked: ``lower``/``upper`` (a regression interval per row, at coverage
+    ``interval``), ``prediction_sets`` (a classifier's conformal set of classes per
+    row, at level ``prediction_set``) and ``explanations`` (see
+    :meth:`Client.explain`).
     """
 
     predictions: list[Any] | dict[str, list[Any]]
@@ -83,6 +89,13 @@ class Prediction:
     request_id: str
     classes: list[Any] | None = None
     probabilities: list[list[float]] | None = None
+    calibration: str | None = None
+    interval: float | None = None
+    lower: list[float] | None = None
+    upper: list[float] | None = None
+    prediction_set: float | None = None
+    prediction_sets: list[list[Any]] | None = None
+    explanations: dict[str, Any] | None = None
 
     def frame(self) -> pd.DataFrame:
         """The predictions as a DataFrame: ``prediction``, or one column per target; a
@@ -95,7 +108,28 @@ class Prediction:
         if self.classes is not None and self.probabilities is not None:
             for j, c in enumerate(self.classes):
                 out[f"p_{c}"] = [row[j] for row in self.probabilities]
+        if self.lower is not None and self.upper is not None:
+            out["lower"], out["upper"] = self.lower, self.upper
+        if self.prediction_sets is not None:
+            out["prediction_set"] = self.prediction_sets
         return out
+
+    def contributions(self) -> pd.DataFrame:
+        """The explanations as a long DataFrame: ``row``, (``class``,) ``feature``,
+        ``contribution``, with the bias as feature ``bias`` (margin space)."""
+        import pandas as pd
+
+        if self.explanations is None:
+            raise InvalidInputError("This prediction has no explanations; ask explain=True.")
+        records: list[dict[str, Any]] = []
+        for i, row in enumerate(self.explanations["rows"]):
+            sets = row if "bias" not in row else {None: row}
+            for cls, one in sets.items():
+                head = {"row": i} if cls is None else {"row": i, "class": cls}
+                for f, v in one["contributions"].items():
+                    records.append({**head, "feature": f, "contribution": v})
+                records.append({**head, "feature": "bias", "contribution": one["bias"]})
+        return pd.DataFrame(records)
 
 
 class Client:
@@ -334,17 +368,38 @@ class Client:
         key: str | None = None,
         version: str | None = None,
         targets: list[str] | None = None,
+        interval: float | None = None,
+        prediction_set: float | None = None,
+        explain: bool = False,
+        top_k: int | None = None,
+        approx: bool = False,
+        calibrate: bool = True,
     ) -> Prediction:
         """Predict ``rows`` on ``endpoint``; ``key`` keeps a caller on one version;
-        ``targets`` picks some targets of a multi-target endpoint."""
+        ``targets`` picks some targets of a multi-target endpoint.
+
+        ``interval=0.9`` adds a regression model's conformal ``lower``/``upper`` per row,
+        ``prediction_set=0.9`` a classifier's conformal set of classes per row;
+        ``explain`` (``top_k``, ``approx``) adds contributions; ``calibrate=False`` asks
+        for the model's own probabilities instead of calibrated ones.
+
+        Example:
+            >>> client.predict("demand", rows, interval=0.9).lower  # doctest: +SKIP
+            [41.3, 57.0]
+        """
         instances = rows if isinstance(rows, list) else _records(rows)
         body: dict[str, Any] = {"instances": instances}
-        if key is not None:
-            body["key"] = key
-        if version is not None:
-            body["version"] = version
-        if targets is not None:
-            body["targets"] = targets
+        given = {
+            "key": key, "version": version, "targets": targets, "interval": interval,
+            "prediction_set": prediction_set, "top_k": top_k,
+        }  # fmt: skip
+        body.update({k: v for k, v in given.items() if v is not None})
+        if explain or top_k is not None:
+            body["explain"] = True
+        if approx:
+            body["approx"] = True
+        if not calibrate:
+            body["calibrate"] = False
         data = self._post(f"/endpoints/{endpoint}/predict", body)
         answer = data["predictions"]
         return Prediction(
@@ -356,6 +411,36 @@ class Client:
             request_id=str(data["request_id"]),
             classes=data.get("classes"),
             probabilities=data.get("probabilities"),
+            calibration=data.get("calibration"),
+            interval=data.get("interval"),
+            lower=data.get("lower"),
+            upper=data.get("upper"),
+            prediction_set=data.get("prediction_set"),
+            prediction_sets=data.get("prediction_sets"),
+            explanations=data.get("explanations"),
+        )
+
+    def explain(
+        self,
+        endpoint: str,
+        rows: pd.DataFrame | list[dict[str, Any]],
+        *,
+        top_k: int | None = None,
+        approx: bool = False,
+        version: str | None = None,
+        key: str | None = None,
+    ) -> Prediction:
+        """Predict and explain ``rows``: the answer's ``explanations`` holds, per row, the
+        bias and each feature's contribution in margin space (``top_k``: only the largest);
+        ``Prediction.contributions()`` gives them as a DataFrame.
+
+        Example:
+            >>> e = client.explain("churn", rows, top_k=3).explanations  # doctest: +SKIP
+            >>> e["link"], e["rows"][0]["contributions"]  # doctest: +SKIP
+            ('logit', {'tenure': -1.2, 'plan': 0.4, 'calls': 0.3})
+        """
+        return self.predict(
+            endpoint, rows, key=key, version=version, explain=True, top_k=top_k, approx=approx
         )
 
     def feedback(

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import requests
 import xgboost as xgb
 from gateway import ready  # noqa: F401  (re-exported for the serving tests)
 
@@ -49,3 +50,13 @@ def deploy(root: Storage, **settings: Any) -> None:
     }
     app = build_app({"storage": root.uri, "num_cpus": 0, "settings": overrides})
     serve.run(app, name=APP_NAME, route_prefix="/")
+
+
+def post_predict(url: str, endpoint: str, body: dict[str, Any]) -> requests.Response:
+    """POST a JSON predict body to ``endpoint`` of the gateway at ``url``."""
+    return requests.post(f"{url}/endpoints/{endpoint}/predict", json=body, timeout=60)
+
+
+def instances(frame: pd.DataFrame, features: list[str]) -> list[dict[str, float]]:
+    """The ``features`` columns of ``frame`` as JSON ``instances`` (plain floats)."""
+    return [{f: float(v) for f, v in row.items()} for row in frame[features].to_dict("records")]

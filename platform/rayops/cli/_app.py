@@ -10,6 +10,7 @@ from rayops._version import __version__
 from rayops.cli import analytics as analytics_cli
 from rayops.cli import batch as batch_cli
 from rayops.cli import features as features_cli
+from rayops.cli import gateway as gateway_cli
 from rayops.cli import logs as logs_cli
 from rayops.cli import models as models_cli
 from rayops.cli import monitor as monitor_cli
@@ -57,6 +58,7 @@ for _module in (
     online_cli,
     logs_cli,
     batch_cli,
+    gateway_cli,
 ):
     _module.register(app)
 

@@ -84,6 +84,16 @@ class ServingSettings(Section):
         ge=1,
         description="Buffered prediction-log rows that trigger an early flush.",
     )
+    log_contributions: str = Field(
+        default="",
+        max_length=10_000,
+        description=(
+            "Endpoints whose prediction log also holds each row's feature contributions "
+            "(c_<feature> and c_bias columns, margin space), comma-separated, or * for every "
+            "endpoint. Each request of such an endpoint then pays for an explanation "
+            "(exact TreeSHAP, or approximate when the request asks). Default: none."
+        ),
+    )
     model_cache: int = Field(
         default=32,
         ge=1,
@@ -145,3 +155,12 @@ class ServingSettings(Section):
             "Default 20000."
         ),
     )
+
+    def contribution_endpoints(self) -> frozenset[str]:
+        """The endpoint names of ``log_contributions`` (``*``: every endpoint).
+
+        Example:
+            >>> sorted(ServingSettings(log_contributions="churn, credit").contribution_endpoints())
+            ['churn', 'credit']
+        """
+        return frozenset(n.strip() for n in self.log_contributions.split(",") if n.strip())

@@ -89,13 +89,15 @@ class Answer:
         assert self.values is not None
         return {"predictions": self.values.tolist()}
 
-    def scored(self) -> Scored:
-        """The answer as the prediction log stores it."""
+    def scored(self, extras: Any = None) -> Scored:
+        """The answer as the prediction log stores it, with the request's
+        :class:`~rayops.serving.extras.Extras` (bounds, sets, contributions) if any."""
+        more = extras.logged() if extras is not None else {}
         if self.task.is_classification:
             return Scored(
-                probabilities=self.probabilities, classes=self.classes, labels=self.labels
+                probabilities=self.probabilities, classes=self.classes, labels=self.labels, **more
             )
-        return Scored(values=self.values)
+        return Scored(values=self.values, **more)
 
 
 def answer_of(predictor: Any, output: np.ndarray, threshold: float | None = None) -> Answer:

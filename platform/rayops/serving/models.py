@@ -4,7 +4,9 @@ Registered versions never change, so a loaded predictor stays valid for ever;
 the cache only bounds memory (least recently used out). Ensembles load through
 the registry's EnsemblePredictor, so every member is evaluated in this process,
 not one network hop each, by the registry's one evaluation path
-(:func:`rayops.registry.predictor.evaluate`, re-exported here).
+(:func:`rayops.registry.predictor.evaluate`, re-exported here). With an
+``uncertainty`` reader, each load also builds the version's
+:class:`~rayops.serving.confidence.Confidence` (calibration, intervals, sets) once.
 
 Example:
     >>> import tempfile
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rayops.registry.predictor import EnsemblePredictor, evaluate, evaluate_targets
+from rayops.serving.confidence import Confidence
 from rayops.serving.inputs import FeatureSchema, schema_of
 
 __all__ = ["LoadedModel", "ModelCache", "ensembles_in", "evaluate", "evaluate_targets"]
@@ -31,11 +34,12 @@ __all__ = ["LoadedModel", "ModelCache", "ensembles_in", "evaluate", "evaluate_ta
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A predictor ready to serve and its input schema."""
+    """A predictor ready to serve, its input schema and its uncertainty (if read)."""
 
     ref: str
     predictor: Any
     schema: FeatureSchema
+    confidence: Confidence | None = None
 
     @property
     def kind(self) -> str:
@@ -61,9 +65,15 @@ class ModelCache:
     """Thread-safe LRU of loaded versions; each version is loaded once even under races."""
 
     def __init__(
-        self, load: Callable[[str], Any], *, capacity: int = 32, reject_missing: bool = False
+        self,
+        load: Callable[[str], Any],
+        *,
+        capacity: int = 32,
+        reject_missing: bool = False,
+        uncertainty: Callable[[str], dict[str, Any] | None] | None = None,
     ) -> None:
         self._load = load
+        self._uncertainty = uncertainty
         self.capacity = capacity
         self.reject_missing = reject_missing
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
@@ -94,7 +104,10 @@ class ModelCache:
             if model is None:
                 predictor = self._load(ref)
                 model = LoadedModel(
-                    ref, predictor, schema_of(predictor, reject_missing=self.reject_missing)
+                    ref,
+                    predictor,
+                    schema_of(predictor, reject_missing=self.reject_missing),
+                    self._confidence_of(ref, predictor),
                 )
             with self._lock:
                 self._models[ref] = model
@@ -103,6 +116,16 @@ class ModelCache:
                     self._models.popitem(last=False)
                 self._loading.pop(ref, None)
             return model
+
+    def _confidence_of(self, ref: str, predictor: Any) -> Confidence | None:
+        if self._uncertainty is None:
+            return None
+        labels = getattr(predictor, "labels", None)
+        spec = getattr(predictor, "spec", None)
+        return Confidence.of(
+            ref, predictor.task, labels.classes if labels is not None else None,
+            self._uncertainty(ref), kind=spec.kind if spec is not None else "booster",
+        )  # fmt: skip
 
     def retain(self, refs: set[str]) -> None:
         """Drop every version not in ``refs`` (after a routing change)."""

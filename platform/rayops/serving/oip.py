@@ -10,6 +10,14 @@ request asks (``parameters.binary_data_output`` or an output's
 ``parameters.binary_data``); otherwise outputs are JSON. A multi-target model
 has one output per target, named by the target.
 
+Request ``parameters`` ``explain``, ``top_k``, ``approx``, ``interval``,
+``prediction_set`` and ``calibrate`` (:mod:`rayops.serving.options`) add the
+outputs ``contributions`` (FP32 ``[N, F + 1]``, the last column the bias, the
+columns in ``parameters.features`` order of the model metadata; multiclass
+``[N, K, F + 1]``), ``top_features`` (INT32 indices of the ``top_k`` largest),
+``lower`` / ``upper`` (FP64 ``[N]``) and ``prediction_set`` (BYTES ``[N]``, each
+element the set's JSON list text such as ``["setosa", "versicolor"]``).
+
 Example:
     >>> from rayops.serving.inputs import FeatureSchema
     >>> schema = FeatureSchema(["a", "b"])
@@ -28,6 +36,7 @@ from typing import Any
 from rayops.errors import InvalidInputError
 from rayops.serving.answers import CLASSIFIER_OUTPUTS
 from rayops.serving.errors import InvalidFeatureError
+from rayops.serving.extras import EXTRA_OUTPUTS, unknown_output
 from rayops.serving.inputs import FeatureSchema
 from rayops.serving.jsonbody import JsonLimits, loads
 
@@ -36,6 +45,7 @@ __all__ = [
     "binary_outputs",
     "binary_response",
     "columns_from_request",
+    "extra_outputs",
     "infer_response",
     "model_metadata",
     "requested_outputs",
@@ -219,11 +229,26 @@ def _outputs_of(model: Any) -> list[str]:
     return [OUTPUT]
 
 
-def requested_outputs(body: Any, model: Any) -> list[str] | None:
+def extra_outputs(body: Any, options: Any) -> list[str]:
+    """The extra outputs (:data:`~rayops.serving.extras.EXTRA_OUTPUTS`) a request may
+    name in ``outputs``; naming one its parameters do not produce is a 422 saying which."""
+    outputs = body.get("outputs") if isinstance(body, dict) else None
+    for o in outputs if isinstance(outputs, list) else []:
+        name = o.get("name") if isinstance(o, dict) else None
+        why = unknown_output(name, options) if isinstance(name, str) else None
+        if why is not None:
+            from rayops.serving.options import InvalidOptionError
+
+            raise InvalidOptionError(why)
+    return [n for n in EXTRA_OUTPUTS if unknown_output(n, options) is None]
+
+
+def requested_outputs(body: Any, model: Any, extra: list[str] | None = None) -> list[str] | None:
     """Outputs a request's ``outputs`` asks for (None: all); 400 for unknown names.
 
     A regression model has one output, ``prediction``; a classifier ``label`` and
-    ``probabilities``; a multi-target model one per target, named by the target.
+    ``probabilities``; a multi-target model one per target, named by the target;
+    ``extra`` are the ones the request's parameters add.
     """
     outputs = body.get("outputs") if isinstance(body, dict) else None
     if outputs is None:
@@ -233,7 +258,7 @@ def requested_outputs(body: Any, model: Any) -> list[str] | None:
     ):
         raise InvalidInputError("'outputs' must be a list of {\"name\": ...} objects.")
     names = [o["name"] for o in outputs]
-    known = _outputs_of(model)
+    known = _outputs_of(model) + list(extra or ())
     unknown = [n for n in names if n not in known]
     if unknown:
         raise InvalidInputError(f"Unknown output {unknown[0]!r}; this model has outputs {known}.")
@@ -261,11 +286,21 @@ def infer_response(endpoint: str, result: Any, wanted: list[str] | None = None) 
     else:
         values = answer.values.tolist()
         tensors = [{"name": OUTPUT, "shape": [len(values)], "datatype": "FP64", "data": values}]
+    extras = getattr(result, "extras", None)
+    if extras is not None:
+        tensors += extras.tensors()
     if wanted is not None and result.outputs is None:
         tensors = [t for t in tensors if t["name"] in wanted]
     params: dict[str, Any] = {"model": result.route.model, "request_id": result.request_id}
     if answer.task.is_classification:
         params["classes"] = list(answer.classes)
+    if extras is not None:
+        if extras.calibration is not None:
+            params["calibration"] = extras.calibration
+        if extras.explained and extras.contributions is not None:
+            c = extras.contributions
+            params.update(contributions_exact=c.exact, link=extras.link,
+                          contributions_features=[*c.features, "bias"])  # fmt: skip
     return {
         "model_name": endpoint,
         "model_version": result.route.version,
@@ -301,7 +336,8 @@ def _encode(datatype: str, data: list[Any]) -> bytes:
             raw = str(item).encode()
             parts.append(struct.pack("<I", len(raw)) + raw)
         return b"".join(parts)
-    return np.asarray(data, dtype="<f4" if datatype == "FP32" else "<f8").tobytes()
+    dtype = {"FP32": "<f4", "INT32": "<i4"}.get(datatype, "<f8")
+    return np.asarray(data, dtype=dtype).tobytes()
 
 
 def binary_response(response: dict[str, Any], binary: set[str] | bool) -> tuple[bytes, int]:
@@ -345,4 +381,7 @@ def model_metadata(endpoint: str, versions: list[str], model: Any) -> dict[str, 
     }
     if task.is_classification and not model.targets:
         out["parameters"]["classes"] = list(model.predictor.labels.classes)
+    confidence = getattr(model, "confidence", None)
+    if confidence is not None and not model.targets:
+        out["parameters"]["uncertainty"] = confidence.describe()
     return out

@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings
 from rayops.errors import InvalidInputError, NotFoundError, RayopsError
-from rayops.serving.answers import Answer, answer_of
+from rayops.serving.answers import Answer
 from rayops.serving.batching import RowBatcher
 from rayops.serving.endpoints import Endpoints
 from rayops.serving.ensembles import StatsCache
 from rayops.serving.errors import NotReadyError
+from rayops.serving.extras import Extras, answer_with_extras, check_options
 from rayops.serving.inputs import FeatureSchema
 from rayops.serving.models import (
     LoadedModel,
@@ -44,6 +45,7 @@ from rayops.serving.models import (
     evaluate,
     evaluate_targets,
 )
+from rayops.serving.options import NONE, RequestOptions
 from rayops.serving.routing import Route, Router, RoutingTable
 from rayops.serving.targets import check_labels, numbers, split_actuals, wanted_targets
 from rayops.storage.base import Storage
@@ -74,6 +76,7 @@ class ServedPrediction:
     answer: Answer
     latency_ms: float
     outputs: dict[str, list[float]] | None = None  # multi-target: the asked-for targets
+    extras: Extras | None = None  # explanations, intervals, sets, calibration (if any)
 
     @property
     def predictions(self) -> list[Any]:
@@ -122,7 +125,9 @@ class GatewayService:
             self.registry.load,
             capacity=settings.serving.model_cache,
             reject_missing=settings.serving.reject_missing,
+            uncertainty=self.registry.uncertainty,
         )
+        self._log_contributions = settings.serving.contribution_endpoints()
         self.log = PredictionLog(
             self.storage,
             flush_s=settings.serving.log_flush_s,
@@ -315,6 +320,7 @@ class GatewayService:
         protocol: str = "json",
         targets: list[str] | None = None,
         router: Router | None = None,
+        options: RequestOptions = NONE,
     ) -> ServedPrediction:
         """Route one request, predict, log it and mirror it to the shadow if drawn.
 
@@ -322,6 +328,8 @@ class GatewayService:
         a 4xx error for bad input. ``targets`` picks the targets a multi-target
         endpoint returns (default: all; every target is computed and logged).
         ``router`` is the one the caller already resolved (resolved here if None).
+        ``options`` asks for explanations, intervals or sets
+        (:mod:`rayops.serving.extras`); what the version cannot give is a 422.
         """
         start = time.perf_counter()
         router = router if router is not None else self.router(endpoint)
@@ -333,15 +341,20 @@ class GatewayService:
             routed = route.ref
             model = self.models.get(route.ref)
             wanted = wanted_targets(endpoint, model.targets, targets)
+            check_options(model, options)
             frame = make_frame(model.schema)
-            outputs = None
+            outputs, extras = None, None
             if model.targets:
                 combiners = self.ensemble_stats.combiners
                 all_targets = evaluate_targets(model.predictor, frame, combiners)
                 outputs = {t: v.tolist() for t, v in all_targets.items()}
                 answer = Answer.regression(all_targets[model.targets[0]])
             else:
-                answer = answer_of(model.predictor, self._evaluate(model, frame))
+                answer, extras = answer_with_extras(
+                    model, frame, self._evaluate(model, frame), options,
+                    self.ensemble_stats.combiners,
+                    log_contributions=self._logs_contributions(endpoint),
+                )  # fmt: skip
         except RayopsError as e:
             self.requests.record(
                 request_id=request_id, endpoint=endpoint, ref=routed, status=e.http_status
@@ -357,7 +370,7 @@ class GatewayService:
             endpoint=endpoint,
             ref=route.ref,
             frame=frame,
-            predictions=answer.scored(),
+            predictions=answer.scored(extras),
             latency_ms=latency_ms,
             key=key,
             targets=outputs,
@@ -368,7 +381,11 @@ class GatewayService:
             assert router.table.shadow is not None
             self._mirror(endpoint, router.table.shadow.ref, request_id, key, frame)
         chosen = {t: outputs[t] for t in wanted} if outputs is not None and wanted else None
-        return ServedPrediction(request_id, endpoint, route, answer, latency_ms, chosen)
+        return ServedPrediction(request_id, endpoint, route, answer, latency_ms, chosen, extras)
+
+    def _logs_contributions(self, endpoint: str) -> bool:
+        chosen = self._log_contributions
+        return bool(chosen) and ("*" in chosen or endpoint in chosen)
 
     def _evaluate(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
         limit = self.settings.serving.batch_max_rows
@@ -401,7 +418,9 @@ class GatewayService:
                     outputs = {t: v.tolist() for t, v in found.items()}
                     answer = Answer.regression(found[model.targets[0]])
                 else:
-                    answer = answer_of(model.predictor, evaluate(model.predictor, frame, combiners))
+                    answer, _ = answer_with_extras(
+                        model, frame, evaluate(model.predictor, frame, combiners), NONE, combiners
+                    )
                 self.log.record(
                     request_id=request_id,
                     endpoint=endpoint,

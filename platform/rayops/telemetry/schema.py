@@ -7,7 +7,15 @@
     prediction float64          regression: the predicted value (null for classifiers)
     label string                classification: the predicted label (its text)
     p_<class> float64           classification: the probability of each class
+    lower float64               regression, asked ``interval``: the conformal lower bound
+    upper float64               the conformal upper bound (both null when not asked)
+    pset string                 classification, asked ``prediction_set``: the conformal set
+                                as JSON list text, e.g. ``["setosa", "versicolor"]``
+                                (null when not asked)
     f_<feature> float64|string  each input feature: numbers as float64, categories as text
+    c_<feature>, c_bias float64 feature contributions in margin space (the bias last),
+                                only for endpoints listed in ``serving_log_contributions``;
+                                multiclass: the predicted (highest-margin) class's
 
 **feedback** — one row per actual value::
 
@@ -18,7 +26,8 @@
 **requests** — one row per predict request: request_id, endpoint, model, version
 (null when it failed before routing), status int32, time.
 
-Features and class probabilities carry a prefix (``f_``, ``p_``) so that no
+Features, class probabilities and contributions carry a prefix (``f_``, ``p_``,
+``c_``) so that no
 feature name can collide with a column of the log. Files written by different
 versions may hold different features or classes: readers unify the schemas and
 fill what a file lacks with nulls. Labels are stored as text; the model card's
@@ -39,11 +48,13 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "CONTRIBUTION_PREFIX",
     "FEATURE_PREFIX",
     "PROBABILITY_PREFIX",
     "feature_column",
     "feedback_schema",
     "prediction_base_schema",
+    "contribution_column",
     "probability_column",
     "requests_schema",
     "strip",
@@ -56,7 +67,7 @@ CONTRIBUTION_PREFIX = "c_"
 #: Columns every predictions file has, in order.
 PREDICTION_BASE = (
     "request_id", "row", "endpoint", "model", "version", "shadow", "key", "latency_ms", "time",
-    "prediction", "label",
+    "prediction", "label", "lower", "upper", "pset",
 )  # fmt: skip
 FEEDBACK_BASE = ("request_id", "row", "endpoint", "time", "actual", "actual_label")
 REQUEST_BASE = ("request_id", "endpoint", "model", "version", "status", "time")
@@ -68,6 +79,11 @@ def feature_column(name: str) -> str:
 
 def probability_column(label: Any) -> str:
     return f"{PROBABILITY_PREFIX}{label}"
+
+
+def contribution_column(feature: str) -> str:
+    """The log column of a feature's contribution (``bias`` for the bias term)."""
+    return f"{CONTRIBUTION_PREFIX}{feature}"
 
 
 def strip(columns: Iterable[str], prefix: str) -> list[str]:
@@ -91,6 +107,9 @@ def prediction_base_schema() -> pa.Schema:
             ("time", pa.timestamp("us", tz="UTC")),
             ("prediction", pa.float64()),
             ("label", pa.string()),
+            ("lower", pa.float64()),
+            ("upper", pa.float64()),
+            ("pset", pa.string()),
         ]
     )
 

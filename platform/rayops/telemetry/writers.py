@@ -43,6 +43,7 @@ from rayops.clock import utc_now
 from rayops.storage.base import Storage
 from rayops.telemetry.layout import Log, new_file_key
 from rayops.telemetry.schema import (
+    contribution_column,
     feature_arrays,
     feature_column,
     feedback_schema,
@@ -67,13 +68,20 @@ class Scored:
     """What a model answered for one request's rows, as the log stores it.
 
     Regression: ``values`` (``[N]``). Classification: ``probabilities``
-    (``[N, K]``, in ``classes`` order) and the predicted ``labels``.
+    (``[N, K]``, in ``classes`` order) and the predicted ``labels``. When the
+    request asked: interval bounds ``lower``/``upper`` (``[N]``), prediction sets
+    ``pset`` (one JSON list text per row) and ``contributions`` (``(features,
+    [N, F + 1])``, the last column the bias).
     """
 
     values: Any = None
     probabilities: Any = None
     classes: Sequence[Any] | None = None
     labels: Sequence[Any] | None = None
+    lower: Any = None
+    upper: Any = None
+    pset: Sequence[str] | None = None
+    contributions: tuple[Sequence[str], Any] | None = None
 
     @classmethod
     def regression(cls, values: Any) -> Scored:
@@ -270,15 +278,22 @@ def predictions_table(entries: Sequence[_Entry]) -> pa.Table:
     groups: dict[tuple[Any, ...], list[_Entry]] = defaultdict(list)
     for e in entries:
         classes = tuple(str(c) for c in e.scored.classes) if e.scored.classes else ()
-        groups[(tuple(map(str, e.frame.columns)), classes)].append(e)
-    tables = [_group_table(columns, classes, group) for (columns, classes), group in groups.items()]
+        explained = tuple(e.scored.contributions[0]) if e.scored.contributions else ()
+        groups[(tuple(map(str, e.frame.columns)), classes, explained)].append(e)
+    tables = [
+        _group_table(columns, classes, group, explained)
+        for (columns, classes, explained), group in groups.items()
+    ]
     if len(tables) == 1:
         return tables[0]
     return pa.concat_tables(tables, promote_options="permissive")
 
 
 def _group_table(
-    columns: tuple[str, ...], classes: tuple[str, ...], entries: list[_Entry]
+    columns: tuple[str, ...],
+    classes: tuple[str, ...],
+    entries: list[_Entry],
+    explained: tuple[str, ...] = (),
 ) -> pa.Table:
     import numpy as np
     import pyarrow as pa
@@ -312,12 +327,46 @@ def _group_table(
         values = np.concatenate([np.asarray(e.scored.values, np.float64) for e in entries])
         data["prediction"] = pa.array(values, pa.float64())
         data["label"] = pa.nulls(len(values), pa.string())
+    data.update(_uncertainty_columns(entries, counts))
     arrays = feature_arrays(columns, _feature_columns(columns, [e.frame for e in entries]))
     for name, arr in zip(columns, arrays, strict=True):
         data[feature_column(name)] = arr
+    if explained:
+        values = np.vstack([np.asarray(e.scored.contributions[1], np.float64) for e in entries])  # type: ignore[index]
+        for j, name in enumerate([*explained, "bias"]):
+            data[contribution_column(name)] = pa.array(values[:, j], pa.float64())
     base = prediction_base_schema()
     fields = list(base) + [pa.field(n, data[n].type) for n in data if n not in base.names]
     return pa.table(data, schema=pa.schema(fields))
+
+
+def _uncertainty_columns(entries: Sequence[_Entry], counts: np.ndarray) -> dict[str, pa.Array]:
+    """``lower``/``upper`` (float64) and ``pset`` (string), null for the rows of requests
+    that did not ask."""
+    import numpy as np
+    import pyarrow as pa
+
+    total = int(counts.sum())
+    out: dict[str, pa.Array] = {}
+    for name in ("lower", "upper"):
+        if all(getattr(e.scored, name) is None for e in entries):
+            out[name] = pa.nulls(total, pa.float64())
+            continue
+        parts = [
+            np.full(n, np.nan) if getattr(e.scored, name) is None
+            else np.asarray(getattr(e.scored, name), np.float64)
+            for e, n in zip(entries, counts.tolist(), strict=True)
+        ]  # fmt: skip
+        values = np.concatenate(parts)
+        out[name] = pa.array(values, mask=np.isnan(values), type=pa.float64())
+    if all(e.scored.pset is None for e in entries):
+        out["pset"] = pa.nulls(total, pa.string())
+    else:
+        texts: list[str | None] = []
+        for e, n in zip(entries, counts.tolist(), strict=True):
+            texts += list(e.scored.pset) if e.scored.pset is not None else [None] * n
+        out["pset"] = pa.array(texts, pa.string())
+    return out
 
 
 def _feature_columns(columns: Sequence[str], frames: Sequence[Any]) -> list[Any]:
