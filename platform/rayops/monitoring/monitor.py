@@ -12,7 +12,7 @@ Example:
     >>> [r.name for r in mon.rules() if not r.default], mon.alerts(since="24h")
     (['critical'], [])
     >>> sum(r.default for r in mon.rules())  # the built-in rules (monitoring_default_rules)
-    9
+    13
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ storage):
    version's baseline, stored (:func:`~rayops.monitoring.checks.read_drift_reports`);
 3. **streaming detectors** fed with the rows since their cursors
    (:func:`~rayops.monitoring.streaming.feed_streams`);
-4. **health** of every version and the endpoint over ``monitoring_window``;
+4. **health** of every version and the endpoint over ``monitoring_window``, and each
+   version's coverage, interval width and estimated metrics
+   (:mod:`~rayops.monitoring.coverage`; in the summary's ``uncertainty`` and the gauges);
 5. **alert rules** evaluated, alerts delivered, actions run
    (:class:`~rayops.monitoring.alerting.Alerter`);
 6. **gauges** set (:mod:`~rayops.monitoring.gauges`).
@@ -49,6 +51,12 @@ logger = logging.getLogger(__name__)
 _QUALITY = (
     "requests", "mae", "rmse", "accuracy", "latency_p50_ms", "latency_p95_ms",
     "latency_p99_ms", "error_rate", "logloss", "auc", "f1", "brier", "ece", "macro_f1",
+)  # fmt: skip
+
+
+_UNCERTAINTY = (
+    "coverage", "interval_width", "set_size", "served_level", "estimated_accuracy",
+    "estimated_auc", "estimated_logloss", "estimated_mae", "estimation_error",
 )  # fmt: skip
 
 
@@ -148,6 +156,9 @@ class MonitorTask(ControlTask):
         summary["health"] = {ref: r.state.value for ref, r in health.items()}
         alerts = self.alerter.evaluate(view, rules_for(self.storage, endpoint, s), now)
         summary["alerts"] = [{"id": a.id, "rule": a.rule, "ref": a.ref} for a in alerts]
+        summary["uncertainty"] = {
+            ref: found.to_dict() for ref in view.refs() if (found := view.uncertainty(ref))
+        }
         self._report(endpoint, view, drift, health)
         return summary
 
@@ -170,3 +181,8 @@ class MonitorTask(ControlTask):
                     g.set_drift(endpoint, name, fd.method, fd.score)
         for ref, r in health.items():
             g.set_health(endpoint, ref, r.state.level)
+        for ref in view.refs():
+            for metric in _UNCERTAINTY:
+                value = view.value(metric, ref)
+                if value is not None:
+                    g.set_quality(endpoint, ref, metric, value)

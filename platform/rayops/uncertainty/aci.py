@@ -27,7 +27,38 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AdaptiveLevel"]
+__all__ = ["LEVELS_PREFIX", "AdaptiveLevel", "level_key"]
+
+#: Where the control loop keeps each version's served level (see :func:`level_key`).
+LEVELS_PREFIX = "uncertainty/levels/"
+
+
+def level_key(ref: str) -> str:
+    """The storage key of ``model@version``'s served level document.
+
+    The ``aci`` control task (:mod:`rayops.monitoring.adaptive`) writes it; serving
+    reads ``level`` from it (absent: the nominal level). The document::
+
+        {"ref": "m@1.0.0", "nominal": 0.9, "level": 0.934, "active": true,
+         "labels": 812, "updated": "2026-...", "state": {AdaptiveLevel.to_json()}, ...}
+
+    Every change of ``level`` is also kept, once, under ``<key without .json>/history/``.
+
+    Example:
+        >>> level_key("churn@1.2.0")
+        'uncertainty/levels/churn/1.2.0.json'
+    """
+    from rayops.names import validate_name
+
+    name, sep, version = ref.partition("@")
+    if not sep:
+        from rayops.errors import InvalidInputError
+
+        raise InvalidInputError(f"Expected model@version, got {ref!r}.")
+    return (
+        f"{LEVELS_PREFIX}{validate_name(name, 'model name')}/"
+        f"{validate_name(version, 'version')}.json"
+    )
 
 
 @dataclass

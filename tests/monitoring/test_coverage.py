@@ -1,0 +1,142 @@
+"""Coverage monitoring (issue 25): coverage of labeled rows by each version's 90% conformal
+interval or set per window, interval width, and the built-in coverage alert (binomial
+test): it fires on a real coverage break and stays quiet on 100 exchangeable windows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from uncertainty_support import (
+    T0,
+    NoGauges,
+    binary_model,
+    binary_rows,
+    log_binary,
+    log_regression,
+    regression_model,
+    regression_rows,
+)
+
+from rayops.config import Settings
+from rayops.monitoring.alerting import Alerter
+from rayops.monitoring.alerts import default_rules
+from rayops.monitoring.coverage import version_uncertainty
+from rayops.monitoring.task import MonitorTask
+from rayops.monitoring.view import EndpointView
+from rayops.storage import Storage
+
+WINDOW_S = 1200  # 20 requests of 10 rows: 200 labeled rows per window
+
+
+def _settings(**kw: object) -> Settings:
+    return Settings(monitoring_log_lag_s=0, monitoring_aggregates=False, **kw)  # type: ignore[arg-type]
+
+
+def test_quiet_on_100_exchangeable_windows_and_fires_on_a_break(local: Storage) -> None:
+    ref, booster = regression_model(local)
+    rows = regression_rows(20_000, 2)  # the calibration rows' distribution
+    log_regression(local, "prices", ref, booster, rows, start=T0, every_s=60, prefix="x")
+    s = _settings()
+    coverages, alarms = [], 0
+    for i in range(100):
+        view = EndpointView(local, "prices", T0 + timedelta(seconds=WINDOW_S * (i + 1)), s)
+        found = view.uncertainty(ref, "20m")
+        assert found is not None and found.labeled == 200
+        coverages.append(found.coverage)
+        alarms += int(view.value("coverage_break", ref, "20m") == 1.0)
+    # alpha = 0.01 against the edge of the ±2-point band: at most ~1 in 100 by chance
+    print(f"false alarms on 100 exchangeable windows: {alarms}")
+    assert alarms <= 1
+    assert 0.88 <= float(np.mean(coverages)) <= 0.92
+    assert min(coverages) < max(coverages)  # computed per window, not a constant
+
+    # the same model on rows twice as noisy: the 90% intervals cover about 60%
+    shifted = regression_rows(1200, 3, noise=2.5)
+    start = T0 + timedelta(seconds=WINDOW_S * 100)
+    log_regression(local, "prices", ref, booster, shifted, start=start, every_s=30, prefix="s")
+    now = start + timedelta(hours=1)
+    view = EndpointView(local, "prices", now, s)
+    found = view.uncertainty(ref, "1h")
+    assert found is not None and found.coverage is not None
+    assert found.coverage < 0.80 and found.broken and found.p_value < 0.01
+    summary = MonitorTask(local, s, gauges=NoGauges()).check("prices", now)
+    assert ("default-coverage", ref) in {(a["rule"], a["ref"]) for a in summary["alerts"]}
+    assert summary["uncertainty"][ref]["coverage"] == found.coverage
+
+
+def test_interval_width_follows_the_served_level_and_logged_bounds_win(local: Storage) -> None:
+    """Width is the mean of upper - lower over every row; logged lower/upper columns (what
+    serving answered) are judged as they are."""
+    from rayops.monitoring.coverage import uncertainty_of
+    from rayops.monitoring.quality import VersionInfo
+
+    ref, _ = regression_model(local)
+    unc = version_uncertainty(local, ref)
+    assert unc.intervals is not None
+    frame = pd.DataFrame(
+        {"prediction": np.zeros(300), "actual": np.r_[np.zeros(200), [np.nan] * 100]}
+    )
+    info = VersionInfo.regression()
+    w90 = uncertainty_of(frame, info, unc, level=0.9).width
+    w95 = uncertainty_of(frame, info, unc, level=0.95).width
+    assert w90 is not None and w95 is not None and w95 > w90
+    assert w90 == pytest.approx(2 * unc.intervals.half_width(0.9))
+    logged = frame.assign(lower=-0.5, upper=0.5)
+    found = uncertainty_of(logged, info, unc, level=0.9)
+    assert found.width == 1.0 and found.labeled == 200 and found.covered == 200
+    narrow = frame.assign(lower=0.1, upper=0.2)  # zero lies outside every logged interval
+    assert uncertainty_of(narrow, info, unc, level=0.9).covered == 0
+
+
+def test_prediction_sets_cover_a_classifier_and_logged_sets_win(local: Storage) -> None:
+    ref, booster = binary_model(local)
+    x, y = binary_rows(3000, 12)
+    log_binary(local, "churn", ref, booster, x, y, prefix="c")
+    s = _settings()
+    view = EndpointView(local, "churn", T0 + timedelta(hours=1), s)
+    found = view.uncertainty(ref, "1h")
+    assert found is not None and found.labeled == 3000
+    assert found.coverage is not None and 0.87 <= found.coverage <= 0.93
+    assert found.set_size is not None and 1.0 <= found.set_size <= 2.0
+    assert not found.broken
+    # a logged pset column (the serving side's) replaces the recomputed sets
+    from rayops.monitoring.coverage import uncertainty_of
+
+    frame = view.frame("1h")
+    only_no = frame.assign(pset='["no"]')
+    other = uncertainty_of(only_no, view.info(ref), version_uncertainty(local, ref), level=0.9)
+    assert other.set_size == 1.0
+    assert other.covered == int((frame["actual_label"] == "no").sum())
+
+
+def test_the_coverage_rule_is_built_in_per_version_with_the_label_minimum() -> None:
+    rule = {r.name: r for r in default_rules(Settings(monitoring_coverage_min_labels=250))}
+    cov = rule["default-coverage"]
+    assert cov.metric == "coverage_break" and cov.per_version and cov.min_count == 250
+    assert "default-coverage" not in {
+        r.name for r in default_rules(Settings(monitoring_default_rules=False))
+    }
+
+
+def test_no_uncertainty_document_means_no_value(local: Storage) -> None:
+    """A version registered without one: every uncertainty metric is None, nothing fires."""
+    import xgboost as xgb
+    from monitoring_support import write_traffic
+
+    from rayops.registry import Registry
+    from rayops.serving import Endpoints
+
+    rows = regression_rows(500, 4)
+    b = xgb.train({"nthread": 1}, xgb.DMatrix(rows[["a", "b", "c"]], label=rows["target"]), 5)
+    ref = str(Registry(local).register("plain", b, features=["a", "b", "c"]).ref)
+    Endpoints(local).create("plain", {ref: 100})
+    write_traffic(local, "plain", ref, rows[["a", "b", "c"]], np.zeros(500), start=T0,
+                  every_s=1, actuals=rows["target"].to_numpy())  # fmt: skip
+    view = EndpointView(local, "plain", T0 + timedelta(hours=1), _settings())
+    assert view.uncertainty(ref, "1h") is None
+    assert view.value("coverage", ref, "1h") is None
+    rules = [r for r in default_rules(_settings()) if r.name == "default-coverage"]
+    assert Alerter(local, _settings(), sinks=[]).evaluate(view, rules) == []
