@@ -78,10 +78,10 @@ CLASSES = ["no", "yes"]
 
 
 def binary_model(storage: Storage, endpoint: str = "churn") -> tuple[str, xgb.Booster]:
-    x, y = binary_rows(5000, 10)
+    x, y = binary_rows(8000, 10)
     hx, hy = binary_rows(4000, 11)
-    params = {"max_depth": 4, "eta": 0.3, "seed": 0, "nthread": 1, "objective": "binary:logistic"}
-    booster = xgb.train(params, xgb.DMatrix(x, label=y), 60)
+    params = {"max_depth": 3, "eta": 0.1, "seed": 0, "nthread": 1, "objective": "binary:logistic"}
+    booster = xgb.train(params, xgb.DMatrix(x, label=y), 150)
     p = booster.predict(xgb.DMatrix(hx)).astype(np.float64)
     doc = fit_uncertainty(Task.of("binary"), hy, np.column_stack([1 - p, p]))
     mv = Registry(storage).register(
