@@ -233,7 +233,12 @@ def test_dashboard_shows_coverage_estimates_importance_calibration_histograms(
     features = set(page.locator('svg[data-chart="importance"] circle.pt').evaluate_all(
         "els => els.map(e => e.dataset.ref)"))  # fmt: skip
     assert features == {"a", "b", "c"}
-    assert "top-k changed" in page.locator("#imp-sub").inner_text()
+    b_points = page.locator('svg[data-chart="importance"] circle.pt[data-ref="b"]')
+    b_share = sorted(
+        b_points.evaluate_all("els => els.map(e => [e.dataset.t, Number(e.dataset.v)])")
+    )
+    assert b_share[-1][1] > 0.6 > b_share[0][1]  # b took over in the last hours
+    assert "largest move from training" in page.locator("#imp-sub").inner_text()
     hist = page.locator('svg[data-chart="histogram"]')
     assert (
         hist.locator("rect.bar.baseline").count() == hist.locator("rect.bar.current").count() >= 5

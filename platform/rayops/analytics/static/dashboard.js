@@ -436,9 +436,11 @@
                                 "data-ref": part, "data-v": v }, root);
         svg("title", {}, r).textContent = `${label}: ${part} ${(v * 100).toFixed(1)}%`;
       }
-      if (n <= 12) {
-        svg("text", { x: x + bw / 2, y: H - m.b + 14, "text-anchor": "middle", transform:
-                      `rotate(25 ${x + bw / 2} ${H - m.b + 14})` }, axis).textContent = label;
+      const numeric = h.kind === "numeric", every = Math.ceil(n / (numeric ? 5 : 8));
+      if (i % every === 0) {  // numeric bins are labelled by their lower edge
+        const text = numeric ? label.slice(1).split(",")[0] : label.slice(0, 10);
+        svg("text", { x: numeric ? x : x + bw / 2, y: H - m.b + 14, "text-anchor": numeric ? "start" : "middle" },
+            axis).textContent = text;
       }
     });
     const legend = html("div", { class: "legend" }, container);
