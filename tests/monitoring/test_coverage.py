@@ -62,6 +62,8 @@ def test_quiet_on_100_exchangeable_windows_and_fires_on_a_break(local: Storage) 
     found = view.uncertainty(ref, "1h")
     assert found is not None and found.coverage is not None
     assert found.coverage < 0.80 and found.broken and found.p_value < 0.01
+    (check,) = [c for c in view.health("1h")[ref].checks if c.metric == "coverage_break"]
+    assert check.value == 1.0 and check.state == "warning"
     summary = MonitorTask(local, s, gauges=NoGauges()).check("prices", now)
     assert ("default-coverage", ref) in {(a["rule"], a["ref"]) for a in summary["alerts"]}
     assert summary["uncertainty"][ref]["coverage"] == found.coverage

@@ -68,6 +68,14 @@ def test_the_early_warning_fires_before_any_label(local: Storage) -> None:
             EndpointView(local, "churn", T0 + timedelta(hours=1), settings), rules
         )
         assert [a.ref for a in alerts] == ([ref] if fires else [])
+    # health: the estimate stands in for the missing realized accuracy, against its limits
+    health = EndpointView(local, "churn", T0 + timedelta(hours=1), _settings(
+        monitoring_accuracy_warning=min(est + 0.05, 1.0), monitoring_accuracy_critical=0.0,
+    )).health("1h")[ref]  # fmt: skip
+    (check,) = [c for c in health.checks if c.metric == "estimated_accuracy"]
+    assert check.value == est and check.state == "warning" and health.state == "warning"
+    calm = EndpointView(local, "churn", T0 + timedelta(hours=1), _settings()).health("1h")[ref]
+    assert [c.state for c in calm.checks if c.metric == "estimated_accuracy"] == ["healthy"]
 
 
 def test_regression_estimated_mae_next_to_realized(local: Storage) -> None:

@@ -190,9 +190,10 @@ class EndpointView:
         if key not in self._health:
             start, end = self.bounds(window)
             metrics = self.metrics(window)
+            refs = [r for r in metrics if r != "*"]
             self._health[key] = reports_for(
                 self.endpoint, metrics, self.drift(window), start, end, self.settings,
-                {r: self.info(r) for r in metrics if r != "*"},
+                {r: self.info(r) for r in refs}, {r: self.uncertainty(r, window) for r in refs},
             )  # fmt: skip
         return self._health[key]
 
