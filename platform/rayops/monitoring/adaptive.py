@@ -33,7 +33,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rayops.controltask import ControlTask
-from rayops.errors import RayopsError
 from rayops.monitoring.records import read_records, write_record
 from rayops.uncertainty.aci import AdaptiveLevel, level_key
 
@@ -141,18 +140,11 @@ class AdaptiveLevelTask(ControlTask):
         return self.settings.monitoring.interval_s
 
     def tick(self, now: datetime) -> dict[str, Any]:
-        from rayops.serving import Endpoints
+        from rayops.monitoring.task import per_endpoint
 
-        out: dict[str, Any] = {}
         if not self.settings.monitoring.aci:
-            return {"endpoints": out, "off": True}
-        for endpoint in Endpoints(self.storage, registry=False).list():
-            try:
-                out[endpoint] = self.check(endpoint, now)
-            except RayopsError as e:
-                logger.warning("Adaptive conformal of %s failed: %s", endpoint, e)
-                out[endpoint] = {"error": f"{type(e).__name__}: {e}"}
-        return {"endpoints": out}
+            return {"endpoints": {}, "off": True}
+        return {"endpoints": per_endpoint(self.storage, self.check, now, "Adaptive conformal")}
 
     def check(self, endpoint: str, now: datetime) -> dict[str, Any]:
         """One pass over ``endpoint``: returns each version's labels used and level."""

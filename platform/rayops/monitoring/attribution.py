@@ -209,16 +209,9 @@ class AttributionTask(ControlTask):
         return self.settings.monitoring.interval_s
 
     def tick(self, now: datetime) -> dict[str, Any]:
-        from rayops.serving import Endpoints
+        from rayops.monitoring.task import per_endpoint
 
-        out: dict[str, Any] = {}
-        for endpoint in Endpoints(self.storage, registry=False).list():
-            try:
-                out[endpoint] = self.check(endpoint, now)
-            except RayopsError as e:
-                logger.warning("Attribution of %s failed: %s", endpoint, e)
-                out[endpoint] = {"error": f"{type(e).__name__}: {e}"}
-        return {"endpoints": out}
+        return {"endpoints": per_endpoint(self.storage, self.check, now, "Attribution")}
 
     def _predictor(self, ref: str) -> Any:
         if ref not in self._predictors:

@@ -32,7 +32,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,7 +44,7 @@ from rayops.monitoring.gauges import Gauges, default_gauges
 from rayops.names import validate_name
 from rayops.storage.base import Storage
 
-__all__ = ["MonitorTask", "cursor_key"]
+__all__ = ["MonitorTask", "cursor_key", "per_endpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,26 @@ _UNCERTAINTY = (
     "coverage", "interval_width", "set_size", "served_level", "estimated_accuracy",
     "estimated_auc", "estimated_logloss", "estimated_mae", "estimation_error",
 )  # fmt: skip
+
+
+def per_endpoint(
+    storage: Storage, check: Callable[[str, datetime], dict[str, Any]], now: datetime, what: str
+) -> dict[str, Any]:
+    """``check(endpoint, now)`` for every endpoint, by name; one endpoint's failure (a
+    RayopsError, or a bug or corrupt document) is its entry's ``error`` and the others go on."""
+    from rayops.serving import Endpoints
+
+    out: dict[str, Any] = {}
+    for endpoint in Endpoints(storage, registry=False).list():
+        try:
+            out[endpoint] = check(endpoint, now)
+        except RayopsError as e:
+            logger.warning("%s of %s failed: %s", what, endpoint, e)
+            out[endpoint] = {"error": f"{type(e).__name__}: {e}"}
+        except Exception as e:  # a bug or a corrupt document: the other endpoints go on
+            logger.exception("%s of %s crashed.", what, endpoint)
+            out[endpoint] = {"error": f"{type(e).__name__}: {e}"}
+    return out
 
 
 def cursor_key(endpoint: str) -> str:
@@ -101,19 +121,7 @@ class MonitorTask(ControlTask):
         return self._gauges
 
     def tick(self, now: datetime) -> dict[str, Any]:
-        from rayops.serving import Endpoints
-
-        out: dict[str, Any] = {}
-        for endpoint in Endpoints(self.storage, registry=False).list():
-            try:
-                out[endpoint] = self.check(endpoint, now)
-            except RayopsError as e:
-                logger.warning("Monitoring %s failed: %s", endpoint, e)
-                out[endpoint] = {"error": f"{type(e).__name__}: {e}"}
-            except Exception as e:  # a bug or a corrupt document: the other endpoints go on
-                logger.exception("Monitoring %s crashed.", endpoint)
-                out[endpoint] = {"error": f"{type(e).__name__}: {e}"}
-        return {"endpoints": out}
+        return {"endpoints": per_endpoint(self.storage, self.check, now, "Monitoring")}
 
     def check(self, endpoint: str, now: datetime) -> dict[str, Any]:
         """One monitoring pass over ``endpoint`` at ``now``; returns its summary."""
