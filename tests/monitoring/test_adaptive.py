@@ -5,7 +5,7 @@ recorded, and serving's level document is where :func:`level_key` says."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import xgboost as xgb
@@ -87,3 +87,22 @@ def test_off_until_min_labels_and_the_document_serving_reads(local: Storage) -> 
     assert AdaptiveLevelTask(local, Settings(monitoring_aci=False)).tick(T0)["off"] is True
     names = [t.name for t in default_tasks(local, s, names=["aci", "attribution"])]
     assert names == ["aci", "attribution"]
+    # the SDK and `rayops monitor uncertainty` show the figures and the adaptive document
+    import json
+
+    from typer.testing import CliRunner
+
+    from rayops.cli import app
+    from rayops.monitoring import Monitor
+
+    doc = Monitor(local, s, now=lambda: T0 + timedelta(hours=1)).uncertainty("prices", "1h")
+    shown = doc["versions"][ref]
+    assert shown["labeled"] == 600 and shown["coverage"] < 0.85 and shown["level"] == 0.9
+    assert shown["adaptive"]["labels"] == 600 and shown["attribution"] is None
+    since = f"{(datetime.now(UTC) - T0).days + 2}d"  # the CLI's window ends now
+    args = ["monitor", "uncertainty", "prices", "--window", since, "--storage", local.uri]
+    res = CliRunner().invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["versions"][ref]["labeled"] == 600
+    table = CliRunner().invoke(app, args, env={"COLUMNS": "220"})
+    assert table.exit_code == 0 and "off (600 labels)" in table.stdout
