@@ -66,6 +66,15 @@ def test_aci_brings_coverage_back_after_a_shift(local: Storage) -> None:
     history = level_history(local, ref)
     assert history and history[-1]["level"] == final_level
     assert all(a["level"] == b["previous"] for a, b in zip(history, history[1:], strict=False))
+    # analytics judges each bucket at the level served then (the history), not today's
+    from rayops.analytics import analyze
+
+    report = analyze(local, "prices", start=T0, end=T0 + timedelta(hours=2), settings=s)
+    points = sorted(report.uncertainty, key=lambda p: p.time)
+    assert points[0].level == 0.9 and len({p.level for p in points}) > 3
+    late = [p for p in points if p.time >= T0 + timedelta(minutes=30)]
+    covered = sum(p.coverage * p.labeled for p in late if p.coverage is not None)
+    assert abs(covered / sum(p.labeled for p in late) - 0.9) <= 0.02
     # a pass with no new feedback changes nothing and records nothing
     task.tick(T0 + timedelta(minutes=60))
     assert read_level(local, ref)["labels"] == passes[-1][0]  # type: ignore[index]
@@ -77,9 +86,17 @@ def test_off_until_min_labels_and_the_document_serving_reads(local: Storage) -> 
     s = Settings(monitoring_log_lag_s=0, monitoring_aci_min_labels=1000)
     stream = regression_rows(600, 30, noise=2.0)
     log_regression(local, "prices", ref, booster, stream, start=T0, every_s=6, prefix="s")
+    from rayops.serving import Endpoints
+
+    Endpoints(local).create("prices-eu", {ref: 100})  # the same version on a second endpoint
+    eu = regression_rows(300, 31, noise=2.0)
+    log_regression(local, "prices-eu", ref, booster, eu, start=T0, every_s=6, prefix="e")
     AdaptiveLevelTask(local, s).tick(T0 + timedelta(hours=1))
     doc = local.read_json(level_key(ref))
-    assert doc["labels"] == 600 and not doc["active"]
+    assert doc["labels"] == 900 and not doc["active"]  # it learned from both endpoints
+    assert sorted(doc["feedback_cursors"]) == ["prices", "prices-eu"]
+    AdaptiveLevelTask(local, s).tick(T0 + timedelta(hours=1, minutes=5))
+    assert local.read_json(level_key(ref))["labels"] == 900  # each row once
     assert doc["level"] == 0.9 and served_level(local, ref, s) == 0.9
     assert doc["state"]["level"] > 0.9  # it learned, but does not serve it yet
     assert level_key(ref) == f"uncertainty/levels/price/{ref.split('@')[1]}.json"
@@ -98,11 +115,11 @@ def test_off_until_min_labels_and_the_document_serving_reads(local: Storage) -> 
     doc = Monitor(local, s, now=lambda: T0 + timedelta(hours=1)).uncertainty("prices", "1h")
     shown = doc["versions"][ref]
     assert shown["labeled"] == 600 and shown["coverage"] < 0.85 and shown["level"] == 0.9
-    assert shown["adaptive"]["labels"] == 600 and shown["attribution"] is None
+    assert shown["adaptive"]["labels"] == 900 and shown["attribution"] is None
     since = f"{(datetime.now(UTC) - T0).days + 2}d"  # the CLI's window ends now
     args = ["monitor", "uncertainty", "prices", "--window", since, "--storage", local.uri]
     res = CliRunner().invoke(app, [*args, "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["versions"][ref]["labeled"] == 600
     table = CliRunner().invoke(app, args, env={"COLUMNS": "220"})
-    assert table.exit_code == 0 and "off (600 labels)" in table.stdout
+    assert table.exit_code == 0 and "off (900 labels)" in table.stdout

@@ -1,7 +1,8 @@
 """The uncertainty and explanation parts of the analytics report.
 
 * ``uncertainty`` — per time bucket and version: coverage of the labeled rows by the
-  version's conformal interval or set, mean interval width (or set size), and the
+  version's conformal interval or set at the level served then (the adaptive level's
+  history, :func:`rayops.monitoring.adaptive.level_at`), mean interval width (or set size), and the
   metrics estimated before labels next to the realized ones, with the estimation
   error (:func:`rayops.monitoring.coverage.uncertainty_of`);
 * ``calibration`` — each classifier version's reliability curve (before and after
@@ -78,26 +79,25 @@ def _series(
     step_s: int,
     settings: Settings,
 ) -> list[UncertaintyPoint]:
-    from rayops.monitoring.coverage import (
-        metric_value,
-        served_level,
-        uncertainty_of,
-        version_uncertainty,
-    )
+    from rayops.monitoring.adaptive import level_at, level_history
+    from rayops.monitoring.coverage import metric_value, uncertainty_of, version_uncertainty
 
     if not len(frame):
         return []
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    nominal = settings.monitoring.coverage_level
     buckets = ((frame["time"] - epoch).dt.total_seconds() // step_s).astype("int64")
     out = []
     for ref in sorted(set(frame["ref"].dropna())):
         unc = version_uncertainty(storage, ref, settings)
         if unc.empty or ref not in infos:
             continue
-        level = served_level(storage, ref, settings)
+        history = level_history(storage, ref)
         mine = (frame["ref"] == ref).to_numpy(dtype=bool)
         for bucket in sorted(set(buckets[mine])):
             part = frame[mine & (buckets == bucket).to_numpy()]
+            when = epoch + timedelta(seconds=int(bucket) * step_s)
+            level = level_at(history, when, nominal=nominal)
             found = uncertainty_of(part, infos[ref], unc, level=level, settings=settings)
             est = found.estimated or {}
             error = est.get("error")

@@ -13,7 +13,8 @@ adapted level) and fed to :class:`~rayops.uncertainty.aci.AdaptiveLevel`
 
 The state lives in one JSON document per version,
 :func:`rayops.uncertainty.aci.level_key` (``uncertainty/levels/<model>/<version>.json``),
-updated with compare-and-swap; its ``level`` is what serving uses **once
+updated with compare-and-swap (with one feedback cursor per endpoint, so a version
+served on two endpoints learns from both); its ``level`` is what serving uses **once
 ``active``**, i.e. after ``monitoring_aci_min_labels`` labels (until then it serves
 ``monitoring_coverage_level``). Every change of the served level is recorded once
 under ``uncertainty/levels/<model>/<version>/history/`` (:func:`level_history`).
@@ -24,10 +25,14 @@ Example:
     >>> from rayops.storage import open_storage
     >>> AdaptiveLevelTask(open_storage(tempfile.mkdtemp())).tick(datetime(2026, 1, 1, tzinfo=UTC))
     {'endpoints': {}}
+    >>> level_at([{"time": "2026-01-01T00:00:00+00:00", "level": 0.93}],
+    ...          datetime(2026, 1, 2, tzinfo=UTC), nominal=0.9)
+    0.93
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -44,7 +49,7 @@ if TYPE_CHECKING:
     from rayops.monitoring.quality import VersionInfo
     from rayops.storage.base import Storage
 
-__all__ = ["AdaptiveLevelTask", "history_prefix", "level_history", "read_level"]
+__all__ = ["AdaptiveLevelTask", "history_prefix", "level_at", "level_history", "read_level"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +74,17 @@ def level_history(
 ) -> list[dict[str, Any]]:
     """Every recorded change of ``ref``'s served level, oldest first."""
     return read_records(storage, history_prefix(ref), start, end)
+
+
+def level_at(history: list[dict[str, Any]], when: datetime, *, nominal: float) -> float:
+    """The level served at ``when`` by a version with this :func:`level_history` (the
+    latest change at or before it; nominal before the first)."""
+    level = nominal
+    for record in history:
+        if datetime.fromisoformat(record["time"]) > when:
+            break
+        level = float(record["level"])
+    return level
 
 
 def _misses(
@@ -110,9 +126,13 @@ def _misses(
     proba = normalized(probabilities(rows.loc[labeled.index], classes))
     if unc.calibrator is not None and not calibrated:
         proba = unc.calibrator.apply(proba)
+    logged = rows.loc[labeled.index, "pset"].tolist() if "pset" in rows.columns else None
     for i in range(len(labeled)):
-        chosen = sets.sets(proba[i : i + 1], aci.level)[0]
-        aci.update(covered=bool(chosen[labeled.y[i]]))
+        if logged is not None and isinstance(logged[i], str):  # the set serving answered
+            covered = classes[labeled.y[i]] in {str(c) for c in json.loads(logged[i])}
+        else:
+            covered = bool(sets.sets(proba[i : i + 1], aci.level)[0][labeled.y[i]])
+        aci.update(covered=covered)
 
 
 def _logged_bounds(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
@@ -171,13 +191,13 @@ class AdaptiveLevelTask(ControlTask):
                 continue
             info = version_info(self.storage, ref, self.settings)
             part = labeled[(refs == ref).to_numpy(dtype=bool)]
-            out[ref] = self._update(ref, part.sort_values("feedback_time", kind="stable"), info,
-                                    unc, end)  # fmt: skip
+            rows = part.sort_values("feedback_time", kind="stable")
+            out[ref] = self._update(endpoint, ref, rows, info, unc, end)
         return out
 
     def _update(
-        self, ref: str, rows: pd.DataFrame, info: VersionInfo, unc: VersionUncertainty,
-        end: datetime,
+        self, endpoint: str, ref: str, rows: pd.DataFrame, info: VersionInfo,
+        unc: VersionUncertainty, end: datetime,
     ) -> dict[str, Any]:  # fmt: skip
         m = self.settings.monitoring
         before: dict[str, Any] = {}
@@ -193,19 +213,21 @@ class AdaptiveLevelTask(ControlTask):
             )
             aci.target, aci.gamma = m.coverage_level, m.aci_gamma
             aci.alpha_min, aci.alpha_max = m.aci_alpha_min, m.aci_alpha_max
-            cursor = (doc or {}).get("feedback_cursor")
+            # one cursor per endpoint: a version served on two endpoints learns from both
+            cursors = dict((doc or {}).get("feedback_cursors") or {})
+            cursor = cursors.get(endpoint)
             fresh = rows
             if cursor is not None:
                 fresh = rows[rows["feedback_time"] > datetime.fromisoformat(cursor)]
             _misses(fresh, info, unc, aci, m.probabilities_calibrated)
             active = aci.labels >= m.aci_min_labels
-            last = fresh["feedback_time"].max() if len(fresh) else None
+            if len(fresh):
+                cursors[endpoint] = fresh["feedback_time"].max().isoformat()
             return {
                 "ref": ref, "nominal": m.coverage_level,
                 "level": aci.level if active else m.coverage_level, "active": active,
                 "labels": aci.labels, "misses": aci.misses, "updated": end.isoformat(),
-                "feedback_cursor": last.isoformat() if last is not None else cursor,
-                "state": aci.to_json(),
+                "feedback_cursors": cursors, "state": aci.to_json(),
             }  # fmt: skip
 
         doc = self.storage.update_json(level_key(ref), change)
