@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "train_vs_xgboost": ("train_vs_xgboost.py", ["--rows", "200000"]),
     "serving": ("serving.py", ["--seconds", "2", "--repeats", "2"]),
     "drift": ("drift.py", ["--repeats", "5"]),
+    "uncertainty_monitoring": ("uncertainty_monitoring.py", ["--repeats", "5"]),
     "online": ("online.py", ["--repeats", "5", "--swaps", "1"]),
     "multinode_train": ("multinode_train.py", []),
 }

@@ -142,3 +142,18 @@ def test_no_uncertainty_document_means_no_value(local: Storage) -> None:
     assert view.value("coverage", ref, "1h") is None
     rules = [r for r in default_rules(_settings()) if r.name == "default-coverage"]
     assert Alerter(local, _settings(), sinks=[]).evaluate(view, rules) == []
+
+
+def test_vectorized_prediction_sets_equal_crepes() -> None:
+    """Monitoring's binary-search sets are crepes' sets, ties and edges included."""
+    from rayops.monitoring.coverage import prediction_sets
+    from rayops.uncertainty.sets import SetModel
+
+    rng = np.random.default_rng(5)
+    for k in (2, 3, 5):
+        p_cal = rng.dirichlet(np.ones(k), 500).round(2)  # rounded: many ties
+        y = np.array([rng.choice(k, p=row / row.sum()) for row in p_cal])
+        model = SetModel.fit(y, p_cal / p_cal.sum(axis=1, keepdims=True))
+        p = rng.dirichlet(np.ones(k), 2000).round(2)
+        for level in (0.5, 0.8, 0.9, 0.95, 0.999):
+            assert (prediction_sets(model, p, level) == model.sets(p, level)).all(), (k, level)

@@ -95,6 +95,7 @@ def _misses(
     force when it comes."""
     import numpy as np
 
+    from rayops.monitoring.coverage import prediction_sets
     from rayops.tasks import normalized
     from rayops.telemetry.labeled import labeled_rows
     from rayops.telemetry.readers import features, probabilities
@@ -131,7 +132,7 @@ def _misses(
         if logged is not None and isinstance(logged[i], str):  # the set serving answered
             covered = classes[labeled.y[i]] in {str(c) for c in json.loads(logged[i])}
         else:
-            covered = bool(sets.sets(proba[i : i + 1], aci.level)[0][labeled.y[i]])
+            covered = bool(prediction_sets(sets, proba[i : i + 1], aci.level)[0][labeled.y[i]])
         aci.update(covered=covered)
 
 

