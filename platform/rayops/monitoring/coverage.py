@@ -119,14 +119,14 @@ def version_uncertainty(
 def served_level(storage: Storage, ref: str, settings: Settings | None = None) -> float:
     """The level ``ref``'s intervals and sets are served at: the adapted one when the
     ``aci`` task activated it (:func:`rayops.uncertainty.aci.level_key`), else nominal."""
-    from rayops.uncertainty.aci import level_key
+    from rayops.uncertainty.aci import level_key, served_level_of
 
     nominal = (settings or Settings()).monitoring.coverage_level
     try:
         doc = storage.read_json(level_key(ref))
     except (NotFoundError, ValueError):
         return nominal
-    return float(doc["level"]) if doc.get("active") else nominal
+    return served_level_of(doc, nominal)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LEVELS_PREFIX", "AdaptiveLevel", "level_key"]
+__all__ = ["LEVELS_PREFIX", "AdaptiveLevel", "level_key", "served_level_of"]
 
 #: Where the control loop keeps each version's served level (see :func:`level_key`).
 LEVELS_PREFIX = "uncertainty/levels/"
@@ -59,6 +59,21 @@ def level_key(ref: str) -> str:
         f"{LEVELS_PREFIX}{validate_name(name, 'model name')}/"
         f"{validate_name(version, 'version')}.json"
     )
+
+
+def served_level_of(doc: dict[str, Any] | None, nominal: float) -> float:
+    """The level to serve from a :func:`level_key` document (None: not written yet): its
+    ``level`` once ``active``, else ``nominal``. What serving and monitoring both call.
+
+    Example:
+        >>> served_level_of({"level": 0.94, "active": True}, 0.9)
+        0.94
+        >>> served_level_of({"level": 0.94, "active": False}, 0.9), served_level_of(None, 0.9)
+        (0.9, 0.9)
+    """
+    if not doc or not doc.get("active"):
+        return nominal
+    return float(doc["level"])
 
 
 @dataclass
