@@ -123,3 +123,30 @@ def test_off_until_min_labels_and_the_document_serving_reads(local: Storage) -> 
     assert json.loads(res.stdout)["versions"][ref]["labeled"] == 600
     table = CliRunner().invoke(app, args, env={"COLUMNS": "220"})
     assert table.exit_code == 0 and "off (900 labels)" in table.stdout
+
+
+def test_aci_on_a_classifiers_sets_and_logged_sets(local: Storage) -> None:
+    """A classifier's level adapts from its prediction sets; a logged pset (what serving
+    answered) is judged as it is."""
+    import pandas as pd
+    from uncertainty_support import binary_model, binary_rows, log_binary
+
+    from rayops.monitoring.adaptive import _misses
+    from rayops.monitoring.quality import version_info
+    from rayops.uncertainty.aci import AdaptiveLevel
+
+    ref, booster = binary_model(local)
+    x, y = binary_rows(500, 70)
+    log_binary(local, "churn", ref, booster, x, y, prefix="c")
+    s = Settings(monitoring_log_lag_s=0, monitoring_aci_min_labels=100)
+    AdaptiveLevelTask(local, s).tick(T0 + timedelta(hours=1))
+    doc = read_level(local, ref)
+    assert doc is not None and doc["labels"] == 500 and doc["active"]
+    assert 0.8 < doc["level"] < 1.0 and 0.0 < doc["misses"] / 500 < 0.25
+    # logged sets: {"no"} for every row, so exactly the rows labeled "yes" miss
+    unc, info = version_uncertainty(local, ref), version_info(local, ref, s)
+    rows = pd.DataFrame({"request_id": [f"q{i}" for i in range(40)], "p_no": 0.5, "p_yes": 0.5,
+                         "actual_label": ["yes"] * 10 + ["no"] * 30, "pset": '["no"]'})  # fmt: skip
+    aci = AdaptiveLevel(target=0.9)
+    _misses(rows, info, unc, aci, calibrated=True)
+    assert (aci.labels, aci.misses) == (40, 10)

@@ -32,7 +32,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -95,7 +94,7 @@ def _misses(
     force when it comes."""
     import numpy as np
 
-    from rayops.monitoring.coverage import prediction_sets
+    from rayops.monitoring.coverage import prediction_sets, served_set_rows
     from rayops.tasks import normalized
     from rayops.telemetry.labeled import labeled_rows
     from rayops.telemetry.readers import features, probabilities
@@ -127,10 +126,10 @@ def _misses(
     proba = normalized(probabilities(rows.loc[labeled.index], classes))
     if unc.calibrator is not None and not calibrated:
         proba = unc.calibrator.apply(proba)
-    logged = rows.loc[labeled.index, "pset"].tolist() if "pset" in rows.columns else None
+    logged = served_set_rows(rows.loc[labeled.index], classes)
     for i in range(len(labeled)):
-        if logged is not None and isinstance(logged[i], str):  # the set serving answered
-            covered = classes[labeled.y[i]] in {str(c) for c in json.loads(logged[i])}
+        if logged is not None and logged[1][i]:  # the set serving answered
+            covered = bool(logged[0][i, labeled.y[i]])
         else:
             covered = bool(prediction_sets(sets, proba[i : i + 1], aci.level)[0][labeled.y[i]])
         aci.update(covered=covered)

@@ -58,11 +58,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UNCERTAINTY_METRICS",
-    "metric_value",
-    "prediction_sets",
     "VersionUncertainty",
     "WindowUncertainty",
+    "metric_value",
+    "prediction_sets",
     "served_level",
+    "served_set_rows",
     "uncertainty_of",
     "version_uncertainty",
 ]
@@ -171,21 +172,32 @@ def prediction_sets(model: SetModel, proba: np.ndarray, level: float) -> np.ndar
     return out
 
 
-def _served_set_rows(frame: pd.DataFrame, classes: list[str]) -> np.ndarray | None:
-    """The logged prediction sets (``pset``: JSON list text) as a 0/1 matrix, if logged."""
+def served_set_rows(
+    frame: pd.DataFrame, classes: list[str]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The logged prediction sets (``pset``: JSON list text) as a 0/1 matrix and which rows
+    have one (an empty set counts as logged; unreadable text as not), if any is logged."""
     import numpy as np
 
     if "pset" not in frame.columns or frame["pset"].isna().all():
         return None
     index = {c: j for j, c in enumerate(classes)}
     out = np.zeros((len(frame), len(classes)), dtype=bool)
+    has = np.zeros(len(frame), dtype=bool)
     for i, text in enumerate(frame["pset"]):
-        if isinstance(text, str):
-            for label in json.loads(text):
+        if not isinstance(text, str):
+            continue
+        try:
+            labels = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(labels, list):
+            has[i] = True
+            for label in labels:
                 j = index.get(str(label))
                 if j is not None:
                     out[i, j] = True
-    return out
+    return out, has
 
 
 def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -276,14 +288,14 @@ def _classification(
         estimated["error"] = estimated["accuracy"] - float(hit.mean())
     covered = labeled = 0
     set_size = None
-    logged = _served_set_rows(frame, classes)
+    logged = served_set_rows(frame, classes)
     if unc.sets is not None or logged is not None:
         chosen = np.zeros(raw.shape, dtype=bool)
         if unc.sets is not None and len(calibrated):
             chosen[ok] = prediction_sets(unc.sets, calibrated, level)
         if logged is not None:
-            has = logged.any(axis=1)
-            chosen[has] = logged[has]
+            served, has = logged
+            chosen[has] = served[has]
         set_size = float(chosen[ok].sum(axis=1).mean()) if ok.any() else None
         pos = frame.index.get_indexer(rows.index)
         labeled = len(rows)
