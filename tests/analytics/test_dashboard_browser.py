@@ -258,4 +258,5 @@ def test_dashboard_shows_coverage_estimates_importance_calibration_histograms(
         page.locator(f'svg[data-chart="interval-width"] circle.pt[data-ref="{cref}"]').count() >= 3
     )
     assert page.locator("#title-width").inner_text().startswith("Prediction-set size")
+    page.screenshot(path=str(tmp_path / "uncertainty-classifier.png"), full_page=True)
     assert not errors, errors
