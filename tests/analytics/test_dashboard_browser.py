@@ -172,8 +172,8 @@ def test_dashboard_shows_a_classifiers_metrics(
 
 
 def _uncertainty_history(root: Storage) -> tuple[str, str]:
-    """A regressor with intervals whose traffic of the last 3 hours moves attribution from
-    ``a`` to ``b``, and a classifier with calibration and sets; the attribution task ran."""
+    """A regressor with intervals whose traffic of the last complete hour moves attribution
+    from ``a`` to ``b``, and a classifier with calibration and sets; the attribution task ran."""
     import sys
     from datetime import UTC, datetime, timedelta
 
@@ -191,13 +191,14 @@ def _uncertainty_history(root: Storage) -> tuple[str, str]:
     from rayops.monitoring.attribution import AttributionTask
 
     now = datetime.now(UTC)
-    start = now - timedelta(hours=3)
+    # whole clock hours (what the attribution task explains): two like training, one moved
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     ref, booster = regression_model(root, "prices")
-    like = regression_rows(540, 60)
-    moved = regression_rows(540, 61, a_scale=0.02, b_scale=4.0)
+    like = regression_rows(720, 60)
+    moved = regression_rows(360, 61, a_scale=0.02, b_scale=4.0)
     log_regression(root, "prices", ref, booster, like, start=start, every_s=100, prefix="l")
-    half = start + timedelta(seconds=5400)
-    log_regression(root, "prices", ref, booster, moved, start=half, every_s=100, prefix="m")
+    later = start + timedelta(hours=2)
+    log_regression(root, "prices", ref, booster, moved, start=later, every_s=100, prefix="m")
     AttributionTask(root, Settings(monitoring_log_lag_s=0, monitoring_explain_sample_rows=30)).tick(
         now
     )
@@ -237,7 +238,7 @@ def test_dashboard_shows_coverage_estimates_importance_calibration_histograms(
     b_share = sorted(
         b_points.evaluate_all("els => els.map(e => [e.dataset.t, Number(e.dataset.v)])")
     )
-    assert b_share[-1][1] > 0.6 > b_share[0][1]  # b took over in the last hours
+    assert len(b_share) == 3 and b_share[-1][1] > 0.6 > b_share[0][1]  # b took over last hour
     assert "largest move from training" in page.locator("#imp-sub").inner_text()
     hist = page.locator('svg[data-chart="histogram"]')
     assert (
