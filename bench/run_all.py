@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "explain": ("explain.py", ["--quick"]),
     "intervals": ("intervals.py", ["--quick"]),
     "drift": ("drift.py", ["--repeats", "5"]),
+    "uncertainty_monitoring": ("uncertainty_monitoring.py", ["--repeats", "5"]),
     "online": ("online.py", ["--repeats", "5", "--swaps", "1"]),
     "multinode_train": ("multinode_train.py", []),
 }

@@ -17,6 +17,7 @@ HELP_ARGS = [
     ["controller", "--help"], ["retrain", "--help"], ["schedules", "--help"],
     ["analytics", "--help"], ["dashboard", "--help"],
     ["monitor", "--help"], ["monitor", "status", "--help"], ["monitor", "drift", "--help"],
+    ["monitor", "uncertainty", "--help"],
     ["alerts", "--help"], ["alerts", "list", "--help"], ["alerts", "rules", "--help"],
     ["online", "--help"], ["online", "enable", "--help"], ["online", "log", "--help"],
     ["models", "export", "--help"], ["models", "import", "--help"], ["runs", "export", "--help"],

@@ -169,3 +169,95 @@ def test_dashboard_shows_a_classifiers_metrics(
     assert page.locator('#versions td[data-metric="auc"]').count() == 1
     page.screenshot(path=str(tmp_path / "classifier.png"), full_page=True)
     assert not errors, errors
+
+
+def _uncertainty_history(root: Storage) -> tuple[str, str]:
+    """A regressor with intervals whose traffic of the last complete hour moves attribution
+    from ``a`` to ``b``, and a classifier with calibration and sets; the attribution task ran."""
+    import sys
+    from datetime import UTC, datetime, timedelta
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "monitoring"))
+    from uncertainty_support import (
+        binary_model,
+        binary_rows,
+        log_binary,
+        log_regression,
+        regression_model,
+        regression_rows,
+    )
+
+    from rayops.config import Settings
+    from rayops.monitoring.attribution import AttributionTask
+
+    now = datetime.now(UTC)
+    # whole clock hours (what the attribution task explains): two like training, one moved
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    ref, booster = regression_model(root, "prices")
+    like = regression_rows(720, 60)
+    moved = regression_rows(360, 61, a_scale=0.02, b_scale=4.0)
+    log_regression(root, "prices", ref, booster, like, start=start, every_s=100, prefix="l")
+    later = start + timedelta(hours=2)
+    log_regression(root, "prices", ref, booster, moved, start=later, every_s=100, prefix="m")
+    AttributionTask(root, Settings(monitoring_log_lag_s=0, monitoring_explain_sample_rows=30)).tick(
+        now
+    )
+    cref, cbooster = binary_model(root, "churn")
+    x, y = binary_rows(600, 62)
+    log_binary(root, "churn", cref, cbooster, x, y, start=start, every_s=15, prefix="c")
+    return ref, cref
+
+
+def test_dashboard_shows_coverage_estimates_importance_calibration_histograms(
+    gateway: str, browser: Any, root: Storage, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # the feedback writers run an event loop of their own
+        ref, cref = pool.submit(_uncertainty_history, root).result()
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{gateway}/dashboard?endpoint=prices&range=24h")
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    for chart in ("coverage", "interval-width"):
+        points = page.locator(f'svg[data-chart="{chart}"] circle.pt[data-ref="{ref}"]')
+        assert points.count() >= 3, chart
+    coverage = [float(v) for v in page.locator('svg[data-chart="coverage"] circle.pt').evaluate_all(
+        "els => els.map(e => e.dataset.v)")]  # fmt: skip
+    assert all(0 <= v <= 1 for v in coverage)
+    for kind in ("estimated", "realized"):
+        assert (
+            page.locator(f'svg[data-chart="estimated"] circle.pt[data-ref="{ref} {kind}"]').count()
+            >= 3
+        )
+    features = set(page.locator('svg[data-chart="importance"] circle.pt').evaluate_all(
+        "els => els.map(e => e.dataset.ref)"))  # fmt: skip
+    assert features == {"a", "b", "c"}
+    b_points = page.locator('svg[data-chart="importance"] circle.pt[data-ref="b"]')
+    b_share = sorted(
+        b_points.evaluate_all("els => els.map(e => [e.dataset.t, Number(e.dataset.v)])")
+    )
+    assert len(b_share) == 3 and b_share[-1][1] > 0.6 > b_share[0][1]  # b took over last hour
+    assert "largest move from training" in page.locator("#imp-sub").inner_text()
+    hist = page.locator('svg[data-chart="histogram"]')
+    assert (
+        hist.locator("rect.bar.baseline").count() == hist.locator("rect.bar.current").count() >= 5
+    )
+    page.select_option("#hist-feature", "a")
+    assert page.locator('svg[data-chart="histogram"]').get_attribute("data-feature") == "a"
+    assert page.locator('svg[data-chart="calibration"]').count() == 0  # a regressor: none
+    page.screenshot(path=str(tmp_path / "uncertainty.png"), full_page=True)
+    # the classifier: its calibration curve (before and after) and prediction-set sizes
+    page.goto(f"{gateway}/dashboard?endpoint=churn&range=24h")
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    for part in ("before", "after"):
+        assert (
+            page.locator(f'svg[data-chart="calibration"] circle.pt[data-ref="{part}"]').count() >= 3
+        )
+    assert (
+        page.locator(f'svg[data-chart="interval-width"] circle.pt[data-ref="{cref}"]').count() >= 3
+    )
+    assert page.locator("#title-width").inner_text().startswith("Prediction-set size")
+    page.screenshot(path=str(tmp_path / "uncertainty-classifier.png"), full_page=True)
+    assert not errors, errors

@@ -13,6 +13,9 @@ of the same length, then builds every part of an
   weight, stage and comparison with the *reference* version (the one with the most
   traffic now);
 * **series** — per time bucket and version, for charts;
+* **uncertainty** (coverage, interval width, estimated against realized per bucket),
+  **calibration** curves, **importance** over time and per-feature **histograms** of
+  the baseline against current traffic (:mod:`~rayops.analytics.uncertainty`);
 * **drift** per feature (:mod:`~rayops.analytics.drift`), **deployments**,
   **timeline**, **alerts**, **health** (:mod:`~rayops.analytics.deployment`) and
   **recommendations** (:mod:`~rayops.analytics.recommendations`).
@@ -392,6 +395,13 @@ def analyze(
             )
     elif reference is not None:
         notes.append(f"{reference} has no baseline in its model card: feature drift not computed.")
+    from rayops.analytics.uncertainty import uncertainty_parts
+
+    parts = uncertainty_parts(
+        storage, endpoints, infos, card.baseline if card is not None else None, start=start,
+        current_start=current_start, end=end, step_s=int(step.total_seconds()), model=model,
+        settings=settings,
+    )  # fmt: skip
     alerts = [a for ep in endpoints for a in alerts_of(storage, ep, start, end, notes)]
     health = [h for ep in endpoints for h in health_of(storage, ep, end, settings, notes)]
     in_window = [e for e in events if start <= e.time < end]
@@ -439,6 +449,7 @@ def analyze(
         versions=versions,
         series=[SeriesPoint.model_validate(p) for p in series],
         drift=drift,
+        **parts,
         deployments=deployments,
         health=health,
         alerts=alerts,

@@ -25,6 +25,15 @@ route           current route (subject = endpoint, ref, value = weight %, detail
 drift           feature (metric = feature, value = score, limit = threshold, status =
                 drifted/ok, detail = method)
 drift_series    time bucket × feature (time, metric = feature, value, limit, status)
+uncertainty     time bucket × version × figure (time, ref, metric = coverage,
+                interval_width, set_size, estimated_*, realized, estimation_error; value;
+                target = the served level for coverage; status = broken/ok for coverage)
+calibration     classifier version × curve point (ref, metric = before/after, value =
+                observed share, baseline = predicted probability, detail = method)
+importance      explained hour × version × feature (time, ref, metric = feature, value =
+                share, baseline = training share, detail = rows explained)
+histogram       feature × bin (metric = feature, detail = bin, value = current share,
+                baseline = training share)
 timeline        event (time, ref, metric = kind, detail = title and detail)
 alert           alert (time, ref, metric, value, limit = threshold, status = severity,
                 detail = message)
@@ -183,6 +192,7 @@ def _rows(r: AnalyticsReport) -> list[dict[str, Any]]:
                 limit=pt.threshold,
                 status="drifted" if pt.drifted else "ok",
             )
+    _uncertainty_rows(r, add)
     for e in r.timeline:
         detail = e.title + (f" ({e.detail})" if e.detail else "")
         add("timeline", ref=e.ref, metric=e.kind, time=e.time, detail=detail)
@@ -210,6 +220,36 @@ def _rows(r: AnalyticsReport) -> list[dict[str, Any]]:
     for note in r.notes:
         add("note", detail=note)
     return rows
+
+
+_FIGURES = (
+    "coverage", "interval_width", "set_size", "estimated_accuracy", "estimated_logloss",
+    "estimated_auc", "estimated_mae", "realized", "estimation_error",
+)  # fmt: skip
+
+
+def _uncertainty_rows(r: AnalyticsReport, add: Any) -> None:
+    for p in r.uncertainty:
+        for key in _FIGURES:
+            value = getattr(p, key)
+            if value is None:
+                continue
+            cov = key == "coverage"
+            add("uncertainty", ref=p.ref, metric=key, time=p.time, value=value,
+                target=p.level if cov else None,
+                status=("broken" if p.broken else "ok") if cov else None)  # fmt: skip
+    for c in r.calibration:
+        for part, xs, ys in (("before", c.predicted_before, c.observed_before),
+                             ("after", c.predicted_after, c.observed_after)):  # fmt: skip
+            for x, y in zip(xs, ys, strict=False):
+                add("calibration", ref=c.ref, metric=part, value=y, baseline=x, detail=c.method)
+    for imp in r.importance:
+        for pt in imp.series:
+            add("importance", ref=imp.ref, metric=pt.feature, time=pt.time, value=pt.share,
+                baseline=imp.training.get(pt.feature), detail=str(pt.explained))  # fmt: skip
+    for h in r.histograms:
+        for label, base, now in zip(h.bins, h.baseline, h.current, strict=True):
+            add("histogram", metric=h.feature, detail=label, value=now, baseline=base)
 
 
 def to_csv(report: AnalyticsReport) -> str:

@@ -34,11 +34,15 @@ __all__ = [
     "SCHEMA_VERSION",
     "AlertOut",
     "AnalyticsReport",
+    "CalibrationOut",
     "DeploymentOut",
     "DriftPoint",
     "DriftSummary",
     "FeatureDriftOut",
     "HealthOut",
+    "HistogramOut",
+    "ImportanceOut",
+    "ImportancePoint",
     "MetricStatus",
     "MetricSummary",
     "Priority",
@@ -52,6 +56,7 @@ __all__ = [
     "TimelineEvent",
     "TimelineKind",
     "Totals",
+    "UncertaintyPoint",
     "VersionSummary",
     "report_schema",
 ]
@@ -284,6 +289,84 @@ class DriftPoint(BaseModel):
     rows: int = Field(ge=0)
 
 
+class UncertaintyPoint(BaseModel):
+    """Coverage, interval width and estimated-against-realized quality of one version in one
+    time bucket (:mod:`rayops.monitoring.coverage`); None where it does not apply."""
+
+    model_config = _DOC
+
+    time: datetime = Field(description="Start of the bucket.")
+    ref: str
+    level: float = Field(description="Level of the interval or set the rows were served at.")
+    rows: int = Field(ge=0)
+    labeled: int = Field(ge=0, description="Labeled rows coverage is measured on.")
+    coverage: float | None = Field(default=None, description="Share of labels inside.")
+    broken: bool = Field(default=False, description="Coverage off beyond chance (binomial).")
+    interval_width: float | None = Field(default=None, description="Mean upper - lower.")
+    set_size: float | None = Field(default=None, description="Mean classes per set.")
+    estimated_accuracy: float | None = None
+    estimated_logloss: float | None = None
+    estimated_auc: float | None = None
+    estimated_mae: float | None = None
+    realized: float | None = Field(
+        default=None, description="Realized accuracy (classifiers) or MAE (regression)."
+    )
+    estimation_error: float | None = Field(default=None, description="Estimated - realized.")
+
+
+class CalibrationOut(BaseModel):
+    """A classifier version's reliability curve from its card (out-of-fold rows)."""
+
+    model_config = _DOC
+
+    ref: str
+    method: str = Field(description="isotonic, platt, temperature, or none.")
+    ece_before: float | None = None
+    ece_after: float | None = None
+    predicted_before: list[float] = Field(default_factory=list)
+    observed_before: list[float] = Field(default_factory=list)
+    predicted_after: list[float] = Field(default_factory=list)
+    observed_after: list[float] = Field(default_factory=list)
+
+
+class ImportancePoint(BaseModel):
+    """One feature's share of a version's mean |contribution| in one explained hour."""
+
+    model_config = _DOC
+
+    time: datetime = Field(description="Start of the explained hour.")
+    ref: str
+    feature: str
+    share: float = Field(ge=0, le=1)
+    explained: int = Field(ge=0, description="Logged rows explained in that hour.")
+
+
+class ImportanceOut(BaseModel):
+    """A version's attribution over time against its training shares (the card)."""
+
+    model_config = _DOC
+
+    ref: str
+    training: dict[str, float] = Field(description="Training share per feature (the card).")
+    current: dict[str, float] = Field(description="Share per feature over the range.")
+    shift: float = Field(description="Largest move of one feature's share from training.")
+    rank_changed: bool
+    series: list[ImportancePoint] = Field(default_factory=list)
+
+
+class HistogramOut(BaseModel):
+    """A feature's distribution: training baseline against the current window's traffic."""
+
+    model_config = _DOC
+
+    feature: str
+    kind: str = Field(description="numeric or categorical.")
+    bins: list[str] = Field(description="Bin labels: [lo, hi) ranges, or categories.")
+    baseline: list[float] = Field(description="Share of training rows per bin.")
+    current: list[float] = Field(description="Share of current rows per bin.")
+    rows: int = Field(ge=0, description="Current rows counted.")
+
+
 class DriftSummary(BaseModel):
     """Feature drift of logged rows against the baseline in a version's model card."""
 
@@ -421,6 +504,12 @@ class AnalyticsReport(BaseModel):
     versions: list[VersionSummary]
     series: list[SeriesPoint]
     drift: DriftSummary | None = None
+    uncertainty: list[UncertaintyPoint] = Field(
+        default_factory=list, description="Coverage, width, estimated vs realized per bucket."
+    )
+    calibration: list[CalibrationOut] = Field(default_factory=list)
+    importance: list[ImportanceOut] = Field(default_factory=list)
+    histograms: list[HistogramOut] = Field(default_factory=list)
     deployments: list[DeploymentOut] = Field(default_factory=list)
     health: list[HealthOut] = Field(default_factory=list)
     alerts: list[AlertOut] = Field(default_factory=list)

@@ -4,7 +4,9 @@ A frame shows the header (range, traffic, health), every metric with its current
 value, baseline, target, status, a trend arrow (the direction of the value,
 coloured green when it improves and red when it declines) and a sparkline over
 the range; the versions with their traffic split; feature drift; the latest
-alerts, events and the recommendations. :func:`run_live` redraws it every
+alerts, events; per version, coverage of its conformal interval or set (a sparkline and
+the latest), width, estimated against realized quality and attribution; and the
+recommendations. :func:`run_live` redraws it every
 ``interval`` seconds with :class:`rich.live.Live`.
 
 Example:
@@ -147,6 +149,41 @@ def _drift(r: AnalyticsReport) -> RenderableType:
     return t
 
 
+def _uncertainty(r: AnalyticsReport) -> RenderableType | None:
+    """Per version: coverage (sparkline and latest), width or set size, estimated against
+    realized quality, and the attribution shift with the top features now."""
+    refs = sorted({p.ref for p in r.uncertainty} | {i.ref for i in r.importance})
+    if not refs:
+        return None
+    t = Table(title="Uncertainty and attribution", title_justify="left", box=None)
+    for col in ("version", "coverage", "", "width/set", "estimated", "realized", "attribution"):
+        t.add_column(col, justify="left" if col in ("version", "", "attribution") else "right")
+    for ref in refs:
+        pts = sorted((p for p in r.uncertainty if p.ref == ref), key=lambda p: p.time)
+        last = next((p for p in reversed(pts) if p.coverage is not None), None)
+        cov = Text("-", style="dim")
+        if last is not None and last.coverage is not None:
+            cov = Text(f"{last.coverage:.1%} @{last.level:.0%}",
+                       style="bold red" if last.broken else "green")  # fmt: skip
+        spread = last.interval_width if last and last.interval_width is not None else None
+        size = spread if spread is not None else (last.set_size if last else None)
+        est = next((p for p in reversed(pts) if p.estimated_accuracy or p.estimated_mae), None)
+        guess = (est.estimated_accuracy or est.estimated_mae) if est else None
+        imp = next((i for i in r.importance if i.ref == ref), None)
+        attribution = "-"
+        if imp is not None:
+            top = ", ".join(sorted(imp.current, key=lambda f: -imp.current[f])[:3])
+            moved = " (top-k changed)" if imp.rank_changed else ""
+            attribution = f"shift {imp.shift:.2f}{moved}: {top}"
+        t.add_row(
+            ref, cov, sparkline([p.coverage for p in pts]),
+            f"{size:.3g}" if size is not None else "-",
+            f"{guess:.3g}" if guess is not None else "-",
+            f"{est.realized:.3g}" if est and est.realized is not None else "-", attribution,
+        )  # fmt: skip
+    return t
+
+
 def _recommendations(r: AnalyticsReport) -> Table:
     recs = Table(title="Recommendations", title_justify="left", box=None, expand=True)
     recs.add_column("priority", no_wrap=True)
@@ -197,7 +234,11 @@ def render_report(r: AnalyticsReport) -> RenderableType:
     middle.add_column(ratio=3)
     middle.add_row(_drift(r), _events(r))
     gap = Text("")
-    body = Group(head, gap, _metrics(r), gap, _versions(r), gap, middle, gap, _recommendations(r))
+    parts: list[RenderableType] = [head, gap, _metrics(r), gap, _versions(r), gap, middle]
+    uncertainty = _uncertainty(r)
+    if uncertainty is not None:
+        parts += [gap, uncertainty]
+    body = Group(*parts, gap, _recommendations(r))
     return Panel(body, title=title, title_align="left", border_style="blue")
 
 

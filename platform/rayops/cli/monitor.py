@@ -1,4 +1,4 @@
-"""`rayops monitor status|drift|check` and `rayops alerts list|rules ...`.
+"""`rayops monitor status|drift|uncertainty|check` and `rayops alerts list|rules ...`.
 
 Thin over :class:`rayops.monitoring.Monitor`. pandas, pyarrow, scipy and river
 load inside the commands, so `rayops --help` stays instant.
@@ -100,6 +100,54 @@ def status(
     with handle_errors(as_json):
         docs = _monitor(storage).status(endpoint, window)
     emit(docs, as_json, _render_status)
+
+
+def _render_uncertainty(d: dict[str, Any]) -> None:
+    rows: list[tuple[Any, ...]] = []
+    for ref, v in d["versions"].items():
+        est = v.get("estimated") or {}
+        guess = est.get("accuracy", est.get("mae"))
+        error = est.get("error")
+        realized = guess - error if guess is not None and error is not None else None
+        aci = v.get("adaptive") or {}
+        att = v.get("attribution") or {}
+        rows.append(
+            (
+                ref, _fmt(v.get("level")), v.get("labeled", 0), _fmt(v.get("coverage")),
+                "BROKEN" if v.get("broken") else "", _fmt(v.get("width") or v.get("set_size")),
+                _fmt(guess), _fmt(realized),
+                f"{'on' if aci.get('active') else 'off'} ({aci.get('labels', 0)} labels)" if aci
+                else "-",
+                _fmt(att.get("shift")), ", ".join(att.get("top_current", [])),
+            )
+        )  # fmt: skip
+    title = f"uncertainty of {d['endpoint']} ({d['window']['start']} .. {d['window']['end']})"
+    cols = ["version", "level", "labeled", "coverage", "flag", "width/set", "estimated",
+            "realized", "adaptive", "attribution shift", "top features"]  # fmt: skip
+    console.print(table(title, cols, rows or [("(no traffic)",)]))
+
+
+@monitor_app.command("uncertainty")
+def uncertainty(
+    endpoint: EndpointArg,
+    window: WindowOption = None,
+    storage: StorageOption = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Coverage, interval width, estimated vs realized quality, adaptive level and
+    attribution drift of every version of an endpoint.
+
+    Coverage is the share of labeled rows inside the version's conformal interval
+    (or prediction set) at the level it is served at; estimated quality comes from
+    calibrated probabilities (classifiers) or conformal residuals (regression)
+    before labels arrive; attribution compares mean |contribution| of sampled
+    logged rows with the card's training importance.
+
+    Example: rayops monitor uncertainty churn --window 24h --json
+    """
+    with handle_errors(as_json):
+        doc = _monitor(storage).uncertainty(endpoint, window)
+    emit(doc, as_json, _render_uncertainty)
 
 
 def _render_drift(d: dict[str, Any]) -> None:

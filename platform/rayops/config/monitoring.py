@@ -352,3 +352,120 @@ class MonitoringSettings(Section):
     kswin_stat_size: int = Field(
         default=100, ge=1, description="KSWIN's most recent inputs tested against the window."
     )
+    # --- uncertainty: coverage, adaptive conformal, estimated performance, attribution -----
+    coverage_level: float = Field(
+        default=0.9,
+        gt=0,
+        lt=1,
+        description=(
+            "Nominal level of the conformal interval (regression) or prediction set "
+            "(classification) whose coverage monitoring measures, and the target of adaptive "
+            "conformal inference. Default 0.9."
+        ),
+    )
+    coverage_tolerance: float = Field(
+        default=0.02,
+        ge=0,
+        lt=1,
+        description=(
+            "Coverage is broken when it leaves coverage_level ± this beyond chance (a one-sided "
+            "binomial test at coverage_alpha against the nearer edge). Default 0.02 (2 points)."
+        ),
+    )
+    coverage_alpha: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="Significance level of the coverage binomial test. Default 0.01.",
+    )
+    coverage_min_labels: int = Field(
+        default=100,
+        ge=1,
+        description="Labeled rows a window needs before its coverage counts (alert, health).",
+    )
+    probabilities_calibrated: bool = Field(
+        default=False,
+        description=(
+            "The logged class probabilities (p_ columns) are already calibrated (serving "
+            "applied the version's calibration). When false, monitoring applies the version's "
+            "calibrator to them before computing prediction sets and estimated metrics."
+        ),
+    )
+    aci: bool = Field(
+        default=True,
+        description=(
+            "The control loop's `aci` task adapts each served version's interval/set level "
+            "from delayed feedback (adaptive conformal inference)."
+        ),
+    )
+    aci_gamma: float = Field(
+        default=0.005,
+        gt=0,
+        le=0.5,
+        description="Step size γ of adaptive conformal inference (α ← α + γ(α* − miss)).",
+    )
+    aci_min_labels: int = Field(
+        default=200,
+        ge=1,
+        description=(
+            "Labeled rows a version needs before its adapted level is served; until then the "
+            "served level is coverage_level."
+        ),
+    )
+    aci_alpha_min: float = Field(
+        default=0.002,
+        gt=0,
+        lt=1,
+        description="Smallest miscoverage α the adapted level may reach (level ≤ 1 − this).",
+    )
+    aci_alpha_max: float = Field(
+        default=0.4,
+        gt=0,
+        lt=1,
+        description="Largest miscoverage α the adapted level may reach (level ≥ 1 − this).",
+    )
+    aci_horizon_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description=(
+            "How far back the aci task looks for predictions whose feedback arrived since its "
+            "last pass (feedback later than this after its prediction is not used)."
+        ),
+    )
+    estimated_accuracy_warning: float = Field(
+        default=0.80,
+        ge=0,
+        le=1,
+        description=(
+            "The built-in early-warning rule fires when a classifier's accuracy estimated from "
+            "its calibrated probabilities (before labels) falls below this."
+        ),
+    )
+    explain_sample_rows: int = Field(
+        default=200,
+        ge=1,
+        description=(
+            "The `attribution` control task explains at most this many logged rows per hour per "
+            "version (a uniform sample), so its cost is bounded: one TreeSHAP pass over this "
+            "many rows per version-hour."
+        ),
+    )
+    attribution_lookback_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="Completed hours the attribution task fills in, back from now.",
+    )
+    attribution_threshold: float = Field(
+        default=0.15,
+        gt=0,
+        le=1,
+        description=(
+            "Attribution drift: a feature's share of total mean |contribution| moved this much "
+            "from its training share (the card's importance). Default 0.15."
+        ),
+    )
+    attribution_top_k: int = Field(
+        default=3,
+        ge=1,
+        description="Attribution drift also when the order of the top k features changes.",
+    )

@@ -29,6 +29,8 @@ __all__ = ["ALERT_ACTIONS", "TASKS", "alert_actions", "default_tasks"]
 TASKS: dict[str, str] = {
     "rollout": "rayops.rollout.controller:RolloutTask",
     "monitor": "rayops.monitoring.task:MonitorTask",
+    "aci": "rayops.monitoring.adaptive:AdaptiveLevelTask",
+    "attribution": "rayops.monitoring.attribution:AttributionTask",
     "ensembles": "rayops.serving.ensemble_stats:EnsembleStatsTask",
     "online": "rayops.online.task:OnlineTask",
     "retrain": "rayops.automation.task:RetrainTask",

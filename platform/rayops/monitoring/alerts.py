@@ -241,11 +241,19 @@ def default_rules(settings: Settings | None = None) -> list[AlertRule]:
     drifted. Quality and latency are judged per version; error rate and drift for the
     endpoint (failures before routing belong to no version). A metric with too few
     labeled rows or requests (``monitoring_health_min_*``) has no value, so nothing
-    fires on a handful of rows. Empty when ``monitoring_default_rules`` is off.
+    fires on a handful of rows. Uncertainty and attribution, per version: coverage of the
+    conformal interval or set broken (``coverage_break``: outside ``monitoring_coverage_level``
+    ± ``monitoring_coverage_tolerance`` beyond chance, with at least
+    ``monitoring_coverage_min_labels`` labels); a classifier's accuracy estimated before
+    labels below ``monitoring_estimated_accuracy_warning`` (the early warning); a feature's
+    attribution share moved more than ``monitoring_attribution_threshold`` from training
+    (warning) or the top-k order changed (info). A version without an uncertainty document
+    or explained rows has no value for those, so they stay quiet. Empty when
+    ``monitoring_default_rules`` is off.
 
     Example:
         >>> [r.name for r in default_rules()][:3]
-        ['default-accuracy-critical', 'default-accuracy-warning', 'default-auc-critical']
+        ['default-accuracy-critical', 'default-accuracy-warning', 'default-attribution']
     """
     settings = settings or Settings()
     m = settings.monitoring
@@ -262,7 +270,13 @@ def default_rules(settings: Settings | None = None) -> list[AlertRule]:
         ("error-rate-warning", "error_rate", ">", 0.01, Severity.WARNING, False, requests),
         ("error-rate-critical", "error_rate", ">", 0.05, Severity.CRITICAL, False, requests),
         ("drift", "drift_share", ">", 0.10, Severity.WARNING, False, 0),
-    ]
+        ("coverage", "coverage_break", ">=", 1.0, Severity.WARNING, True, m.coverage_min_labels),
+        ("estimated-accuracy", "estimated_accuracy", "<", m.estimated_accuracy_warning,
+         Severity.WARNING, True, requests),
+        ("attribution", "attribution_shift", ">", m.attribution_threshold, Severity.WARNING,
+         True, 0),
+        ("attribution-rank", "attribution_rank", ">=", 1.0, Severity.INFO, True, 0),
+    ]  # fmt: skip
     rules = [
         AlertRule(
             name=f"default-{name}",

@@ -10,7 +10,16 @@ auc             below                 binary classifiers; see below
 latency_p95_ms  above (ms)            ``monitoring_latency_*_ms``: 100 / 200
 error_rate      above                 ``monitoring_error_rate_*``: 0.01 / 0.05
 drift_share     above                 ``monitoring_drift_*``: 0.0 / 0.10
+estimated_      below                 a classifier's accuracy limits; only while its
+accuracy                              realized accuracy is unknown (too few labels)
+coverage_break  above                 0.5 / 1.5: a broken coverage is a warning
 ==============  ====================  ==================================================
+
+The last two come from the version's uncertainty document
+(:mod:`rayops.monitoring.coverage`) and exist only for a version that has one: the
+accuracy estimated from calibrated probabilities is the **early warning** before
+labels arrive (with ``monitoring_health_min_requests`` requests), and coverage
+outside ``level ± monitoring_coverage_tolerance`` beyond chance is a warning.
 
 **Quality limits fit the model** unless set. With ``monitoring_accuracy_warning``
 / ``_critical`` (``monitoring_auc_*``) set, they are used as given, for every
@@ -60,6 +69,7 @@ from rayops.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from rayops.monitoring.checks import DriftCheck
+    from rayops.monitoring.coverage import WindowUncertainty
     from rayops.monitoring.metrics import VersionMetrics
     from rayops.monitoring.quality import VersionInfo
     from rayops.storage.base import Storage
@@ -229,10 +239,12 @@ def assess(
     *,
     window_start: datetime | None = None,
     info: VersionInfo | None = None,
+    uncertainty: WindowUncertainty | None = None,
 ) -> HealthReport:
     """Health of one version (or ``"*"``) from its metrics and the endpoint's drift share;
     ``info`` (its card, :func:`rayops.monitoring.quality.version_info`) sets its task and
-    derived limits (None: regression with the fallback limits)."""
+    derived limits (None: regression with the fallback limits); ``uncertainty`` (the
+    version's window figures) adds the estimated-accuracy and coverage checks."""
     settings = settings or Settings()
     rules = _thresholds(settings, info)
     enough_labels = (
@@ -250,6 +262,9 @@ def assess(
         "drift_share": drift_share,
     }
     checks = [_check(name, values[name], rules[name]) for name in rules]
+    if uncertainty is not None:
+        checks += _uncertainty_checks(uncertainty, values["accuracy"], rules, enough_requests,
+                                      info)  # fmt: skip
     known = [c.state for c in checks if c.state is not HealthState.UNKNOWN]
     state = max(known, key=lambda s: s.level) if known else HealthState.UNKNOWN
     return HealthReport(
@@ -262,6 +277,24 @@ def assess(
     )
 
 
+def _uncertainty_checks(
+    found: WindowUncertainty,
+    accuracy: float | None,
+    rules: Mapping[str, Rule],
+    enough_requests: bool,
+    info: VersionInfo | None,
+) -> list[HealthCheck]:
+    out = []
+    estimated = (found.estimated or {}).get("accuracy")
+    classifier = info is not None and info.task.is_classification
+    if classifier and accuracy is None and estimated is not None and enough_requests:
+        bad, warning, critical, source = rules["accuracy"]
+        out.append(_check("estimated_accuracy", estimated, (bad, warning, critical, source)))
+    if found.coverage is not None:
+        out.append(_check("coverage_break", float(found.broken), ("above", 0.5, 1.5, "settings")))
+    return out
+
+
 def reports_for(
     endpoint: str,
     metrics: dict[str, VersionMetrics],
@@ -270,9 +303,11 @@ def reports_for(
     end: datetime,
     settings: Settings,
     infos: Mapping[str, VersionInfo] | None = None,
+    uncertainty: Mapping[str, WindowUncertainty | None] | None = None,
 ) -> dict[str, HealthReport]:
     """Health of every version in ``metrics`` and of the endpoint (``"*"``, judged with the
-    limits of its version with the most rows); ``infos`` maps refs to their cards."""
+    limits of its version with the most rows); ``infos`` maps refs to their cards and
+    ``uncertainty`` to their window figures (:mod:`rayops.monitoring.coverage`)."""
     from rayops.monitoring.metrics import ALL_VERSIONS
 
     infos = infos or {}
@@ -290,6 +325,7 @@ def reports_for(
             settings,
             window_start=start,
             info=infos.get(main if ref == ALL_VERSIONS else ref) if main else None,
+            uncertainty=(uncertainty or {}).get(ref),
         )  # fmt: skip
         for ref in refs
     }

@@ -12,7 +12,7 @@ Example:
     >>> [r.name for r in mon.rules() if not r.default], mon.alerts(since="24h")
     (['critical'], [])
     >>> sum(r.default for r in mon.rules())  # the built-in rules (monitoring_default_rules)
-    9
+    13
 """
 
 from __future__ import annotations
@@ -144,6 +144,38 @@ class Monitor:
             raise NotFoundError(f"No endpoint named {endpoint!r}.")
         result: DriftCheck = check
         return result
+
+    def uncertainty(self, endpoint: str, window: str | None = None) -> dict[str, Any]:
+        """Per version over ``window``: coverage at the served level, interval width or set
+        size, estimated and realized quality (:mod:`rayops.monitoring.coverage`), the
+        adaptive level document (:mod:`rayops.monitoring.adaptive`) and attribution drift
+        (:mod:`rayops.monitoring.attribution`).
+
+        Example:
+            >>> doc = mon.uncertainty("shop", "24h")  # doctest: +SKIP
+            >>> doc["versions"]["shop@1.0.0"]["coverage"]  # doctest: +SKIP
+            0.903
+        """
+        from rayops.monitoring.adaptive import read_level
+        from rayops.serving import Endpoints
+
+        Endpoints(self.storage, registry=False).get(endpoint)  # NotFoundError names the known ones
+        view = self._view(endpoint)
+        start, end = view.bounds(window)
+        versions = {}
+        for ref in view.refs(window):
+            found = view.uncertainty(ref, window)
+            drift = view.attribution(ref, window)
+            versions[ref] = {
+                **(found.to_dict() if found is not None else {}),
+                "adaptive": read_level(self.storage, ref),
+                "attribution": drift.to_dict() if drift is not None else None,
+            }
+        return {
+            "endpoint": endpoint,
+            "window": {"start": start.isoformat(), "end": end.isoformat()},
+            "versions": versions,
+        }
 
     def drift_history(self, endpoint: str, window: str = "24h") -> list[DriftCheck]:
         """Drift checks the control loop stored over ``window``."""

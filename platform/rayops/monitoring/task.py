@@ -11,7 +11,9 @@ storage):
    version's baseline, stored (:func:`~rayops.monitoring.checks.read_drift_reports`);
 3. **streaming detectors** fed with the rows since their cursors
    (:func:`~rayops.monitoring.streaming.feed_streams`);
-4. **health** of every version and the endpoint over ``monitoring_window``;
+4. **health** of every version and the endpoint over ``monitoring_window``, and each
+   version's coverage, interval width and estimated metrics
+   (:mod:`~rayops.monitoring.coverage`; in the summary's ``uncertainty`` and the gauges);
 5. **alert rules** evaluated, alerts delivered, actions run
    (:class:`~rayops.monitoring.alerting.Alerter`);
 6. **gauges** set (:mod:`~rayops.monitoring.gauges`).
@@ -30,7 +32,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,7 +44,7 @@ from rayops.monitoring.gauges import Gauges, default_gauges
 from rayops.names import validate_name
 from rayops.storage.base import Storage
 
-__all__ = ["MonitorTask", "cursor_key"]
+__all__ = ["MonitorTask", "cursor_key", "per_endpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,32 @@ _QUALITY = (
     "requests", "mae", "rmse", "accuracy", "latency_p50_ms", "latency_p95_ms",
     "latency_p99_ms", "error_rate", "logloss", "auc", "f1", "brier", "ece", "macro_f1",
 )  # fmt: skip
+
+
+_UNCERTAINTY = (
+    "coverage", "interval_width", "set_size", "served_level", "estimated_accuracy",
+    "estimated_auc", "estimated_logloss", "estimated_mae", "estimation_error",
+)  # fmt: skip
+
+
+def per_endpoint(
+    storage: Storage, check: Callable[[str, datetime], dict[str, Any]], now: datetime, what: str
+) -> dict[str, Any]:
+    """``check(endpoint, now)`` for every endpoint, by name; one endpoint's failure (a
+    RayopsError, or a bug or corrupt document) is its entry's ``error`` and the others go on."""
+    from rayops.serving import Endpoints
+
+    out: dict[str, Any] = {}
+    for endpoint in Endpoints(storage, registry=False).list():
+        try:
+            out[endpoint] = check(endpoint, now)
+        except RayopsError as e:
+            logger.warning("%s of %s failed: %s", what, endpoint, e)
+            out[endpoint] = {"error": f"{type(e).__name__}: {e}"}
+        except Exception as e:  # a bug or a corrupt document: the other endpoints go on
+            logger.exception("%s of %s crashed.", what, endpoint)
+            out[endpoint] = {"error": f"{type(e).__name__}: {e}"}
+    return out
 
 
 def cursor_key(endpoint: str) -> str:
@@ -93,19 +121,7 @@ class MonitorTask(ControlTask):
         return self._gauges
 
     def tick(self, now: datetime) -> dict[str, Any]:
-        from rayops.serving import Endpoints
-
-        out: dict[str, Any] = {}
-        for endpoint in Endpoints(self.storage, registry=False).list():
-            try:
-                out[endpoint] = self.check(endpoint, now)
-            except RayopsError as e:
-                logger.warning("Monitoring %s failed: %s", endpoint, e)
-                out[endpoint] = {"error": f"{type(e).__name__}: {e}"}
-            except Exception as e:  # a bug or a corrupt document: the other endpoints go on
-                logger.exception("Monitoring %s crashed.", endpoint)
-                out[endpoint] = {"error": f"{type(e).__name__}: {e}"}
-        return {"endpoints": out}
+        return {"endpoints": per_endpoint(self.storage, self.check, now, "Monitoring")}
 
     def check(self, endpoint: str, now: datetime) -> dict[str, Any]:
         """One monitoring pass over ``endpoint`` at ``now``; returns its summary."""
@@ -148,6 +164,9 @@ class MonitorTask(ControlTask):
         summary["health"] = {ref: r.state.value for ref, r in health.items()}
         alerts = self.alerter.evaluate(view, rules_for(self.storage, endpoint, s), now)
         summary["alerts"] = [{"id": a.id, "rule": a.rule, "ref": a.ref} for a in alerts]
+        summary["uncertainty"] = {
+            ref: found.to_dict() for ref in view.refs() if (found := view.uncertainty(ref))
+        }
         self._report(endpoint, view, drift, health)
         return summary
 
@@ -170,3 +189,8 @@ class MonitorTask(ControlTask):
                     g.set_drift(endpoint, name, fd.method, fd.score)
         for ref, r in health.items():
             g.set_health(endpoint, ref, r.state.level)
+        for ref in view.refs():
+            for metric in _UNCERTAINTY:
+                value = view.value(metric, ref)
+                if value is not None:
+                    g.set_quality(endpoint, ref, metric, value)

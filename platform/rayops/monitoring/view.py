@@ -17,7 +17,15 @@ Metric names (alert rules are validated against them, :func:`validate_metric`):
   ``target_drift`` (their statistics);
 * streaming: ``stream_drift`` (detections in the window) and
   ``stream_drift:<stream>`` (of ``error`` or one feature's stream);
-* ``health``: 0 healthy, 1 warning, 2 critical (unknown has no value).
+* ``health``: 0 healthy, 1 warning, 2 critical (unknown has no value);
+* uncertainty, per version (:mod:`~rayops.monitoring.coverage`): ``coverage``,
+  ``coverage_break`` (1 when coverage left level ± tolerance beyond chance, else 0),
+  ``interval_width``, ``set_size``, ``served_level``, ``estimated_accuracy``,
+  ``estimated_logloss``, ``estimated_auc``, ``estimated_mae`` (before labels) and
+  ``estimation_error`` (estimated minus realized);
+* attribution, per version (:mod:`~rayops.monitoring.attribution`):
+  ``attribution_shift`` (the largest move of a feature's share of mean |contribution|
+  from its training share) and ``attribution_rank`` (1 when the top-k order changed).
 
 Example:
     >>> validate_metric("drift_score:age")
@@ -35,19 +43,22 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings
 from rayops.errors import InvalidInputError, NotFoundError
+from rayops.monitoring.coverage import UNCERTAINTY_METRICS
 from rayops.names import validate_name
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rayops.monitoring.attribution import AttributionDrift
     from rayops.monitoring.checks import DriftCheck
+    from rayops.monitoring.coverage import VersionUncertainty, WindowUncertainty
     from rayops.monitoring.health import HealthReport
     from rayops.monitoring.metrics import VersionMetrics
     from rayops.monitoring.quality import VersionInfo
     from rayops.monitoring.streaming import Detection
     from rayops.storage.base import Storage
 
-__all__ = ["METRICS", "PREFIXED", "EndpointView", "validate_metric"]
+__all__ = ["ATTRIBUTION", "METRICS", "PREFIXED", "UNCERTAINTY", "EndpointView", "validate_metric"]
 
 QUALITY = (
     "requests", "rows", "labeled", "mae", "rmse", "accuracy", "latency_p50_ms",
@@ -55,8 +66,10 @@ QUALITY = (
     "recall", "f1", "brier", "ece", "positive_rate", "macro_f1",
 )  # fmt: skip
 DRIFT = ("drift_share", "prediction_drift", "target_drift")
+UNCERTAINTY = UNCERTAINTY_METRICS
+ATTRIBUTION = ("attribution_shift", "attribution_rank")
 #: Every plain metric name.
-METRICS = (*QUALITY, *DRIFT, "stream_drift", "health")
+METRICS = (*QUALITY, *DRIFT, "stream_drift", "health", *UNCERTAINTY, *ATTRIBUTION)
 #: Metric families taking a name after a colon.
 PREFIXED = ("drift_score", "stream_drift")
 
@@ -103,6 +116,9 @@ class EndpointView:
         self._health: dict[str, dict[str, HealthReport]] = {}
         self._detections: dict[str, list[Detection]] = {}
         self._infos: dict[str, VersionInfo] = {}
+        self._docs: dict[str, VersionUncertainty] = {}
+        self._uncertainty: dict[tuple[str, str], WindowUncertainty | None] = {}
+        self._attribution: dict[tuple[str, str], AttributionDrift | None] = {}
 
     def bounds(self, window: str | None = None) -> tuple[datetime, datetime]:
         from rayops.monitoring.metrics import parse_window
@@ -174,9 +190,10 @@ class EndpointView:
         if key not in self._health:
             start, end = self.bounds(window)
             metrics = self.metrics(window)
+            refs = [r for r in metrics if r != "*"]
             self._health[key] = reports_for(
                 self.endpoint, metrics, self.drift(window), start, end, self.settings,
-                {r: self.info(r) for r in metrics if r != "*"},
+                {r: self.info(r) for r in refs}, {r: self.uncertainty(r, window) for r in refs},
             )  # fmt: skip
         return self._health[key]
 
@@ -191,6 +208,38 @@ class EndpointView:
             )
         return self._detections[key]
 
+    def uncertainty(self, ref: str, window: str | None = None) -> WindowUncertainty | None:
+        """Coverage, width and estimates of ``ref`` over the window (None: no uncertainty
+        document, or no rows)."""
+        from rayops.monitoring.coverage import served_level, uncertainty_of, version_uncertainty
+        from rayops.monitoring.metrics import _refs
+
+        key = (ref, self._key(window))
+        if key not in self._uncertainty:
+            found = None
+            unc = version_uncertainty(self.storage, ref, self.settings, self._docs)
+            frame = self.frame(window)
+            if not unc.empty and len(frame):
+                part = frame[(_refs(frame) == ref).to_numpy(dtype=bool)]
+                if len(part):
+                    level = served_level(self.storage, ref, self.settings)
+                    found = uncertainty_of(
+                        part, self.info(ref), unc, level=level, settings=self.settings
+                    )
+            self._uncertainty[key] = found
+        return self._uncertainty[key]
+
+    def attribution(self, ref: str, window: str | None = None) -> AttributionDrift | None:
+        """``ref``'s attribution over the window against its card (None: nothing sampled)."""
+        from rayops.monitoring.attribution import attribution_drift
+
+        key = (ref, self._key(window))
+        if key not in self._attribution:
+            self._attribution[key] = attribution_drift(
+                self.storage, self.endpoint, ref, *self.bounds(window), settings=self.settings
+            )
+        return self._attribution[key]
+
     def refs(self, window: str | None = None) -> list[str]:
         """The versions seen in the window (without ``"*"``)."""
         return sorted(r for r in self.metrics(window) if r != "*")
@@ -199,6 +248,11 @@ class EndpointView:
         """The rows behind ``metric``: labeled rows for quality, requests (failed ones
         included) for latency and error rate; drift and others count as enough."""
         base = metric.partition(":")[0]
+        if base in UNCERTAINTY and ref != "*":
+            found = self.uncertainty(ref, window)
+            if found is None:
+                return 0
+            return found.labeled if base in ("coverage", "coverage_break") else found.rows
         m = self.metrics(window).get(ref)
         if base not in QUALITY or base in ("requests", "rows", "labeled"):
             return 1 << 30
@@ -214,6 +268,15 @@ class EndpointView:
         Drift metrics are endpoint-wide whatever ``ref`` is.
         """
         base, _, arg = validate_metric(metric).partition(":")
+        if base in UNCERTAINTY:
+            from rayops.monitoring.coverage import metric_value
+
+            return None if ref == "*" else metric_value(self.uncertainty(ref, window), base)
+        if base in ATTRIBUTION:
+            drift = None if ref == "*" else self.attribution(ref, window)
+            if drift is None:
+                return None
+            return drift.shift if base == "attribution_shift" else float(drift.rank_changed)
         if base in QUALITY:
             m = self.metrics(window).get(ref)
             raw: Any = getattr(m, base) if m is not None else None

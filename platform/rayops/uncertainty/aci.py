@@ -27,7 +27,53 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AdaptiveLevel"]
+__all__ = ["LEVELS_PREFIX", "AdaptiveLevel", "level_key", "served_level_of"]
+
+#: Where the control loop keeps each version's served level (see :func:`level_key`).
+LEVELS_PREFIX = "uncertainty/levels/"
+
+
+def level_key(ref: str) -> str:
+    """The storage key of ``model@version``'s served level document.
+
+    The ``aci`` control task (:mod:`rayops.monitoring.adaptive`) writes it; serving
+    reads ``level`` from it (absent: the nominal level). The document::
+
+        {"ref": "m@1.0.0", "nominal": 0.9, "level": 0.934, "active": true,
+         "labels": 812, "updated": "2026-...", "state": {AdaptiveLevel.to_json()}, ...}
+
+    Every change of ``level`` is also kept, once, under ``<key without .json>/history/``.
+
+    Example:
+        >>> level_key("churn@1.2.0")
+        'uncertainty/levels/churn/1.2.0.json'
+    """
+    from rayops.names import validate_name
+
+    name, sep, version = ref.partition("@")
+    if not sep:
+        from rayops.errors import InvalidInputError
+
+        raise InvalidInputError(f"Expected model@version, got {ref!r}.")
+    return (
+        f"{LEVELS_PREFIX}{validate_name(name, 'model name')}/"
+        f"{validate_name(version, 'version')}.json"
+    )
+
+
+def served_level_of(doc: dict[str, Any] | None, nominal: float) -> float:
+    """The level to serve from a :func:`level_key` document (None: not written yet): its
+    ``level`` once ``active``, else ``nominal``. What serving and monitoring both call.
+
+    Example:
+        >>> served_level_of({"level": 0.94, "active": True}, 0.9)
+        0.94
+        >>> served_level_of({"level": 0.94, "active": False}, 0.9), served_level_of(None, 0.9)
+        (0.9, 0.9)
+    """
+    if not doc or not doc.get("active"):
+        return nominal
+    return float(doc["level"])
 
 
 @dataclass

@@ -29,7 +29,8 @@
   const UNITS = { accuracy: "share", error_rate: "share", mae: "num", rmse: "num",
                   latency_p50_ms: "ms", latency_p95_ms: "ms", latency_p99_ms: "ms",
                   precision: "share", recall: "share", ece: "share", positive_rate: "share",
-                  logloss: "num", auc: "score", f1: "score", macro_f1: "score", brier: "score" };
+                  logloss: "num", auc: "score", f1: "score", macro_f1: "score", brier: "score",
+                  coverage: "share", share: "share" };
   // what each task shows: the loss its versions are compared on, its KPI cards and columns
   const TASKS = {
     regression: { loss: "mae", lossLabel: "MAE", lossUnit: "target units", accuracyUnit: "% within ±T",
@@ -370,6 +371,142 @@
     }
   }
 
+  // ---------------------------------------------------------------- uncertainty and attribution
+  function uncSeries(points, key, colors) {
+    const byRef = {};
+    for (const p of points) {
+      const v = typeof key === "function" ? key(p) : p[key];
+      if (v === null || v === undefined) continue;
+      (byRef[p.ref] = byRef[p.ref] || []).push([ms(p.time), v]);
+    }
+    return Object.keys(byRef).sort().map((r) => ({ ref: r, label: r, color: colors[r] || PALETTE[0], points: byRef[r] }));
+  }
+  function xyChart(container, o) {  // numeric x in [0, 1] (the calibration curve)
+    clear(container);
+    const W = Math.max(container.clientWidth, 280), H = 220, m = { l: 46, r: 14, t: 12, b: 30 };
+    if (!o.series.some((s) => s.points.length)) { html("div", { class: "empty" }, container, o.empty); return; }
+    const X = (v) => m.l + v * (W - m.l - m.r), Y = (v) => H - m.b - v * (H - m.t - m.b);
+    const root = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, "data-chart": o.id, role: "img",
+                              "aria-label": o.title }, container);
+    const grid = svg("g", { class: "grid" }, root), axis = svg("g", { class: "axis" }, root);
+    for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+      svg("line", { x1: m.l, x2: W - m.r, y1: Y(v), y2: Y(v) }, grid);
+      svg("text", { x: m.l - 6, y: Y(v) + 4, "text-anchor": "end" }, axis).textContent = v.toFixed(2);
+      svg("text", { x: X(v), y: H - 12, "text-anchor": "middle" }, axis).textContent = v.toFixed(2);
+    }
+    svg("text", { x: (W + m.l) / 2, y: H - 1, "text-anchor": "middle" }, axis).textContent = o.xLabel;
+    const diag = svg("g", { class: "target" }, root);
+    svg("line", { x1: X(0), y1: Y(0), x2: X(1), y2: Y(1) }, diag);
+    for (const s of o.series) {
+      const d = s.points.map((p, i) => `${i ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join("");
+      svg("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, class: "line", "data-series": s.ref }, root);
+      const g = svg("g", { class: "points" }, root);
+      for (const p of s.points) {
+        const c = svg("circle", { cx: X(p[0]).toFixed(1), cy: Y(p[1]).toFixed(1), r: 3, fill: s.color, class: "pt",
+                                  "data-ref": s.ref, "data-x": p[0], "data-v": p[1] }, g);
+        svg("title", {}, c).textContent = `${s.label}: predicted ${p[0].toFixed(3)}, observed ${p[1].toFixed(3)}`;
+      }
+    }
+    const legend = html("div", { class: "legend" }, container);
+    for (const s of o.series) {
+      const item = html("span", {}, legend);
+      html("i", { style: `background:${s.color}` }, item);
+      item.appendChild(document.createTextNode(s.label));
+    }
+  }
+  function histogram(container, h) {
+    clear(container);
+    if (!h) { html("div", { class: "empty" }, container, "no baseline histogram in the model card"); return; }
+    const W = Math.max(container.clientWidth, 280), H = 220, m = { l: 46, r: 10, t: 12, b: 46 };
+    const n = h.bins.length, bw = (W - m.l - m.r) / n;
+    const top = Math.max(...h.baseline, ...h.current, 0.01) * 1.1;
+    const Y = (v) => H - m.b - (v / top) * (H - m.t - m.b);
+    const root = svg("svg", { width: W, height: H, "data-chart": "histogram", "data-feature": h.feature }, container);
+    const axis = svg("g", { class: "axis" }, root);
+    for (const v of niceTicks(0, top, 3)) {
+      if (v > top) continue;
+      svg("text", { x: m.l - 6, y: Y(v) + 4, "text-anchor": "end" }, axis).textContent = tick("share", v);
+    }
+    h.bins.forEach((label, i) => {
+      const x = m.l + i * bw;
+      for (const [j, part, color] of [[0, "baseline", "var(--muted)"], [1, "current", PALETTE[0]]]) {
+        const v = h[part][i];
+        const r = svg("rect", { x: x + 2 + j * (bw - 4) / 2, y: Y(v), width: Math.max((bw - 4) / 2 - 1, 1),
+                                height: Math.max(H - m.b - Y(v), 0), fill: color, class: `bar ${part}`,
+                                "data-ref": part, "data-v": v }, root);
+        svg("title", {}, r).textContent = `${label}: ${part} ${(v * 100).toFixed(1)}%`;
+      }
+      const numeric = h.kind === "numeric", every = Math.ceil(n / (numeric ? 5 : 8));
+      if (i % every === 0) {  // numeric bins are labelled by their lower edge
+        const text = numeric ? label.slice(1).split(",")[0] : label.slice(0, 10);
+        svg("text", { x: numeric ? x : x + bw / 2, y: H - m.b + 14, "text-anchor": numeric ? "start" : "middle" },
+            axis).textContent = text;
+      }
+    });
+    const legend = html("div", { class: "legend" }, container);
+    for (const [label, color] of [["training baseline", "var(--muted)"], [`current (${num(h.rows)} rows)`, PALETTE[0]]]) {
+      const item = html("span", {}, legend);
+      html("i", { style: `background:${color}` }, item);
+      item.appendChild(document.createTextNode(label));
+    }
+  }
+  function uncertainty(report, colors, x0, x1, step) {
+    const pts = report.uncertainty || [];
+    const level = pts.length ? pts[pts.length - 1].level : null;
+    document.getElementById("unc-sub").textContent = level !== null ? `nominal ${(level * 100).toFixed(0)}%` : "no uncertainty data";
+    lineChart(document.getElementById("chart-coverage"), { id: "coverage", metric: "coverage", title: "coverage",
+      yLabel: "coverage", series: uncSeries(pts, "coverage", colors), x0, x1, step, share: true, tight: true,
+      target: level });
+    const sets = report.task !== "regression";
+    document.getElementById("title-width").textContent = sets ? "Prediction-set size per version" : "Interval width per version";
+    lineChart(document.getElementById("chart-width"), { id: "interval-width", metric: sets ? "set_size" : "interval_width",
+      title: "width", yLabel: sets ? "classes per set" : "upper − lower",
+      series: uncSeries(pts, sets ? "set_size" : "interval_width", colors), x0, x1, step });
+    const est = sets ? "estimated_accuracy" : "estimated_mae";
+    const refs = [...new Set(pts.map((p) => p.ref))].sort();
+    const series = [];
+    refs.forEach((ref, i) => {
+      const mine = pts.filter((p) => p.ref === ref);
+      series.push(...uncSeries(mine, est, {}).map((s) => ({ ...s, ref: `${ref} estimated`, label: `${ref} estimated`,
+                                                           color: colors[ref] || PALETTE[i % PALETTE.length] })));
+      series.push(...uncSeries(mine, "realized", {}).map((s) => ({ ...s, ref: `${ref} realized`, label: `${ref} realized`,
+                                                                  color: PALETTE[(i + 3) % PALETTE.length] })));
+    });
+    document.getElementById("est-sub").textContent = sets ? "accuracy, estimated before labels vs realized" : "MAE, estimated before labels vs realized";
+    lineChart(document.getElementById("chart-estimated"), { id: "estimated", metric: sets ? "accuracy" : "mae",
+      title: "estimated vs realized", yLabel: sets ? "accuracy" : "MAE", series, x0, x1, step, share: sets, tight: sets });
+    const imp = (report.importance || [])[0];
+    document.getElementById("imp-sub").textContent = imp
+      ? `${imp.ref}: largest move from training ${(imp.shift * 100).toFixed(0)} points${imp.rank_changed ? ", top-k changed" : ""}`
+      : "no explained rows yet";
+    const feats = imp ? [...new Set(imp.series.map((p) => p.feature))].sort() : [];
+    lineChart(document.getElementById("chart-importance"), { id: "importance", metric: "share", title: "importance",
+      yLabel: "share", x0, x1, step: 3600e3, share: true,
+      series: feats.map((f, i) => ({ ref: f, label: `${f} (training ${((imp.training[f] || 0) * 100).toFixed(0)}%)`,
+        color: PALETTE[i % PALETTE.length], points: imp.series.filter((p) => p.feature === f).map((p) => [ms(p.time), p.share]) })) });
+    const cal = (report.calibration || [])[0];
+    xyChart(document.getElementById("chart-calibration"), { id: "calibration", title: "calibration curve",
+      xLabel: "predicted probability", empty: "no calibration data (regression, or no classifier card)",
+      series: cal ? [
+        { ref: "before", label: `${cal.ref} raw (ECE ${(cal.ece_before ?? 0).toFixed(3)})`, color: "var(--muted)",
+          points: cal.predicted_before.map((x, i) => [x, cal.observed_before[i]]) },
+        { ref: "after", label: `${cal.method} (ECE ${(cal.ece_after ?? 0).toFixed(3)})`, color: PALETTE[0],
+          points: cal.predicted_after.map((x, i) => [x, cal.observed_after[i]]) },
+      ] : [] });
+    const pick = document.getElementById("hist-feature"), hists = report.histograms || [];
+    const chosen = pick.value && hists.some((h) => h.feature === pick.value) ? pick.value
+      : (report.drift && report.drift.features.length
+        ? report.drift.features.slice().sort((a, b) => b.score / b.threshold - a.score / a.threshold)[0].feature
+        : (hists[0] || {}).feature);
+    clear(pick);
+    for (const h of hists) {
+      const o = html("option", { value: h.feature }, pick, h.feature);
+      if (h.feature === chosen) o.selected = true;
+    }
+    pick.onchange = () => histogram(document.getElementById("chart-histogram"), hists.find((h) => h.feature === pick.value));
+    histogram(document.getElementById("chart-histogram"), hists.find((h) => h.feature === chosen));
+  }
+
   // ---------------------------------------------------------------- timeline
   function timeline(report) {
     const root = clear(document.getElementById("timeline"));
@@ -513,6 +650,7 @@
       target: metric("accuracy").target, limit: metric("accuracy").limit });
     traffic(report, colors);
     drift(report);
+    uncertainty(report, colors, x0, x1, step);
     timeline(report);
     versions(report, colors);
     health(report);
