@@ -28,6 +28,7 @@ __all__ = ["ALERT_ACTIONS", "TASKS", "alert_actions", "default_tasks"]
 #: (they move traffic), then monitoring, online learning and retraining.
 TASKS: dict[str, str] = {
     "rollout": "rayops.rollout.controller:RolloutTask",
+    "guard": "rayops.rollout.guard:GuardTask",
     "monitor": "rayops.monitoring.task:MonitorTask",
     "ensembles": "rayops.serving.ensemble_stats:EnsembleStatsTask",
     "online": "rayops.online.task:OnlineTask",

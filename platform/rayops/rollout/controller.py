@@ -54,9 +54,23 @@ from typing import Any
 from rayops.controltask import ControlTask
 from rayops.errors import NotFoundError, RayopsError
 from rayops.rollout.analysis import Analysis, judge_ab, judge_canary, judge_shadow
-from rayops.rollout.state import EventKind, Rollout, RolloutStatus, Strategy, Verdict
+from rayops.rollout.state import (
+    AnalysisPoint,
+    EventKind,
+    Rollout,
+    RolloutStatus,
+    Strategy,
+    Verdict,
+)
 
-__all__ = ["RolloutTask", "StepDecision", "analyze_step", "decide", "spent_alpha"]
+__all__ = [
+    "RolloutTask",
+    "StepDecision",
+    "analysis_point",
+    "analyze_step",
+    "decide",
+    "spent_alpha",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +78,38 @@ logger = logging.getLogger(__name__)
 def spent_alpha(alpha: float, look: int) -> float:
     """The significance level of the ``look``-th A/B analysis (1-based); sums to ``alpha``."""
     return alpha * 6.0 / (math.pi**2 * max(1, look) ** 2)
+
+
+def analysis_point(doc: Rollout, analysis: Analysis, phase: str, now: datetime) -> AnalysisPoint:
+    """The chart's point of one analysis: both sides' primary metric, the gate, its p-value.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> from rayops.rollout.state import Thresholds
+        >>> doc = Rollout(id="r1", endpoint="e", strategy="canary", stable="m@1",
+        ...     candidate="m@2", steps=[5, 100], interval_s=60,
+        ...     thresholds=Thresholds(), started_at=datetime(2026, 1, 1, tzinfo=UTC),
+        ...     updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        ...     step_started_at=datetime(2026, 1, 1, tzinfo=UTC),
+        ...     next_analysis_at=datetime(2026, 1, 1, tzinfo=UTC))
+        >>> a = Analysis(verdict="hold", reasons=["too few labeled rows"])
+        >>> analysis_point(doc, a, "canary", doc.started_at).weight
+        5
+    """
+    test = analysis.test
+    return AnalysisPoint(
+        rollout_id=doc.id, phase=phase, time=now, step=doc.step,
+        weight=100 if phase == "guard" else doc.weight, verdict=analysis.verdict,
+        metric=test.metric if test else None,
+        stable_metric=test.stable_metric if test else None,
+        candidate_metric=test.candidate_metric if test else None,
+        p_value=test.p_value if test else None, gate=test.verdict if test else None,
+        n_stable=test.n_stable if test else int((analysis.stable or {}).get("labeled") or 0),
+        n_candidate=(
+            test.n_candidate if test else int((analysis.candidate or {}).get("labeled") or 0)
+        ),
+        reason=analysis.reason,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -209,11 +255,13 @@ class RolloutTask(ControlTask):
         decision = decide(doc, analysis, now)
         metrics = analysis.model_dump(mode="json")
 
+        taken = False
+
         def change(current: Rollout) -> Rollout | None:
             # Someone (an operator, another loop) moved the rollout since we read it.
-            if current.revision != doc.revision:
-                return None
-            return decision.doc
+            nonlocal taken
+            taken = current.revision == doc.revision
+            return decision.doc if taken else None
 
         # A rollout waiting for feedback is re-analyzed every interval; history keeps
         # the first hold (and the first "no winner yet"), the document the latest.
@@ -223,6 +271,10 @@ class RolloutTask(ControlTask):
         written = self.rollouts.transition(
             endpoint, change, decision.kind, actor="controller", metrics=metrics, record=not quiet
         )
+        if taken:
+            self.rollouts.store.record_analysis(
+                endpoint, analysis_point(doc, analysis, doc.strategy.value, now)
+            )
         return {
             "endpoint": endpoint,
             "verdict": analysis.verdict.value,
