@@ -173,3 +173,27 @@ def test_no_flapping_between_equal_versions(tmp_path: Path, clock: Clock) -> Non
     print(f"{checks} guard checks between equal versions: {failing} failing, {rollbacks} rollbacks")
     assert checks >= 12 * 12
     assert rollbacks == 0
+
+
+def test_a_deploy_over_a_watched_version_keeps_the_guards_reference(
+    storage: Storage, clock: Clock, refs: dict[str, str]
+) -> None:
+    """Hot-swaps in a row: c replaces b while b's guard still watches, so c is compared
+    with (and rolled back to) a, the version before the guarded chain."""
+    rollouts, task = guarded(storage, clock)
+    baseline(storage, refs["a"])
+    rollouts.deploy("shop", refs["b"], strategy="full", actor="online", automatic=True)
+    clock.t = T0 + timedelta(seconds=5)
+    doc = rollouts.deploy("shop", refs["c"], strategy="full", actor="online", automatic=True)
+    assert doc.stable == refs["b"] and doc.guard is not None
+    assert doc.guard.reference == refs["a"] and doc.guard.baseline_end == T0
+    write_arm(storage, "shop", refs["c"], start=T0 + timedelta(seconds=6), n=40, seed=4,
+              error=lambda r: float(r.normal(4, 1)))  # fmt: skip
+    task.step("shop", T0 + timedelta(seconds=50))
+    out = task.step("shop", T0 + timedelta(seconds=61))
+    assert out is not None and out["status"] == "rolled_back"
+    back = rollouts.get("shop")
+    assert back.target == refs["a"] and back.rejected == [refs["c"]]
+    assert {r.ref: r.weight for r in Endpoints(storage).get("shop").routes}[refs["a"]] == 100
+    assert production(storage) == refs["a"]
+    assert f"worse than {refs['a']}" in (back.reason or "")

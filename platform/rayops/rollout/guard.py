@@ -72,18 +72,19 @@ def analyze_guard(storage: Any, doc: Rollout, now: datetime) -> Analysis:
         update={"alpha": spent_alpha(doc.thresholds.alpha, guard.analyses + 1)}
     )
     tolerance = doc.thresholds.tolerance
+    reference = guard.reference_of(doc)
     if guard.shadow_share > 0:
-        arms = measure(storage, registry, doc.endpoint, [doc.stable, doc.candidate],
+        arms = measure(storage, registry, doc.endpoint, [reference, doc.candidate],
                        guard.started_at, now, tolerance=tolerance,
                        include_shadow=True)  # fmt: skip
-        result = judge_shadow(arms.get(doc.stable), arms.get(doc.candidate), limits)
+        result = judge_shadow(arms.get(reference), arms.get(doc.candidate), limits)
         start = guard.started_at
     else:
-        before = measure(storage, registry, doc.endpoint, [doc.stable], guard.baseline_start,
-                         guard.started_at, tolerance=tolerance)  # fmt: skip
+        before = measure(storage, registry, doc.endpoint, [reference], guard.baseline_start,
+                         guard.baseline_end or guard.started_at, tolerance=tolerance)  # fmt: skip
         after = measure(storage, registry, doc.endpoint, [doc.candidate], guard.started_at,
                         now, tolerance=tolerance)  # fmt: skip
-        result = judge_canary(before.get(doc.stable), after.get(doc.candidate), limits)
+        result = judge_canary(before.get(reference), after.get(doc.candidate), limits)
         start = guard.baseline_start
     return result.model_copy(update={"window_start": start, "window_end": now})
 
@@ -106,7 +107,8 @@ def guard_decision(doc: Rollout, analysis: Analysis, now: datetime) -> tuple[Rol
     base: dict[str, Any] = {"updated_at": now, "actor": "guard"}
     if failures >= guard.failures_needed:
         checks = "check" if failures == 1 else f"{failures} consecutive checks"
-        why = f"post-deploy guard: {doc.candidate} worse than {doc.stable} in {checks}: " + (
+        reference = guard.reference_of(doc)
+        why = f"post-deploy guard: {doc.candidate} worse than {reference} in {checks}: " + (
             analysis.reason
         )
         new_guard = guard.model_copy(
@@ -116,7 +118,8 @@ def guard_decision(doc: Rollout, analysis: Analysis, now: datetime) -> tuple[Rol
         return doc.model_copy(
             update={
                 **base, "guard": new_guard, "status": RolloutStatus.ROLLED_BACK,
-                "target": None, "reason": why, "rejected": rejected,
+                "target": reference if reference != doc.stable else None, "reason": why,
+                "rejected": rejected,
             }
         ), EventKind.ROLLED_BACK  # fmt: skip
     elapsed = (now - guard.started_at).total_seconds()

@@ -94,7 +94,8 @@ def routes_for(doc: Rollout) -> tuple[dict[str, int], Shadow | None]:
             # Shadow-mode guarding: the replaced version keeps scoring a share of the
             # requests, so the guard compares both on the same rows (a shadow cannot be a
             # route as well, so the standby route waits until the guard ends).
-            return {doc.candidate: 100}, Shadow(ref=doc.stable, share=guard.shadow_share)
+            reference = guard.reference_of(doc)
+            return {doc.candidate: 100}, Shadow(ref=reference, share=guard.shadow_share)
         return {doc.stable: 0, doc.candidate: 100}, None
     if doc.status is RolloutStatus.ROLLED_BACK:
         target = doc.target or doc.stable
@@ -285,7 +286,12 @@ class Rollouts:
             rejected=existing.rejected if existing is not None else [],
         )
         if doc.status is RolloutStatus.PROMOTED:
-            doc = self._start_guard(doc, now)
+            over = (
+                existing
+                if existing is not None and existing.status is (RolloutStatus.PROMOTED)
+                else None
+            )
+            doc = self._start_guard(doc, now, over=over)
         try:
             self.store.write(doc, token)
         except ConflictError:
@@ -325,13 +331,24 @@ class Rollouts:
         self._move_alias(candidate, why, actor)
         return doc
 
-    def _start_guard(self, doc: Rollout, now: datetime) -> Rollout:
-        """``doc`` (just promoted) with its post-deploy guard watching, if guarding is on."""
+    def _start_guard(self, doc: Rollout, now: datetime, *, over: Rollout | None = None) -> Rollout:
+        """``doc`` (just promoted) with its post-deploy guard watching, if guarding is on.
+
+        ``over`` is the promoted rollout ``doc`` replaces: if its guard still watches, the
+        new guard keeps that guard's reference version and baseline.
+        """
         s = self.settings.rollout
         if not s.guard or doc.stable == doc.candidate:
             return doc
+        reference, start, end = None, now - timedelta(seconds=s.guard_baseline_s), None
+        previous = over.guard if over is not None else None
+        if over is not None and previous is not None and previous.watching:
+            reference = previous.reference_of(over)
+            start, end = previous.baseline_start, previous.baseline_end or previous.started_at
+            if reference == doc.candidate:  # back to the reference: nothing to guard
+                return doc
         guard = GuardState(
-            started_at=now, baseline_start=now - timedelta(seconds=s.guard_baseline_s),
+            reference=reference, baseline_end=end, started_at=now, baseline_start=start,
             window_rows=s.guard_window_rows, window_s=s.guard_window_s,
             interval_s=s.guard_interval_s, failures_needed=s.guard_failures,
             shadow_share=s.guard_shadow_share,

@@ -122,6 +122,17 @@ class GuardState(BaseModel):
     baseline_start: datetime = Field(
         description="Start of the replaced version's traffic the new version is compared with."
     )
+    baseline_end: datetime | None = Field(
+        default=None, description="Its end (default: started_at)."
+    )
+    reference: str | None = Field(
+        default=None,
+        description=(
+            "The version compared with and rolled back to (default: the rollout's stable). A "
+            "deploy over a version still under guard (online hot-swaps in a row) keeps the "
+            "reference of that guard, so a bad version cannot escape it through its child."
+        ),
+    )
     window_rows: int = Field(ge=1)
     window_s: float = Field(gt=0)
     interval_s: float = Field(gt=0)
@@ -138,6 +149,10 @@ class GuardState(BaseModel):
     @property
     def watching(self) -> bool:
         return self.status is GuardStatus.WATCHING
+
+    def reference_of(self, doc: Rollout) -> str:
+        """The version this guard compares ``doc``'s candidate with."""
+        return self.reference or doc.stable
 
 
 class AnalysisPoint(BaseModel):
