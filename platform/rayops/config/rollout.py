@@ -107,6 +107,24 @@ class RolloutLimits(BaseModel):
         ),
     )
 
+    prelabel_guard: bool = Field(
+        default=True,
+        description=(
+            "Pre-label guard: hold a canary whose quality estimated without labels (expected "
+            "log loss from its probabilities, or the expected absolute error of its conformal "
+            "model) is clearly worse than stable's on the same window. Default on."
+        ),
+    )
+    prelabel_label_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description=(
+            "The pre-label guard holds a canary only while fewer than this share of the "
+            "candidate's rows in the window have labels; beyond it, labels decide. Default 0.5."
+        ),
+    )
+
 
 class RolloutSettings(RolloutLimits, Section):
     """Rollouts (:mod:`rayops.rollout`): canary steps, A/B tests, rollback limits."""
@@ -184,22 +202,5 @@ class RolloutSettings(RolloutLimits, Section):
             "Share of requests mirrored to the replaced version while the guard watches, so "
             "the comparison is paired on the same requests; 0 compares with the replaced "
             "version's traffic before the switch instead. Default 0."
-        ),
-    )
-    prelabel_guard: bool = Field(
-        default=True,
-        description=(
-            "Pre-label guard: hold a canary whose quality estimated without labels (expected "
-            "log loss from its probabilities, or the expected absolute error of its conformal "
-            "model) is clearly worse than stable's on the same window. Default on."
-        ),
-    )
-    prelabel_label_share: float = Field(
-        default=0.5,
-        ge=0,
-        le=1,
-        description=(
-            "The pre-label guard holds a canary only while fewer than this share of the "
-            "candidate's rows in the window have labels; beyond it, labels decide. Default 0.5."
         ),
     )

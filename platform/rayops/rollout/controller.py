@@ -54,6 +54,7 @@ from typing import Any
 from rayops.controltask import ControlTask
 from rayops.errors import NotFoundError, RayopsError
 from rayops.rollout.analysis import Analysis, judge_ab, judge_canary, judge_shadow
+from rayops.rollout.prelabel import PrelabelResult
 from rayops.rollout.state import (
     AnalysisPoint,
     EventKind,
@@ -149,8 +150,20 @@ def analyze_step(storage: Any, doc: Rollout, now: datetime) -> Analysis:
     elif shadow:
         result = judge_shadow(stable, candidate, doc.thresholds)
     else:
-        result = judge_canary(stable, candidate, doc.thresholds)
+        result = judge_canary(stable, candidate, doc.thresholds, _prelabel(storage, doc, now))
     return result.model_copy(update={"window_start": doc.step_started_at, "window_end": now})
+
+
+def _prelabel(storage: Any, doc: Rollout, now: datetime) -> PrelabelResult | None:
+    """The pre-label gate of a canary window (None when it is off or has nothing to say)."""
+    if not doc.thresholds.prelabel_guard:
+        return None
+    from rayops.registry import Registry
+    from rayops.rollout.prelabel import estimates, prelabel_check
+
+    found = estimates(storage, Registry(storage), doc.endpoint, [doc.stable, doc.candidate],
+                      doc.step_started_at, now)  # fmt: skip
+    return prelabel_check(found.get(doc.stable), found.get(doc.candidate), doc.thresholds)
 
 
 def decide(doc: Rollout, analysis: Analysis, now: datetime) -> StepDecision:
