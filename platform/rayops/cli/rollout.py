@@ -127,6 +127,9 @@ def deploy(
     The control loop (`rayops controller start`) analyzes each step on live traffic
     and feedback: too few samples hold, healthy advances, a breach rolls back.
     With --watch the command follows it (Ctrl-C stops watching, not the rollout).
+    On an endpoint that does not exist yet, deploy creates it serving the version.
+    Once a version takes all the traffic, the post-deploy guard watches it against
+    the version it replaced and rolls it back on sustained degradation.
 
     Example: rayops deploy churn churn@1.3.0 --strategy canary --steps 5,25,50,100 --interval 60s
     """
