@@ -197,3 +197,27 @@ def test_a_deploy_over_a_watched_version_keeps_the_guards_reference(
     assert {r.ref: r.weight for r in Endpoints(storage).get("shop").routes}[refs["a"]] == 100
     assert production(storage) == refs["a"]
     assert f"worse than {refs['a']}" in (back.reason or "")
+
+
+def test_the_tasks_own_the_alert_actions_and_rollback_covers_a_guarded_version(
+    storage: Storage, clock: Clock, refs: dict[str, str]
+) -> None:
+    from rayops.automation.task import RetrainTask
+    from rayops.control.tasks import alert_actions
+    from rayops.monitoring.alerts import Alert
+    from rayops.monitoring.task import MonitorTask
+    from rayops.rollout.controller import RolloutTask
+
+    assert sorted(RolloutTask.alert_actions(storage)) == ["rollback"]
+    assert sorted(RetrainTask.alert_actions(storage)) == ["retrain"]
+    assert MonitorTask.alert_actions(storage) == {}
+    rollouts, _ = guarded(storage, clock)
+    rollouts.deploy("shop", refs["b"], strategy="full")
+    alert = Alert(id="a1", rule="slow", endpoint="shop", ref=refs["b"], metric="latency_p95_ms",
+                  value=400.0, threshold=200.0, comparator=">", severity="critical",
+                  window="1h", time=T0, message="p95 latency 400 ms > 200 ms")  # fmt: skip
+    done = alert_actions(storage)["rollback"](alert)
+    assert done == {"action": "rollback", "ok": True, "detail": f"rolled back {refs['b']}"}
+    doc = rollouts.get("shop")
+    assert doc.status is RolloutStatus.ROLLED_BACK and doc.reason == alert.message
+    assert production(storage) == refs["a"]

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from rayops.controltask import ControlTask
+from rayops.controltask import AlertAction, ControlTask
 from rayops.errors import NotFoundError, RayopsError
 from rayops.rollout.analysis import Analysis, judge_ab, judge_canary, judge_shadow
 from rayops.rollout.prelabel import PrelabelResult
@@ -237,6 +237,13 @@ class RolloutTask(ControlTask):
     """Analyze and move every due rollout (the ``rollout`` task of the control loop)."""
 
     name = "rollout"
+
+    @classmethod
+    def alert_actions(cls, storage: Any, settings: Any = None) -> dict[str, AlertAction]:
+        """``rollback``: roll back the endpoint's running or guarded rollout."""
+        from rayops.rollout.actions import rollback_action
+
+        return {"rollback": rollback_action(storage, settings)}
 
     def __init__(self, storage: Any, settings: Any = None) -> None:
         super().__init__(storage, settings)
