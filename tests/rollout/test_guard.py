@@ -221,3 +221,28 @@ def test_the_tasks_own_the_alert_actions_and_rollback_covers_a_guarded_version(
     doc = rollouts.get("shop")
     assert doc.status is RolloutStatus.ROLLED_BACK and doc.reason == alert.message
     assert production(storage) == refs["a"]
+
+
+def test_rayops_status_draws_the_guard_checks(tmp_path: Path, clock: Clock) -> None:
+    """`rayops status` shows the guard and a chart of its checks: both losses as bars on
+    one scale, the gate's verdict and its p-value."""
+    from typer.testing import CliRunner
+
+    from rayops.cli import app
+
+    storage = open_storage(str(tmp_path / "root"))
+    reg = Registry(storage)
+    a, b = (str(reg.register("demand", booster(i)).ref) for i in range(2))
+    Endpoints(storage).create("shop", a)
+    rollouts, task = guarded(storage, clock)
+    baseline(storage, a)
+    rollouts.deploy("shop", b, strategy="full")
+    write_arm(storage, "shop", b, start=T0 + timedelta(seconds=1), n=40, seed=1,
+              error=lambda r: float(r.normal(4, 1)))  # fmt: skip
+    task.step("shop", T0 + timedelta(seconds=45))
+    task.step("shop", T0 + timedelta(seconds=56))
+    shown = CliRunner().invoke(app, ["status", "shop", "--storage", storage.uri])
+    assert shown.exit_code == 0, shown.stdout
+    assert "post-deploy guard: rolled_back" in shown.stdout
+    assert "analysis over time" in shown.stdout and shown.stdout.count("worse") >= 2
+    assert "█" in shown.stdout
