@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -233,6 +234,26 @@ def decide(doc: Rollout, analysis: Analysis, now: datetime) -> StepDecision:
     return decided(RolloutStatus.RUNNING, EventKind.ANALYSIS, f"shadow healthy: {why}")
 
 
+def each_endpoint(
+    endpoints: list[str],
+    step: Callable[[str, datetime], dict[str, Any] | None],
+    now: datetime,
+    what: str,
+) -> list[dict[str, Any]]:
+    """``step`` on every endpoint; what each decided (an endpoint's error is logged and
+    reported, so one endpoint's trouble does not stall the others)."""
+    out = []
+    for endpoint in endpoints:
+        try:
+            outcome = step(endpoint, now)
+        except RayopsError as e:
+            logger.warning("%s of %s failed: %s", what, endpoint, e)
+            outcome = {"endpoint": endpoint, "error": str(e)}
+        if outcome is not None:
+            out.append(outcome)
+    return out
+
+
 class RolloutTask(ControlTask):
     """Analyze and move every due rollout (the ``rollout`` task of the control loop)."""
 
@@ -252,16 +273,7 @@ class RolloutTask(ControlTask):
         self.rollouts = Rollouts(storage, settings=self.settings)
 
     def tick(self, now: datetime) -> dict[str, Any]:
-        analyzed = []
-        for endpoint in self.rollouts.list():
-            try:
-                outcome = self.step(endpoint, now)
-            except RayopsError as e:  # one endpoint's trouble must not stall the others
-                logger.warning("Rollout analysis of %s failed: %s", endpoint, e)
-                outcome = {"endpoint": endpoint, "error": str(e)}
-            if outcome is not None:
-                analyzed.append(outcome)
-        return {"analyzed": analyzed}
+        return {"analyzed": each_endpoint(self.rollouts.list(), self.step, now, "Rollout analysis")}
 
     def step(self, endpoint: str, now: datetime) -> dict[str, Any] | None:
         """Analyze ``endpoint``'s rollout if it is due; returns what was decided (or None)."""

@@ -45,19 +45,16 @@ Example:
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 from rayops.controltask import ControlTask
-from rayops.errors import NotFoundError, RayopsError
+from rayops.errors import NotFoundError
 from rayops.rollout.analysis import Analysis, judge_canary, judge_shadow
-from rayops.rollout.controller import analysis_point, spent_alpha
+from rayops.rollout.controller import analysis_point, each_endpoint, spent_alpha
 from rayops.rollout.state import EventKind, GuardStatus, Rollout, RolloutStatus, Verdict
 
 __all__ = ["GuardTask", "analyze_guard", "guard_decision"]
-
-logger = logging.getLogger(__name__)
 
 
 def analyze_guard(storage: Any, doc: Rollout, now: datetime) -> Analysis:
@@ -149,16 +146,7 @@ class GuardTask(ControlTask):
         self.rollouts = Rollouts(storage, settings=self.settings)
 
     def tick(self, now: datetime) -> dict[str, Any]:
-        guarded = []
-        for endpoint in self.rollouts.list():
-            try:
-                outcome = self.step(endpoint, now)
-            except RayopsError as e:  # one endpoint's trouble must not stall the others
-                logger.warning("Guard check of %s failed: %s", endpoint, e)
-                outcome = {"endpoint": endpoint, "error": str(e)}
-            if outcome is not None:
-                guarded.append(outcome)
-        return {"guarded": guarded}
+        return {"guarded": each_endpoint(self.rollouts.list(), self.step, now, "Guard check")}
 
     def step(self, endpoint: str, now: datetime) -> dict[str, Any] | None:
         """Check ``endpoint``'s guard if it is due; returns what was decided (or None)."""

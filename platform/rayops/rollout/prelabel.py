@@ -132,12 +132,11 @@ def estimates(
 ) -> dict[str, Estimate]:
     """Estimates of ``refs`` over ``[start, end)`` of ``endpoint``'s logs (a ref with no
     rows or no estimate is left out)."""
+    from rayops.rollout.arms import row_refs
     from rayops.telemetry.readers import joined
 
     frame = joined(storage, endpoint, start, end, include_shadow=include_shadow)
-    if not len(frame):
-        return {}
-    refs_of_rows = (frame["model"].astype(str) + "@" + frame["version"].astype(str)).to_numpy()
+    refs_of_rows = row_refs(frame)
     out = {}
     for ref in refs:
         part = frame[refs_of_rows == ref]
