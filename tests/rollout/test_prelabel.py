@@ -52,6 +52,10 @@ def test_a_canary_clearly_worse_before_labels_is_held(storage: Storage, clock: C
     # The labels alone would have advanced it: the hold is the pre-label guard's.
     assert doc.analysis["test"]["verdict"] != "worse"
     assert rollouts.history("pre")[-1].kind is EventKind.HOLD
+    # The analysis is kept as a chart point (what `rayops status` and the dashboard draw).
+    [point] = rollouts.analyses("pre")
+    assert (point.phase, point.weight, point.verdict) == ("canary", 50, Verdict.HOLD)
+    assert point.reason.startswith("pre-label guard")
 
 
 def test_the_pre_label_guard_can_be_turned_off(storage: Storage, clock: Clock) -> None:
