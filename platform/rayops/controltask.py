@@ -20,13 +20,17 @@ Example:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
 
 from rayops.config import Settings
 from rayops.storage.base import Storage
 
-__all__ = ["ControlTask"]
+__all__ = ["AlertAction", "ControlTask"]
+
+#: An alert action's handler: takes the alert, returns ``{"action", "ok", "detail"}``.
+AlertAction = Callable[[Any], dict[str, Any]]
 
 
 class ControlTask(ABC):
@@ -56,6 +60,19 @@ class ControlTask(ABC):
     def interval_s(self) -> float:
         """Seconds between two ticks of this task (default ``control_tick_s``)."""
         return self.settings.control.tick_s
+
+    @classmethod
+    def alert_actions(
+        cls, storage: Storage, settings: Settings | None = None
+    ) -> dict[str, AlertAction]:
+        """The alert actions this capability owns, by name (default: none).
+
+        Monitoring evaluates alert rules but knows no other capability: a rule's
+        ``actions`` run the handlers the tasks register here (the rollout task owns
+        ``rollback``, the retrain task ``retrain``), which the control loop collects
+        (:func:`rayops.control.tasks.alert_actions`) and hands to monitoring.
+        """
+        return {}
 
     @abstractmethod
     def tick(self, now: datetime) -> dict[str, Any] | None:

@@ -193,7 +193,7 @@ def _p_values(cand: Any, inc: Any, paired: bool, test: TwoSampleTest) -> tuple[f
         diff = inc - cand  # > 0 where the candidate is better
         if len(diff) < 2:
             return 1.0, 1.0
-        if float(np.std(diff)) == 0.0:  # the same margin on every row: certain
+        if float(np.ptp(diff)) == 0.0:  # the same margin on every row: certain
             d = float(diff[0])
             return (0.0, 1.0) if d > 0 else ((1.0, 0.0) if d < 0 else (1.0, 1.0))
         # The one-sample t-test on the differences, from Student's t CDF directly: the
@@ -211,7 +211,7 @@ def _p_values(cand: Any, inc: Any, paired: bool, test: TwoSampleTest) -> tuple[f
             better = stats.mannwhitneyu(cand, inc, alternative="less").pvalue
             worse = stats.mannwhitneyu(cand, inc, alternative="greater").pvalue
         else:
-            if float(np.std(cand)) == 0.0 and float(np.std(inc)) == 0.0:
+            if float(np.ptp(cand)) == 0.0 and float(np.ptp(inc)) == 0.0:  # exact: no rounding
                 gap = float(inc[0] - cand[0])
                 return (0.0, 1.0) if gap > 0 else ((1.0, 0.0) if gap < 0 else (1.0, 1.0))
             better = stats.ttest_ind(cand, inc, equal_var=False, alternative="less").pvalue

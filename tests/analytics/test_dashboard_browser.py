@@ -260,4 +260,66 @@ def test_dashboard_shows_coverage_estimates_importance_calibration_histograms(
     )
     assert page.locator("#title-width").inner_text().startswith("Prediction-set size")
     page.screenshot(path=str(tmp_path / "uncertainty-classifier.png"), full_page=True)
+
+
+def test_dashboard_draws_the_guards_analysis_over_time(
+    gateway: str, browser: Any, root: Storage, tmp_path: Path
+) -> None:
+    """A full deploy on its own endpoint, checked by the post-deploy guard on real traffic:
+    the rollout panel draws stable's and the candidate's loss per check, with the gate."""
+    import time
+    from datetime import UTC, datetime
+
+    from analytics_support import V2
+    from harness import wait_until
+
+    from rayops.config import Settings
+    from rayops.rollout import Rollouts
+    from rayops.rollout.guard import GuardTask
+
+    Endpoints(root).create("guarded", V1, reason="browser test")
+    _traffic(gateway, "guarded", 20, seed=4)
+    time.sleep(1.0)  # the log flushes
+    settings = Settings(rollout_min_samples=5, rollout_guard_interval_s=0.1,
+                        rollout_guard_window_rows=10_000)  # fmt: skip
+    Rollouts(root, settings=settings).deploy("guarded", V2, strategy="full")
+
+    def serves_v2() -> bool:
+        body = {"instances": [dict.fromkeys(FEATURES, 0.0)]}
+        r = requests.post(f"{gateway}/endpoints/guarded/predict", json=body, timeout=10)
+        return f"{r.json()['model']}@{r.json()['version']}" == V2
+
+    assert wait_until(serves_v2, timeout=10)
+    task = GuardTask(root, settings)
+    for seed in (5, 6, 7):
+        _traffic(gateway, "guarded", 10, seed=seed)
+        time.sleep(0.8)
+        task.tick(datetime.now(UTC))
+    points = Rollouts(root).analyses("guarded")
+    assert len(points) == 3 and all(p.phase == "guard" for p in points)
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{gateway}/dashboard?endpoint=guarded&range=1h")
+    page.wait_for_selector('svg[data-chart="rollout"]', timeout=30_000)
+    assert page.locator("#rollout-panel").is_visible()
+    for ref, role in ((V1, "stable_metric"), (V2, "candidate_metric")):
+        drawn = page.locator(f'svg[data-chart="rollout"] circle.pt[data-ref="{ref}"]')
+        assert drawn.count() == 3, ref
+        values = sorted(float(v) for v in drawn.evaluate_all("els => els.map(e => e.dataset.v)"))
+        assert values == pytest.approx(sorted(getattr(p, role) for p in points))
+    rows = page.locator("#rollout-steps tr.step")
+    assert rows.count() == 3
+    assert set(rows.evaluate_all("els => els.map(e => e.dataset.gate)")) <= {
+        "better",
+        "worse",
+        "undecided",
+    }
+    assert "guard watching" in page.locator("#rollout-sub").inner_text()
+    page.locator("#rollout-panel").screenshot(path=str(tmp_path / "rollout.png"))
+    # An endpoint without a rollout shows no rollout panel.
+    page.goto(f"{gateway}/dashboard?endpoint=live&range=1h")
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    assert not page.locator("#rollout-panel").is_visible()
     assert not errors, errors

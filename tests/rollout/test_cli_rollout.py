@@ -67,6 +67,27 @@ def test_rollout_command_errors_have_exit_codes(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "Example: rayops deploy" in res.stdout
 
 
+def test_deploy_creates_a_new_endpoint_from_the_cli_and_the_sdk(tmp_path: Path) -> None:
+    """Like `kubectl apply`: deploying on an endpoint that does not exist creates it."""
+    from rollout_support import booster
+
+    import rayops
+    from rayops.registry import Registry
+    from rayops.serving import Endpoints
+
+    root = str(tmp_path / "root")
+    storage = open_storage(root)
+    a, b = (str(Registry(storage).register("demand", booster(i)).ref) for i in range(2))
+    code, doc = run(root, "deploy", "brand-new", a)
+    assert code == 0 and doc["status"] == "promoted" and doc["candidate"] == a
+    assert [r.ref for r in Endpoints(storage).get("brand-new").routes] == [a]
+    code, status = run(root, "status", "brand-new")
+    assert code == 0 and status["weights"] == {a: 100}
+    made = rayops.Client(root).deploy("from-sdk", b)
+    assert made.status.value == "promoted"
+    assert [r.ref for r in Endpoints(storage).get("from-sdk").routes] == [b]
+
+
 def test_deploy_watch_follows_the_rollout_to_its_end(tmp_path: Path) -> None:
     """An operator promotes the canary while `deploy --watch` follows it."""
     import threading

@@ -9,7 +9,14 @@ from rollout_support import Clock
 
 from rayops.errors import ConflictError, InvalidInputError, NotFoundError
 from rayops.registry import Registry
-from rayops.rollout import EventKind, Rollouts, RolloutStatus, parse_interval, parse_steps
+from rayops.rollout import (
+    EventKind,
+    Rollouts,
+    RolloutStatus,
+    Strategy,
+    parse_interval,
+    parse_steps,
+)
 from rayops.serving import Endpoints
 from rayops.storage import Storage
 
@@ -99,7 +106,8 @@ def test_bad_requests_are_clear_errors(
     with pytest.raises(NotFoundError):
         rollouts.deploy("shop", "demand@9.9.9")
     with pytest.raises(NotFoundError):
-        rollouts.deploy("nowhere", refs["b"])
+        rollouts.deploy("nowhere", "demand@9.9.9")  # a new endpoint needs a real version
+    assert "nowhere" not in Endpoints(storage).list()
     with pytest.raises(InvalidInputError, match="one split below 100"):
         rollouts.deploy("shop", refs["b"], strategy="ab", steps="10,50")
     with pytest.raises(InvalidInputError, match="Invalid thresholds"):
@@ -126,3 +134,17 @@ def test_parsers() -> None:
     for bad in ("soon", "-5s", "0"):
         with pytest.raises(InvalidInputError):
             parse_interval(bad)
+
+
+def test_deploy_creates_an_endpoint_that_does_not_exist(
+    storage: Storage, rollouts: Rollouts, refs: dict[str, str]
+) -> None:
+    doc = rollouts.deploy("fresh", refs["b"], strategy="canary", reason="first")
+    assert doc.status is RolloutStatus.PROMOTED and doc.strategy is Strategy.FULL
+    assert doc.guard is None  # nothing was replaced, nothing to guard against
+    assert {r.ref: r.weight for r in Endpoints(storage).get("fresh").routes} == {refs["b"]: 100}
+    assert production(storage) == refs["b"].split("@")[1]
+    assert [e.kind for e in rollouts.history("fresh")] == [EventKind.DEPLOYED]
+    # Deploying again is an ordinary rollout over the version it created.
+    again = rollouts.deploy("fresh", refs["c"], strategy="full")
+    assert again.stable == refs["b"] and again.guard is not None

@@ -120,12 +120,14 @@ def write_class_arm(
     seed: int = 0,
     shadow_of: str | None = None,
     shadow_confidence: float | None = None,
+    labeled: int | None = None,
 ) -> None:
     """``requests`` requests of a classifier ``ref`` with label feedback, ``rows_per_request``
     rows each: the model puts about ``confidence`` on the true class (the rest spread over the
     others), so a higher confidence is a lower log loss. With ``shadow_of`` the requests are
     answered by that live version (at ``confidence``) and mirrored to ``ref`` (at
-    ``shadow_confidence``), both logged under the same request ids."""
+    ``shadow_confidence``), both logged under the same request ids. ``labeled`` sends
+    labels for only the first that many requests (the others' labels have not arrived)."""
     from rayops.telemetry.writers import Scored
 
     rng = np.random.default_rng(seed)
@@ -155,9 +157,12 @@ def write_class_arm(
                        predictions=answer(truth, shadow_confidence), latency_ms=5.0,
                        shadow=True, time=when)  # fmt: skip
         outcomes.record(request_id=rid, endpoint=endpoint, ref=live, status=200, time=when)
-        labels.append((rid, [classes[int(t)] for t in truth], when))
+        if labeled is None or i < labeled:
+            labels.append((rid, [classes[int(t)] for t in truth], when))
     log.close()
     outcomes.close()
+    if not labels:
+        return
     last = max(when for _, _, when in labels)
 
     async def send() -> None:

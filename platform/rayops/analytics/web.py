@@ -179,3 +179,34 @@ def mount_dashboard(app: FastAPI, service: GatewayService) -> None:
 
         doc = await reports.get((endpoint, window), shared)
         return JSONResponse(doc, headers={"Cache-Control": "no-store"})
+
+    @app.get("/dashboard/api/rollout", include_in_schema=False)
+    async def dashboard_rollout(request: Request, endpoint: str | None = None) -> JSONResponse:
+        authorize(request)
+        if not endpoint:
+            raise InvalidInputError("Name the endpoint: /dashboard/api/rollout?endpoint=NAME.")
+        doc = await reports.get(("rollout", endpoint), lambda: rollout_analyses(storage, endpoint))
+        return JSONResponse(doc, headers={"Cache-Control": "no-store"})
+
+
+def rollout_analyses(storage: Any, endpoint: str) -> dict[str, Any]:
+    """The endpoint's latest rollout and every analysis of it (canary steps, guard checks):
+    what the dashboard's rollout chart draws. ``rollout`` is None without one.
+
+    Example:
+        >>> import tempfile
+        >>> from rayops.storage import open_storage
+        >>> rollout_analyses(open_storage(tempfile.mkdtemp()), "shop")
+        {'rollout': None, 'analyses': []}
+    """
+    from rayops.rollout import Rollouts
+
+    rollouts = Rollouts(storage)
+    doc = rollouts.store.get(endpoint)
+    if doc is None:
+        return {"rollout": None, "analyses": []}
+    points = rollouts.store.analyses(endpoint, doc.id)
+    return {
+        "rollout": doc.model_dump(mode="json"),
+        "analyses": [p.model_dump(mode="json") for p in points],
+    }

@@ -1,8 +1,9 @@
 """The retraining capability's alert action: ``retrain`` files a retrain request.
 
 Monitoring evaluates alert rules but does not know retraining; a rule with
-``actions=["retrain"]`` runs the handler this module builds, which the control
-loop hands to monitoring (:func:`rayops.control.tasks.alert_actions`). The
+``actions=["retrain"]`` runs the handler this module builds, which the retrain task registers
+(:meth:`rayops.automation.task.RetrainTask.alert_actions`) and the control loop
+hands to monitoring (:func:`rayops.control.tasks.alert_actions`). The
 request is picked up by the retrain controller like any other trigger.
 
 Example:

@@ -396,7 +396,7 @@ def _decide(
             policy.endpoint, candidate, strategy=policy.canary.strategy,
             steps=policy.canary.steps, interval=policy.canary.interval,
             thresholds=policy.canary.thresholds or None,
-            reason=f"retrain {job.id}: {verdict}", actor="retrain",
+            reason=f"retrain {job.id}: {verdict}", actor="retrain", automatic=True,
         )  # fmt: skip
     except (ConflictError, InvalidInputError, NotFoundError) as e:
         return RetrainDecision.REGISTERED, f"{verdict}; registered, not deployed: {e}"

@@ -30,7 +30,7 @@ from rayops.automation.policy import PolicyStore, RetrainPolicy
 from rayops.automation.resources import JobNeeds, job_needs
 from rayops.automation.triggers import check, schedule_state
 from rayops.config import Settings
-from rayops.controltask import ControlTask
+from rayops.controltask import AlertAction, ControlTask
 from rayops.errors import RayopsError
 from rayops.storage.base import Storage
 
@@ -115,6 +115,15 @@ class RetrainTask(ControlTask):
     """Trigger, submit and follow retrain jobs (the ``retrain`` task of the control loop)."""
 
     name = "retrain"
+
+    @classmethod
+    def alert_actions(
+        cls, storage: Storage, settings: Settings | None = None
+    ) -> dict[str, AlertAction]:
+        """``retrain``: file a retrain request for the alert's model."""
+        from rayops.automation.actions import retrain_action
+
+        return {"retrain": retrain_action(storage, settings)}
 
     def __init__(self, storage: Storage, settings: Any = None, submitter: Any = None) -> None:
         super().__init__(storage, settings)

@@ -80,11 +80,59 @@ def _render_rollout(d: dict[str, Any]) -> None:
     )
     if r.get("verdict"):
         console.print(f"last verdict: {r['verdict']} — {r.get('reason') or ''}", highlight=False)
+    guard = r.get("guard")
+    if guard:
+        console.print(
+            f"post-deploy guard: [bold]{guard['status']}[/] — {guard['labeled']}/"
+            f"{guard['window_rows']} labeled rows, {guard['analyses']} checks, "
+            f"{guard['failures']}/{guard['failures_needed']} consecutive failing"
+            + (f" — {guard['reason']}" if guard.get("reason") else ""),
+            highlight=False,
+        )
     if "weights" in d:
         rows = [(ref, f"{w}%") for ref, w in d["weights"].items()]
         if d.get("shadow"):
             rows.append((d["shadow"], "shadow"))
         console.print(table("traffic", ["version", "share"], rows))
+    if d.get("analyses"):
+        console.print(table("analysis over time", *analysis_chart(d["analyses"])))
+
+
+def analysis_chart(points: list[dict[str, Any]], width: int = 24) -> tuple[list[str], list[Any]]:
+    """Columns and rows of the analysis chart: per analysis, stable's and the candidate's
+    loss (the task's primary metric) as bars on one scale, the gate's verdict and p-value.
+
+    Example:
+        >>> cols, rows = analysis_chart([{"time": "2026-01-01T12:00:05Z", "phase": "guard",
+        ...     "weight": 100, "metric": "rmse", "stable_metric": 1.0, "candidate_metric": 2.0,
+        ...     "gate": "worse", "p_value": 0.001, "verdict": "breach"}], width=4)
+        >>> rows[0][3], rows[0][4]
+        ('1 ██', '2 ████')
+    """
+    values = [
+        v for p in points for v in (p.get("stable_metric"), p.get("candidate_metric"))
+        if v is not None
+    ]  # fmt: skip
+    top = max(values, default=0.0) or 1.0
+
+    def bar(v: float | None) -> str:
+        if v is None:
+            return "—"
+        return f"{v:.4g} " + "█" * max(1, round(width * v / top))
+
+    rows = [
+        (
+            str(p["time"])[11:19], p["phase"], f"{p.get('weight', 0)}%",
+            bar(p.get("stable_metric")), bar(p.get("candidate_metric")),
+            p.get("gate") or "—",
+            "—" if p.get("p_value") is None else f"{p['p_value']:.2g}", p["verdict"],
+        )
+        for p in points
+    ]  # fmt: skip
+    metric = next((p["metric"] for p in points if p.get("metric")), "loss")
+    cols = ["time", "phase", "weight", f"stable {metric}", f"candidate {metric}", "gate", "p",
+            "verdict"]  # fmt: skip
+    return cols, rows
 
 
 def deploy(
@@ -127,6 +175,9 @@ def deploy(
     The control loop (`rayops controller start`) analyzes each step on live traffic
     and feedback: too few samples hold, healthy advances, a breach rolls back.
     With --watch the command follows it (Ctrl-C stops watching, not the rollout).
+    On an endpoint that does not exist yet, deploy creates it serving the version.
+    Once a version takes all the traffic, the post-deploy guard watches it against
+    the version it replaced and rolls it back on sustained degradation.
 
     Example: rayops deploy churn churn@1.3.0 --strategy canary --steps 5,25,50,100 --interval 60s
     """
@@ -203,7 +254,9 @@ def rollback(
 def status(
     endpoint: EndpointArg, storage: StorageOption = None, as_json: bool = JSON_OPTION
 ) -> None:
-    """Show an endpoint's rollout: weights, step and the analysis verdict so far.
+    """Show an endpoint's rollout: weights, step, the post-deploy guard, and every analysis
+    so far (canary steps and guard checks) as a chart of stable's against the candidate's
+    loss, with the gate's verdict and p-value.
 
     Example: rayops status churn --json
     """

@@ -107,6 +107,24 @@ class RolloutLimits(BaseModel):
         ),
     )
 
+    prelabel_guard: bool = Field(
+        default=True,
+        description=(
+            "Pre-label guard: hold a canary whose quality estimated without labels (expected "
+            "log loss from its probabilities, or the expected absolute error of its conformal "
+            "model) is clearly worse than stable's on the same window. Default on."
+        ),
+    )
+    prelabel_label_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description=(
+            "The pre-label guard holds a canary only while fewer than this share of the "
+            "candidate's rows in the window have labels; beyond it, labels decide. Default 0.5."
+        ),
+    )
+
 
 class RolloutSettings(RolloutLimits, Section):
     """Rollouts (:mod:`rayops.rollout`): canary steps, A/B tests, rollback limits."""
@@ -130,4 +148,59 @@ class RolloutSettings(RolloutLimits, Section):
         ge=1,
         le=99,
         description="Percent of traffic the candidate gets in an A/B test. Default 50.",
+    )
+    guard: bool = Field(
+        default=True,
+        description=(
+            "Post-deploy guard: watch every version that takes all production traffic (a full "
+            "deploy, a promotion, an online hot-swap, a retrain's promotion) against the "
+            "version it replaced, and roll it back on sustained degradation. Default on."
+        ),
+    )
+    guard_window_rows: int = Field(
+        default=200,
+        ge=1,
+        description=(
+            "Labeled rows of the new version the guard watches before it lets go (together "
+            "with guard_window_s: whichever comes later). Default 200."
+        ),
+    )
+    guard_window_s: float = Field(
+        default=900.0,
+        gt=0,
+        description=(
+            "Seconds the guard watches a new version at least (together with "
+            "guard_window_rows: whichever comes later). Default 900."
+        ),
+    )
+    guard_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between two guard analyses of one endpoint. Default 60.",
+    )
+    guard_failures: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "Consecutive failing guard analyses that roll a version back (hysteresis: one "
+            "unlucky window does not). Default 2."
+        ),
+    )
+    guard_baseline_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description=(
+            "Seconds of the replaced version's traffic before the switch that the guard "
+            "compares the new version with (unpaired). Default 3600."
+        ),
+    )
+    guard_shadow_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Share of requests mirrored to the replaced version while the guard watches, so "
+            "the comparison is paired on the same requests; 0 compares with the replaced "
+            "version's traffic before the switch instead. Default 0."
+        ),
     )

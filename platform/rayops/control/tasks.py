@@ -1,9 +1,11 @@
 """The tasks the control loop runs, by name.
 
-Each capability that acts on its own (rollout analysis, monitoring, online
-learning, retrain triggers) registers its :class:`~rayops.control.loop.ControlTask`
-here as ``"name": "module:Class"``. Classes are imported only when a loop is
-built, so importing this module stays cheap.
+Each capability that acts on its own (rollout analysis, the post-deploy guard,
+monitoring, online learning, retrain triggers) registers its
+:class:`~rayops.control.loop.ControlTask` here as ``"name": "module:Class"``; the
+alert actions a task owns come from its class (:meth:`ControlTask.alert_actions`).
+Classes are imported only when a loop is built (or its alert actions are collected),
+so importing this module stays cheap.
 
 Example:
     >>> import tempfile
@@ -22,12 +24,13 @@ from rayops.controltask import ControlTask
 from rayops.errors import InvalidInputError
 from rayops.storage.base import Storage
 
-__all__ = ["ALERT_ACTIONS", "TASKS", "alert_actions", "default_tasks"]
+__all__ = ["TASKS", "alert_actions", "default_tasks"]
 
 #: Task name -> "module:Class". The order is the order of a pass: rollouts first
 #: (they move traffic), then monitoring, online learning and retraining.
 TASKS: dict[str, str] = {
     "rollout": "rayops.rollout.controller:RolloutTask",
+    "guard": "rayops.rollout.guard:GuardTask",
     "monitor": "rayops.monitoring.task:MonitorTask",
     "aci": "rayops.monitoring.adaptive:AdaptiveLevelTask",
     "attribution": "rayops.monitoring.attribution:AttributionTask",
@@ -38,16 +41,16 @@ TASKS: dict[str, str] = {
 }
 
 
-#: Alert action name -> "module:factory" of the capability that owns it; each factory
-#: takes (storage, settings) and returns the handler monitoring runs.
-ALERT_ACTIONS: dict[str, str] = {
-    "rollback": "rayops.rollout.actions:rollback_action",
-    "retrain": "rayops.automation.actions:retrain_action",
-}
+def _task_class(name: str) -> type[ControlTask]:
+    module, _, cls = TASKS[name].partition(":")
+    found: type[ControlTask] = getattr(importlib.import_module(module), cls)
+    return found
 
 
 def alert_actions(storage: Storage, settings: Settings | None = None) -> dict[str, Any]:
-    """Every alert action's handler, for monitoring's alerter.
+    """Every alert action's handler, for monitoring's alerter: the union of what each task
+    registers (:meth:`ControlTask.alert_actions`; ``rollback`` from the rollout task,
+    ``retrain`` from the retrain task), whichever tasks a loop runs.
 
     Example:
         >>> import tempfile
@@ -55,10 +58,12 @@ def alert_actions(storage: Storage, settings: Settings | None = None) -> dict[st
         >>> sorted(alert_actions(open_storage(tempfile.mkdtemp())))
         ['retrain', 'rollback']
     """
-    out = {}
-    for name, path in ALERT_ACTIONS.items():
-        module, _, factory = path.partition(":")
-        out[name] = getattr(importlib.import_module(module), factory)(storage, settings)
+    out: dict[str, Any] = {}
+    for name in TASKS:
+        for action, handler in _task_class(name).alert_actions(storage, settings).items():
+            if action in out:
+                raise InvalidInputError(f"Two control tasks register the alert action {action!r}.")
+            out[action] = handler
     return out
 
 
@@ -73,8 +78,7 @@ def default_tasks(
         raise InvalidInputError(f"Unknown control tasks {unknown}; known: {sorted(TASKS)}.")
     out = []
     for name in chosen:
-        module, _, cls = TASKS[name].partition(":")
-        task_cls = getattr(importlib.import_module(module), cls)
+        task_cls = _task_class(name)
         extra = {"actions": alert_actions(storage, settings)} if name == "monitor" else {}
         out.append(task_cls(storage, settings, **extra))
     return out

@@ -337,6 +337,7 @@ def run_cycle(
                 strategy="full",
                 actor=ACTOR,
                 reason=f"online update: {gate.reason}",
+                automatic=True,
             )
         except ConflictError as e:  # a canary started meanwhile: leave it alone
             status, advance = UpdateStatus.SKIPPED, False

@@ -27,6 +27,10 @@ is not independent draws).
    alone; without the test, healthy canaries would be rolled back at random.
    Otherwise the candidate is **healthy**.
 
+5. The pre-label guard (:mod:`rayops.rollout.prelabel`): a candidate whose quality
+   estimated without labels is significantly worse is **held** while few of its
+   rows have labels.
+
 :func:`judge_shadow` is the same rule for a shadow, except that the shadow
 answered the *same* requests as the live version: the gate pairs the two
 answers of each labeled row (``paired=True``).
@@ -64,6 +68,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rayops.gate import GateResult, GateVerdict, TwoSampleTest, compare
 from rayops.rollout.arms import Arm
+from rayops.rollout.prelabel import PrelabelResult
 from rayops.rollout.state import Thresholds, Verdict
 from rayops.tasks import TaskKind
 
@@ -115,6 +120,7 @@ class Analysis(BaseModel):
     test: TestResult | None = None
     window_start: datetime | None = None
     window_end: datetime | None = None
+    prelabel: dict[str, Any] | None = None
 
     @property
     def reason(self) -> str:
@@ -301,8 +307,37 @@ def _arms_test(stable: Arm, candidate: Arm, t: Thresholds, *, two_sided: bool) -
     )  # fmt: skip
 
 
-def judge_canary(stable: Arm | None, candidate: Arm | None, t: Thresholds) -> Analysis:
-    """The canary verdict for ``candidate`` against ``stable`` (see the module docstring)."""
+def judge_canary(
+    stable: Arm | None,
+    candidate: Arm | None,
+    t: Thresholds,
+    prelabel: PrelabelResult | None = None,
+) -> Analysis:
+    """The canary verdict for ``candidate`` against ``stable`` (see the module docstring).
+
+    ``prelabel`` is the gate on the arms' estimated losses
+    (:func:`rayops.rollout.prelabel.prelabel_check`): a candidate it finds worse is held
+    while its labels cover less than ``prelabel_label_share`` of its rows, unless the
+    labels already say breach.
+    """
+    out = _judge_canary(stable, candidate, t)
+    if prelabel is None or not t.prelabel_guard:
+        return out
+    out = out.model_copy(update={"prelabel": prelabel.as_dict()})
+    if (
+        prelabel.verdict == GateVerdict.WORSE.value
+        and prelabel.label_share < t.prelabel_label_share
+        and out.verdict is not Verdict.BREACH
+    ):
+        why = (
+            f"pre-label guard: {prelabel.reason}; labels on {prelabel.label_share:.0%} of the "
+            f"candidate's rows (labels decide from {t.prelabel_label_share:.0%})"
+        )
+        return out.model_copy(update={"verdict": Verdict.HOLD, "reasons": [why, *out.reasons]})
+    return out
+
+
+def _judge_canary(stable: Arm | None, candidate: Arm | None, t: Thresholds) -> Analysis:
     guard = _guardrails(candidate, t)
     if guard:
         return _result(Verdict.BREACH, guard, stable, candidate)

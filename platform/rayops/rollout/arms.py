@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from rayops.registry import Registry
     from rayops.storage.base import Storage
 
-__all__ = ["Arm", "measure"]
+__all__ = ["Arm", "measure", "row_refs"]
 
 _OPS = ("requests", "rows", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "error_rate")
 
@@ -111,6 +111,16 @@ class Arm:
         return out
 
 
+def row_refs(frame: Any) -> np.ndarray:
+    """The ``model@version`` of every row of a joined log."""
+    import numpy as np
+
+    if not len(frame):
+        return np.empty(0, dtype=object)
+    out: np.ndarray = (frame["model"].astype(str) + "@" + frame["version"].astype(str)).to_numpy()
+    return out
+
+
 def measure(
     storage: Storage,
     registry: Registry,
@@ -135,11 +145,7 @@ def measure(
         storage, endpoint, start, end, tolerance=tolerance, include_shadow=include_shadow,
         frame=frame,
     )  # fmt: skip
-    refs_of_rows = (
-        (frame["model"].astype(str) + "@" + frame["version"].astype(str)).to_numpy()
-        if len(frame)
-        else np.empty(0, dtype=object)
-    )
+    refs_of_rows = row_refs(frame)
     out: dict[str, Arm] = {}
     for ref in refs:
         found = ops.get(ref)

@@ -47,16 +47,32 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from rayops.controltask import ControlTask
+from rayops.controltask import AlertAction, ControlTask
 from rayops.errors import NotFoundError, RayopsError
 from rayops.rollout.analysis import Analysis, judge_ab, judge_canary, judge_shadow
-from rayops.rollout.state import EventKind, Rollout, RolloutStatus, Strategy, Verdict
+from rayops.rollout.prelabel import PrelabelResult
+from rayops.rollout.state import (
+    AnalysisPoint,
+    EventKind,
+    Rollout,
+    RolloutStatus,
+    Strategy,
+    Verdict,
+)
 
-__all__ = ["RolloutTask", "StepDecision", "analyze_step", "decide", "spent_alpha"]
+__all__ = [
+    "RolloutTask",
+    "StepDecision",
+    "analysis_point",
+    "analyze_step",
+    "decide",
+    "spent_alpha",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +80,38 @@ logger = logging.getLogger(__name__)
 def spent_alpha(alpha: float, look: int) -> float:
     """The significance level of the ``look``-th A/B analysis (1-based); sums to ``alpha``."""
     return alpha * 6.0 / (math.pi**2 * max(1, look) ** 2)
+
+
+def analysis_point(doc: Rollout, analysis: Analysis, phase: str, now: datetime) -> AnalysisPoint:
+    """The chart's point of one analysis: both sides' primary metric, the gate, its p-value.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> from rayops.rollout.state import Thresholds
+        >>> doc = Rollout(id="r1", endpoint="e", strategy="canary", stable="m@1",
+        ...     candidate="m@2", steps=[5, 100], interval_s=60,
+        ...     thresholds=Thresholds(), started_at=datetime(2026, 1, 1, tzinfo=UTC),
+        ...     updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        ...     step_started_at=datetime(2026, 1, 1, tzinfo=UTC),
+        ...     next_analysis_at=datetime(2026, 1, 1, tzinfo=UTC))
+        >>> a = Analysis(verdict="hold", reasons=["too few labeled rows"])
+        >>> analysis_point(doc, a, "canary", doc.started_at).weight
+        5
+    """
+    test = analysis.test
+    return AnalysisPoint(
+        rollout_id=doc.id, phase=phase, time=now, step=doc.step,
+        weight=100 if phase == "guard" else doc.weight, verdict=analysis.verdict,
+        metric=test.metric if test else None,
+        stable_metric=test.stable_metric if test else None,
+        candidate_metric=test.candidate_metric if test else None,
+        p_value=test.p_value if test else None, gate=test.verdict if test else None,
+        n_stable=test.n_stable if test else int((analysis.stable or {}).get("labeled") or 0),
+        n_candidate=(
+            test.n_candidate if test else int((analysis.candidate or {}).get("labeled") or 0)
+        ),
+        reason=analysis.reason,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -103,8 +151,20 @@ def analyze_step(storage: Any, doc: Rollout, now: datetime) -> Analysis:
     elif shadow:
         result = judge_shadow(stable, candidate, doc.thresholds)
     else:
-        result = judge_canary(stable, candidate, doc.thresholds)
+        result = judge_canary(stable, candidate, doc.thresholds, _prelabel(storage, doc, now))
     return result.model_copy(update={"window_start": doc.step_started_at, "window_end": now})
+
+
+def _prelabel(storage: Any, doc: Rollout, now: datetime) -> PrelabelResult | None:
+    """The pre-label gate of a canary window (None when it is off or has nothing to say)."""
+    if not doc.thresholds.prelabel_guard:
+        return None
+    from rayops.registry import Registry
+    from rayops.rollout.prelabel import estimates, prelabel_check
+
+    found = estimates(storage, Registry(storage), doc.endpoint, [doc.stable, doc.candidate],
+                      doc.step_started_at, now)  # fmt: skip
+    return prelabel_check(found.get(doc.stable), found.get(doc.candidate), doc.thresholds)
 
 
 def decide(doc: Rollout, analysis: Analysis, now: datetime) -> StepDecision:
@@ -174,10 +234,37 @@ def decide(doc: Rollout, analysis: Analysis, now: datetime) -> StepDecision:
     return decided(RolloutStatus.RUNNING, EventKind.ANALYSIS, f"shadow healthy: {why}")
 
 
+def each_endpoint(
+    endpoints: list[str],
+    step: Callable[[str, datetime], dict[str, Any] | None],
+    now: datetime,
+    what: str,
+) -> list[dict[str, Any]]:
+    """``step`` on every endpoint; what each decided (an endpoint's error is logged and
+    reported, so one endpoint's trouble does not stall the others)."""
+    out = []
+    for endpoint in endpoints:
+        try:
+            outcome = step(endpoint, now)
+        except RayopsError as e:
+            logger.warning("%s of %s failed: %s", what, endpoint, e)
+            outcome = {"endpoint": endpoint, "error": str(e)}
+        if outcome is not None:
+            out.append(outcome)
+    return out
+
+
 class RolloutTask(ControlTask):
     """Analyze and move every due rollout (the ``rollout`` task of the control loop)."""
 
     name = "rollout"
+
+    @classmethod
+    def alert_actions(cls, storage: Any, settings: Any = None) -> dict[str, AlertAction]:
+        """``rollback``: roll back the endpoint's running or guarded rollout."""
+        from rayops.rollout.actions import rollback_action
+
+        return {"rollback": rollback_action(storage, settings)}
 
     def __init__(self, storage: Any, settings: Any = None) -> None:
         super().__init__(storage, settings)
@@ -186,16 +273,7 @@ class RolloutTask(ControlTask):
         self.rollouts = Rollouts(storage, settings=self.settings)
 
     def tick(self, now: datetime) -> dict[str, Any]:
-        analyzed = []
-        for endpoint in self.rollouts.list():
-            try:
-                outcome = self.step(endpoint, now)
-            except RayopsError as e:  # one endpoint's trouble must not stall the others
-                logger.warning("Rollout analysis of %s failed: %s", endpoint, e)
-                outcome = {"endpoint": endpoint, "error": str(e)}
-            if outcome is not None:
-                analyzed.append(outcome)
-        return {"analyzed": analyzed}
+        return {"analyzed": each_endpoint(self.rollouts.list(), self.step, now, "Rollout analysis")}
 
     def step(self, endpoint: str, now: datetime) -> dict[str, Any] | None:
         """Analyze ``endpoint``'s rollout if it is due; returns what was decided (or None)."""
@@ -209,11 +287,13 @@ class RolloutTask(ControlTask):
         decision = decide(doc, analysis, now)
         metrics = analysis.model_dump(mode="json")
 
+        taken = False
+
         def change(current: Rollout) -> Rollout | None:
             # Someone (an operator, another loop) moved the rollout since we read it.
-            if current.revision != doc.revision:
-                return None
-            return decision.doc
+            nonlocal taken
+            taken = current.revision == doc.revision
+            return decision.doc if taken else None
 
         # A rollout waiting for feedback is re-analyzed every interval; history keeps
         # the first hold (and the first "no winner yet"), the document the latest.
@@ -223,6 +303,10 @@ class RolloutTask(ControlTask):
         written = self.rollouts.transition(
             endpoint, change, decision.kind, actor="controller", metrics=metrics, record=not quiet
         )
+        if taken:
+            self.rollouts.store.record_analysis(
+                endpoint, analysis_point(doc, analysis, doc.strategy.value, now)
+            )
         return {
             "endpoint": endpoint,
             "verdict": analysis.verdict.value,

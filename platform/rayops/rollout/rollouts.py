@@ -26,10 +26,12 @@ from typing import Any
 from rayops.clock import utc_now
 from rayops.config import Settings
 from rayops.durations import seconds
-from rayops.errors import ConflictError, InvalidInputError, NotFoundError
+from rayops.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from rayops.registry.registry import PRODUCTION
 from rayops.rollout.state import (
+    AnalysisPoint,
     EventKind,
+    GuardState,
     Rollout,
     RolloutEvent,
     RolloutStatus,
@@ -43,7 +45,8 @@ from rayops.storage.base import Storage
 
 __all__ = ["Rollouts", "parse_interval", "parse_steps", "routes_for"]
 
-#: The registry alias that follows promotions and rollbacks.
+#: How many versions the guard rolled back an endpoint remembers (automation skips them).
+REJECTED_KEPT = 20
 
 
 def parse_interval(value: str | float | timedelta) -> float:
@@ -86,6 +89,13 @@ def routes_for(doc: Rollout) -> tuple[dict[str, int], Shadow | None]:
     growing canary keeps every sticky key it already had.
     """
     if doc.status is RolloutStatus.PROMOTED:
+        guard = doc.guard
+        if guard is not None and guard.watching and guard.shadow_share > 0:
+            # Shadow-mode guarding: the replaced version keeps scoring a share of the
+            # requests, so the guard compares both on the same rows (a shadow cannot be a
+            # route as well, so the standby route waits until the guard ends).
+            reference = guard.reference_of(doc)
+            return {doc.candidate: 100}, Shadow(ref=reference, share=guard.shadow_share)
         return {doc.stable: 0, doc.candidate: 100}, None
     if doc.status is RolloutStatus.ROLLED_BACK:
         target = doc.target or doc.stable
@@ -159,7 +169,19 @@ class Rollouts:
             "weights": {r.ref: r.weight for r in table.routes},
             "shadow": table.shadow.ref if table.shadow else None,
             "routing_revision": table.revision,
+            "analyses": [p.model_dump(mode="json") for p in self.analyses(endpoint)],
         }
+
+    def analyses(self, endpoint: str) -> builtins.list[AnalysisPoint]:
+        """Every analysis of the endpoint's latest rollout (canary steps, then the guard's
+        checks), oldest first: what ``rayops status`` and the dashboard draw.
+
+        Example:
+            >>> [p.phase for p in rollouts.analyses("churn")]  # doctest: +SKIP
+            ['canary', 'canary', 'guard', 'guard']
+        """
+        doc = self.store.get(endpoint)
+        return [] if doc is None else self.store.analyses(endpoint, doc.id)
 
     # --- write -------------------------------------------------------------------------
     def deploy(
@@ -174,6 +196,7 @@ class Rollouts:
         thresholds: dict[str, Any] | None = None,
         actor: str | None = None,
         reason: str | None = None,
+        automatic: bool = False,
     ) -> Rollout:
         """Start rolling ``candidate`` out on ``endpoint`` over the version serving now.
 
@@ -181,6 +204,14 @@ class Rollouts:
         ``rollout_steps``), one analysis per ``interval``; ``ab`` splits
         traffic (``steps=[50]`` or ``rollout_ab_split``) until the test decides;
         ``shadow`` mirrors every request to the candidate.
+
+        An endpoint that does not exist yet is created serving ``candidate`` (like
+        ``kubectl apply``): there is nothing to roll out over, so the strategy does not
+        apply and the result is a promoted ``full`` rollout with no guard.
+
+        ``automatic`` marks a deploy by automation (online learning, retraining): it is
+        refused for a version the post-deploy guard rolled back on this endpoint, so a
+        rolled-back version comes back only by an operator's hand.
 
         Example:
             >>> rollouts.deploy("churn", "churn@1.1.0", strategy="canary",  # doctest: +SKIP
@@ -193,7 +224,10 @@ class Rollouts:
             raise InvalidInputError(
                 f"Unknown strategy {strategy!r}: use one of {', '.join(s.value for s in Strategy)}."
             ) from None
-        table = self.endpoints.get(endpoint)
+        try:
+            table = self.endpoints.get(endpoint)
+        except NotFoundError:
+            return self._create(endpoint, candidate, actor=actor, reason=reason)
         stable = table.main.ref
         candidate = str(self.registry.get(candidate).ref)
         if candidate == stable:
@@ -209,6 +243,11 @@ class Rollouts:
                     f"({existing.status.value}); promote or roll it back first."
                 )
             token = self.store.read(endpoint)[1]
+            if automatic and candidate in existing.rejected:
+                raise ConflictError(
+                    f"{candidate} was rolled back by the post-deploy guard on {endpoint!r}; "
+                    "automation does not deploy it again (an operator can)."
+                )
         if strategy is Strategy.FULL:
             plan = [100]
         elif strategy is Strategy.SHADOW:
@@ -244,7 +283,15 @@ class Rollouts:
             next_analysis_at=now + timedelta(seconds=seconds),
             reason=reason,
             actor=actor,
+            rejected=existing.rejected if existing is not None else [],
         )
+        if doc.status is RolloutStatus.PROMOTED:
+            over = (
+                existing
+                if existing is not None and existing.status is (RolloutStatus.PROMOTED)
+                else None
+            )
+            doc = self._start_guard(doc, now, over=over)
         try:
             self.store.write(doc, token)
         except ConflictError:
@@ -258,6 +305,56 @@ class Rollouts:
             self._move_alias(doc.candidate, f"full rollout on {endpoint}", actor)
             self.record(doc, EventKind.PROMOTED, reason="full rollout", actor=actor)
         return doc
+
+    def _create(self, endpoint: str, ref: str, *, actor: str | None, reason: str | None) -> Rollout:
+        """Deploy on a new endpoint: create it serving ``ref`` and record a full rollout."""
+        candidate = str(self.registry.get(ref).ref)
+        why = reason or f"endpoint created by deploying {candidate}"
+        try:
+            self.endpoints.create(endpoint, candidate, actor=actor or "rollout", reason=why)
+        except AlreadyExistsError:  # created meanwhile: deploy over it like any other
+            return self.deploy(endpoint, candidate, strategy=Strategy.FULL, actor=actor,
+                               reason=reason)  # fmt: skip
+        now = self._now()
+        doc = Rollout(
+            id=uuid.uuid4().hex[:12], endpoint=endpoint, strategy=Strategy.FULL,
+            stable=candidate, candidate=candidate, steps=[100],
+            interval_s=self.settings.rollout.interval_s,
+            thresholds=Thresholds.from_settings(self.settings),
+            status=RolloutStatus.PROMOTED, started_at=now, updated_at=now, step_started_at=now,
+            next_analysis_at=now, reason=why, actor=actor,
+        )  # fmt: skip
+        existing = self.store.get(endpoint)  # a rollout left by a deleted endpoint
+        token = self.store.read(endpoint)[1] if existing is not None else None
+        self.store.write(doc, token)
+        self.record(doc, EventKind.DEPLOYED, reason=why, actor=actor)
+        self._move_alias(candidate, why, actor)
+        return doc
+
+    def _start_guard(self, doc: Rollout, now: datetime, *, over: Rollout | None = None) -> Rollout:
+        """``doc`` (just promoted) with its post-deploy guard watching, if guarding is on.
+
+        ``over`` is the promoted rollout ``doc`` replaces: if its guard still watches, the
+        new guard keeps that guard's reference version and baseline.
+        """
+        s = self.settings.rollout
+        if not s.guard or doc.stable == doc.candidate:
+            return doc
+        reference, start, end = None, now - timedelta(seconds=s.guard_baseline_s), None
+        previous = over.guard if over is not None else None
+        if over is not None and previous is not None and previous.watching:
+            reference = previous.reference_of(over)
+            start, end = previous.baseline_start, previous.baseline_end or previous.started_at
+            if reference == doc.candidate:  # back to the reference: nothing to guard
+                return doc
+        guard = GuardState(
+            reference=reference, baseline_end=end, started_at=now, baseline_start=start,
+            window_rows=s.guard_window_rows, window_s=s.guard_window_s,
+            interval_s=s.guard_interval_s, failures_needed=s.guard_failures,
+            shadow_share=s.guard_shadow_share,
+            next_analysis_at=now + timedelta(seconds=s.guard_interval_s),
+        )  # fmt: skip
+        return doc.model_copy(update={"guard": guard})
 
     def promote(
         self, endpoint: str, *, actor: str | None = None, reason: str | None = None
@@ -366,8 +463,20 @@ class Rollouts:
         goes through here: steps and holds as well as promotion, rollback and abort.
 
         ``change`` returns None to leave the document alone (nothing else happens then).
+        A document that becomes promoted here starts its post-deploy guard.
         """
-        doc = self.store.update(endpoint, change)
+
+        def guarded(current: Rollout) -> Rollout | None:
+            new = change(current)
+            if (
+                new is not None
+                and new.status is RolloutStatus.PROMOTED
+                and current.status is not RolloutStatus.PROMOTED
+            ):
+                new = self._start_guard(new, self._now())
+            return new
+
+        doc = self.store.update(endpoint, guarded)
         if doc is None:
             return self.get(endpoint)
         self.apply(doc, actor=actor, reason=doc.reason)

@@ -4,6 +4,7 @@ Keys under the storage root::
 
     endpoints/<name>/rollout.json                   the current rollout (compare-and-swap)
     endpoints/<name>/rollout/events/<ts>-<id>.json  one event per decision (append-only)
+    endpoints/<name>/rollout/analyses/<id>/<ts>.json  one point per analysis (append-only)
 
 Routing changes themselves stay in the endpoint's own history
 (``endpoints/<name>/history/``, written by :class:`~rayops.serving.Endpoints`);
@@ -35,7 +36,10 @@ from rayops.storage.base import Storage, dumps
 from rayops.storage.retry import pause
 
 __all__ = [
+    "AnalysisPoint",
     "EventKind",
+    "GuardState",
+    "GuardStatus",
     "Rollout",
     "RolloutEvent",
     "RolloutStatus",
@@ -43,6 +47,7 @@ __all__ = [
     "Strategy",
     "Thresholds",
     "Verdict",
+    "analyses_prefix",
     "events_prefix",
     "rollout_key",
 ]
@@ -92,6 +97,87 @@ class EventKind(StrEnum):
     PROMOTED = "promoted"
     ROLLED_BACK = "rolled_back"
     ABORTED = "aborted"
+    GUARD_PASSED = "guard_passed"  # the post-deploy guard let a promoted version go
+
+
+class GuardStatus(StrEnum):
+    """Where the post-deploy guard of a promoted version is."""
+
+    WATCHING = "watching"  # comparing the new version with the one it replaced
+    PASSED = "passed"  # the window ended without sustained degradation
+    ROLLED_BACK = "rolled_back"  # sustained degradation: the replaced version is back
+
+
+class GuardState(BaseModel):
+    """The post-deploy guard of a promoted rollout (see :mod:`rayops.rollout.guard`).
+
+    The limits are copied from the settings when the guard starts, so a change of
+    the settings does not change a guard in flight.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: GuardStatus = GuardStatus.WATCHING
+    started_at: datetime = Field(description="When the new version took all the traffic.")
+    baseline_start: datetime = Field(
+        description="Start of the replaced version's traffic the new version is compared with."
+    )
+    baseline_end: datetime | None = Field(
+        default=None, description="Its end (default: started_at)."
+    )
+    reference: str | None = Field(
+        default=None,
+        description=(
+            "The version compared with and rolled back to (default: the rollout's stable). A "
+            "deploy over a version still under guard (online hot-swaps in a row) keeps the "
+            "reference of that guard, so a bad version cannot escape it through its child."
+        ),
+    )
+    window_rows: int = Field(ge=1)
+    window_s: float = Field(gt=0)
+    interval_s: float = Field(gt=0)
+    failures_needed: int = Field(ge=1)
+    shadow_share: float = Field(default=0.0, ge=0, le=1)
+    next_analysis_at: datetime
+    analyses: int = Field(default=0, ge=0)
+    failures: int = Field(default=0, ge=0, description="Consecutive failing analyses.")
+    labeled: int = Field(default=0, ge=0, description="The new version's labeled rows so far.")
+    verdict: Verdict | None = None
+    reason: str | None = None
+    ended_at: datetime | None = None
+
+    @property
+    def watching(self) -> bool:
+        return self.status is GuardStatus.WATCHING
+
+    def reference_of(self, doc: Rollout) -> str:
+        """The version this guard compares ``doc``'s candidate with."""
+        return self.reference or doc.stable
+
+
+class AnalysisPoint(BaseModel):
+    """One analysis of a rollout (a canary step or a guard check), for charts.
+
+    ``phase`` is ``canary``, ``ab``, ``shadow`` or ``guard``; the metrics are the
+    task's primary metric (RMSE, log loss) of each side on the analyzed window.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    rollout_id: str
+    phase: str
+    time: datetime
+    step: int = 0
+    weight: int = 0
+    verdict: Verdict
+    metric: str | None = None
+    stable_metric: float | None = None
+    candidate_metric: float | None = None
+    p_value: float | None = None
+    gate: str | None = Field(default=None, description="The gate's verdict, if it ran.")
+    n_stable: int = 0
+    n_candidate: int = 0
+    reason: str = ""
 
 
 class Thresholds(RolloutLimits):
@@ -161,6 +247,16 @@ class Rollout(BaseModel):
     )
     actor: str | None = None
     revision: int = Field(default=1, ge=1)
+    guard: GuardState | None = Field(
+        default=None, description="The post-deploy guard, once the candidate took all traffic."
+    )
+    rejected: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Versions the guard rolled back on this endpoint (latest last, carried from "
+            "rollout to rollout): automation does not deploy them again."
+        ),
+    )
 
     @field_validator("endpoint")
     @classmethod
@@ -203,6 +299,13 @@ def rollout_key(endpoint: str) -> str:
 
 def events_prefix(endpoint: str) -> str:
     return f"endpoints/{validate_name(endpoint, 'endpoint name')}/rollout/events/"
+
+
+def analyses_prefix(endpoint: str, rollout_id: str) -> str:
+    return (
+        f"endpoints/{validate_name(endpoint, 'endpoint name')}/rollout/analyses/"
+        f"{validate_name(rollout_id, 'rollout id')}/"
+    )
 
 
 class RolloutStore:
@@ -261,6 +364,17 @@ class RolloutStore:
         tie = f"{event.revision:06d}-{time.monotonic_ns():020d}-{uuid.uuid4().hex[:6]}"
         key = f"{events_prefix(event.endpoint)}{stamp}-{tie}.json"
         self.storage.put_if_absent(key, dumps(event.model_dump(mode="json")))
+
+    def record_analysis(self, endpoint: str, point: AnalysisPoint) -> None:
+        """Append one analysis point of ``point.rollout_id`` (never overwritten)."""
+        stamp = point.time.strftime("%Y%m%dT%H%M%S%fZ")
+        key = f"{analyses_prefix(endpoint, point.rollout_id)}{stamp}-{uuid.uuid4().hex[:6]}.json"
+        self.storage.put_if_absent(key, dumps(point.model_dump(mode="json")))
+
+    def analyses(self, endpoint: str, rollout_id: str) -> list[AnalysisPoint]:
+        """Every analysis point of one rollout, oldest first."""
+        keys = self.storage.list_keys(analyses_prefix(endpoint, rollout_id))
+        return [AnalysisPoint.model_validate(self.storage.read_json(k)) for k in sorted(keys)]
 
     def events(self, endpoint: str) -> list[RolloutEvent]:
         """Every rollout event of ``endpoint``, oldest first."""

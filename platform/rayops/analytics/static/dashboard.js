@@ -660,6 +660,47 @@
     document.body.setAttribute("data-ready", "true");
   }
 
+  // ---------------------------------------------------------------- rollout analysis
+  // The latest rollout's analyses (canary steps, then the post-deploy guard's checks):
+  // stable's and the candidate's loss per analysis, and the gate's verdict and p-value.
+  function rolloutChart(doc) {
+    const panel = document.getElementById("rollout-panel");
+    const points = (doc && doc.analyses) || [];
+    panel.hidden = !points.length;
+    if (!points.length) return;
+    const r = doc.rollout, metric = (points.find((p) => p.metric) || {}).metric || "loss";
+    const t = points.map((p) => ms(p.time));
+    const span = Math.max(t[t.length - 1] - t[0], 1000);
+    const series = [["stable", r.stable, "#7aa2f7", "stable_metric"], ["candidate", r.candidate, "#f7768e", "candidate_metric"]]
+      .map(([role, ref, color, key]) => ({ ref, color, label: `${role} ${ref}`,
+        points: points.filter((p) => p[key] !== null && p[key] !== undefined).map((p) => [ms(p.time), p[key]]) }));
+    const guard = r.guard ? ` · guard ${r.guard.status}` : "";
+    document.getElementById("rollout-sub").textContent = `${r.strategy} of ${r.candidate} over ${r.stable}: ${r.status}${guard} · ${metric}`;
+    lineChart(document.getElementById("chart-rollout"), {
+      id: "rollout", title: "rollout analysis", metric, yLabel: metric, series,
+      x0: t[0] - span * 0.05, x1: t[t.length - 1] + span * 0.05, step: span,
+    });
+    const steps = clear(document.getElementById("rollout-steps"));
+    const tbl = html("table", { class: "tbl steps" }, steps);
+    const head = html("tr", {}, tbl);
+    for (const c of ["time", "phase", "weight", "stable", "candidate", "gate", "p", "verdict"]) html("th", {}, head, c);
+    for (const p of points.slice(-12).reverse()) {
+      const row = html("tr", { class: "step", "data-phase": p.phase, "data-verdict": p.verdict, "data-gate": p.gate || "" }, tbl);
+      for (const v of [fmtTime(ms(p.time), 0, true), p.phase, `${p.weight}%`, fmt(metric, p.stable_metric),
+                       fmt(metric, p.candidate_metric), p.gate || "—",
+                       p.p_value === null || p.p_value === undefined ? "—" : p.p_value.toPrecision(2), p.verdict]) {
+        html("td", {}, row, String(v));
+      }
+    }
+  }
+  async function refreshRollout() {
+    try {
+      rolloutChart(await getJSON(`/dashboard/api/rollout?${new URLSearchParams({ endpoint: state.endpoint })}`));
+    } catch (e) {
+      document.getElementById("rollout-panel").hidden = true;  // the report's banner speaks for errors
+    }
+  }
+
   function banner(text) {
     const b = document.getElementById("banner");
     b.hidden = !text; b.textContent = text || "";
@@ -677,6 +718,7 @@
       const q = new URLSearchParams({ endpoint: state.endpoint, range: state.range });
       const report = await getJSON(`/dashboard/api/report?${q}`);
       render(report);
+      await refreshRollout();
       banner("");
       document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
     } catch (e) {
