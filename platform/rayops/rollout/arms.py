@@ -131,16 +131,18 @@ def measure(
     *,
     tolerance: float,
     include_shadow: bool = False,
+    frame: Any = None,
 ) -> dict[str, Arm]:
     """The arms of ``refs`` over ``[start, end)`` of ``endpoint``'s logs (a ref with no
-    traffic in the window is left out)."""
+    traffic in the window is left out); ``frame``: that window, already read."""
     import numpy as np
 
     from rayops.monitoring.metrics import endpoint_metrics
     from rayops.telemetry.labeled import labeled_rows
     from rayops.telemetry.readers import joined
 
-    frame = joined(storage, endpoint, start, end, include_shadow=include_shadow)
+    if frame is None:
+        frame = joined(storage, endpoint, start, end, include_shadow=include_shadow)
     ops = endpoint_metrics(
         storage, endpoint, start, end, tolerance=tolerance, include_shadow=include_shadow,
         frame=frame,

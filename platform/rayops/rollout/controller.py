@@ -130,18 +130,17 @@ def analyze_step(storage: Any, doc: Rollout, now: datetime) -> Analysis:
     """
     from rayops.registry import Registry
     from rayops.rollout.arms import measure
+    from rayops.telemetry.readers import joined
 
     shadow = doc.strategy is Strategy.SHADOW
+    registry = Registry(storage)
+    # One read of the window for the labeled arms and the pre-label estimates.
+    frame = joined(storage, doc.endpoint, doc.step_started_at, now, include_shadow=shadow)
+    refs = [doc.stable, doc.candidate]
     arms = measure(
-        storage,
-        Registry(storage),
-        doc.endpoint,
-        [doc.stable, doc.candidate],
-        doc.step_started_at,
-        now,
-        tolerance=doc.thresholds.tolerance,
-        include_shadow=shadow,
-    )
+        storage, registry, doc.endpoint, refs, doc.step_started_at, now,
+        tolerance=doc.thresholds.tolerance, include_shadow=shadow, frame=frame,
+    )  # fmt: skip
     stable, candidate = arms.get(doc.stable), arms.get(doc.candidate)
     if doc.strategy is Strategy.AB:
         limits = doc.thresholds.model_copy(
@@ -151,19 +150,21 @@ def analyze_step(storage: Any, doc: Rollout, now: datetime) -> Analysis:
     elif shadow:
         result = judge_shadow(stable, candidate, doc.thresholds)
     else:
-        result = judge_canary(stable, candidate, doc.thresholds, _prelabel(storage, doc, now))
+        prelabel = _prelabel(storage, registry, doc, now, frame)
+        result = judge_canary(stable, candidate, doc.thresholds, prelabel)
     return result.model_copy(update={"window_start": doc.step_started_at, "window_end": now})
 
 
-def _prelabel(storage: Any, doc: Rollout, now: datetime) -> PrelabelResult | None:
+def _prelabel(
+    storage: Any, registry: Any, doc: Rollout, now: datetime, frame: Any
+) -> PrelabelResult | None:
     """The pre-label gate of a canary window (None when it is off or has nothing to say)."""
     if not doc.thresholds.prelabel_guard:
         return None
-    from rayops.registry import Registry
     from rayops.rollout.prelabel import estimates, prelabel_check
 
-    found = estimates(storage, Registry(storage), doc.endpoint, [doc.stable, doc.candidate],
-                      doc.step_started_at, now)  # fmt: skip
+    found = estimates(storage, registry, doc.endpoint, [doc.stable, doc.candidate],
+                      doc.step_started_at, now, frame=frame)  # fmt: skip
     return prelabel_check(found.get(doc.stable), found.get(doc.candidate), doc.thresholds)
 
 

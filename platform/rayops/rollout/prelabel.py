@@ -129,13 +129,15 @@ def estimates(
     end: datetime,
     *,
     include_shadow: bool = False,
+    frame: Any = None,
 ) -> dict[str, Estimate]:
     """Estimates of ``refs`` over ``[start, end)`` of ``endpoint``'s logs (a ref with no
-    rows or no estimate is left out)."""
+    rows or no estimate is left out); ``frame``: that window, already read."""
     from rayops.rollout.arms import row_refs
     from rayops.telemetry.readers import joined
 
-    frame = joined(storage, endpoint, start, end, include_shadow=include_shadow)
+    if frame is None:
+        frame = joined(storage, endpoint, start, end, include_shadow=include_shadow)
     refs_of_rows = row_refs(frame)
     out = {}
     for ref in refs:
