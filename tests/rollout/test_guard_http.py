@@ -33,6 +33,8 @@ SETTINGS = Settings(
     rollout_guard_window_rows=120,
     rollout_guard_window_s=6.0,
     rollout_guard_baseline_s=60.0,
+    # Quality decides here: a loaded CI machine's p95 must not roll an equal deploy back.
+    rollout_max_latency_p95_ms=60_000,
 )
 
 
