@@ -63,6 +63,23 @@ def test_window_crossing_midnight_and_join(storage: Storage) -> None:
     assert len(read_feedback(storage, "shop", T0, T0 + timedelta(hours=5))) == 6
 
 
+def test_version_and_shadow_filters_are_pushed_into_the_scan(storage: Storage) -> None:
+    _write_logs(storage)
+    end = T0 + timedelta(hours=3)
+    only = read_predictions(storage, "shop", T0, end, refs=["m@1.0.0"])
+    assert sorted(only["request_id"].unique()) == ["r1", "r3", "r5"]
+    assert set(only["version"]) == {"1.0.0"}
+    # A shadow version asked for by ref is still left out unless shadow rows are asked for.
+    assert read_predictions(storage, "shop", T0, end, refs=["m@2.0.0"]).empty
+    shadow = read_predictions(storage, "shop", T0, end, refs=["m@2.0.0"], include_shadow=True)
+    assert list(shadow["request_id"]) == ["s0"]
+    both = joined(storage, "shop", T0, end, refs=["m@1.0.0", "m@1.1.0", "other@1.0.0"])
+    assert len(both) == 12 and both["actual"].notna().sum() == 4
+    assert read_predictions(storage, "shop", T0, end, refs=[]).empty
+    with pytest.raises(InvalidInputError, match="MODEL@VERSION"):
+        read_predictions(storage, "shop", T0, end, refs=["m"])
+
+
 def test_empty_and_bad_windows(storage: Storage) -> None:
     assert read_predictions(storage, "none", T0, T0 + timedelta(hours=1)).empty
     assert joined(storage, "none", T0, T0 + timedelta(hours=1)).empty

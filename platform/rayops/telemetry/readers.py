@@ -44,6 +44,7 @@ from rayops.telemetry.schema import (
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
 __all__ = [
@@ -132,11 +133,14 @@ def read_log(
     *,
     columns: Sequence[str] | None = None,
     base: Sequence[str] = (),
+    where: pc.Expression | None = None,
 ) -> pa.Table:
     """Rows of ``log`` with ``start <= time < end``, as one Arrow table.
 
     ``columns`` (None: all) are projected in the reader; a column no file has is
     returned as nulls. Columns in ``base`` are always there, typed, even with no rows.
+    ``where`` is a further filter pushed into the scan with the time bounds (row groups
+    whose statistics exclude it are skipped), e.g. ``pc.field("shadow") == False``.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -151,9 +155,10 @@ def read_log(
             lo = pa.scalar(start, pa.timestamp("us", tz="UTC"))
             hi = pa.scalar(end, pa.timestamp("us", tz="UTC"))
             have = _expand(columns, data.schema.names)
-            table = data.to_table(
-                columns=have, filter=(pc.field("time") >= lo) & (pc.field("time") < hi)
-            )
+            condition = (pc.field("time") >= lo) & (pc.field("time") < hi)
+            if where is not None:
+                condition = condition & where
+            table = data.to_table(columns=have, filter=condition)
         except (NotFoundError, StorageError, OSError) as e:
             if not is_missing_file(e) or attempt == _RETRIES - 1:
                 raise
@@ -236,19 +241,45 @@ def read_predictions(
     *,
     include_shadow: bool = False,
     columns: Sequence[str] | None = None,
+    refs: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Predicted rows of ``endpoint`` with ``start <= time < end`` (UTC; naive means UTC).
 
     Every column by default (features as ``f_<name>``, class probabilities as
     ``p_<class>``); shadow rows (answers never returned) are left out unless asked for.
+    ``refs`` (``MODEL@VERSION``) keeps only those versions' rows. Both filters are
+    pushed into the scan, not applied to a frame afterwards.
     """
+    import pyarrow.compute as pc
+
     cols = None if columns is None else list(dict.fromkeys([*columns, "shadow"]))
+    shadow = pc.field("shadow")
+    where = None if include_shadow else shadow.is_null() | (shadow == False)  # noqa: E712
+    if refs is not None:
+        chosen = _refs_filter(refs)
+        where = chosen if where is None else where & chosen
     table = read_log(storage, endpoint, Log.PREDICTIONS, start, end, columns=cols,
-                     base=PREDICTION_BASE)  # fmt: skip
-    frame = _frame(table, cols or PREDICTION_BASE)
-    if not include_shadow and len(frame):
-        frame = frame[~frame["shadow"].astype(bool)]
-    return frame.reset_index(drop=True)
+                     base=PREDICTION_BASE, where=where)  # fmt: skip
+    return _frame(table, cols or PREDICTION_BASE)
+
+
+def _refs_filter(refs: Sequence[str]) -> pc.Expression:
+    """Rows whose (model, version) is one of ``refs``; a ref without a version is refused."""
+    import pyarrow.compute as pc
+
+    by_model: dict[str, list[str]] = {}
+    for ref in refs:
+        model, sep, version = ref.partition("@")
+        if not sep or not model or not version:
+            raise InvalidInputError(f"{ref!r} is not MODEL@VERSION.")
+        by_model.setdefault(model, []).append(version)
+    if not by_model:
+        return pc.scalar(False)
+    parts = [(pc.field("model") == m) & pc.field("version").isin(v) for m, v in by_model.items()]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out | part
+    return out
 
 
 def read_feedback(storage: Storage, endpoint: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -306,16 +337,18 @@ def joined(
     feedback_grace: timedelta = timedelta(days=7),
     include_shadow: bool = False,
     columns: Sequence[str] | None = None,
+    refs: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Predictions in the window with their actual values (``actual`` / ``actual_label``)
-    and, for regression, ``error = prediction - actual``.
+    and, for regression, ``error = prediction - actual``; ``refs`` as in
+    :func:`read_predictions`.
 
     Feedback arrives after the prediction, so it is read up to ``feedback_grace``
     past ``end``. Rows without feedback keep null actuals. If an actual was sent
     twice for a row, the latest one counts.
     """
     preds = read_predictions(
-        storage, endpoint, start, end, include_shadow=include_shadow, columns=columns
+        storage, endpoint, start, end, include_shadow=include_shadow, columns=columns, refs=refs
     )
     fb = read_feedback(storage, endpoint, as_utc(start), as_utc(end) + feedback_grace)
     return join(preds, fb)

@@ -91,9 +91,10 @@ class Scored:
         return len(self.values if self.values is not None else self.probabilities)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Entry:
-    """One request's rows, kept as given until the flush serializes them."""
+    """One request's rows, kept as given until the flush serializes them (not frozen:
+    a frozen dataclass's ``__init__`` costs a microsecond more on every request)."""
 
     request_id: str
     endpoint: str
@@ -143,13 +144,10 @@ class _BatchedLog(Generic[E]):
         """Rows waiting to be written."""
         return self._rows
 
-    def _size(self, entry: E) -> int:
-        return 1
-
-    def _add(self, entry: E) -> None:
+    def _add(self, entry: E, size: int = 1) -> None:
         with self._lock:
             self._entries.append(entry)
-            self._rows += self._size(entry)
+            self._rows += size
             full = self._rows >= self.max_rows
         if full:
             self._wake.set()
@@ -194,19 +192,16 @@ class _BatchedLog(Generic[E]):
 
 def _by_endpoint_and_day(entries: Sequence[Any]) -> dict[tuple[str, str], list[Any]]:
     """Entries grouped by (endpoint, UTC day): one Parquet object per group and flush."""
-    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    groups: dict[tuple[str, Any], list[Any]] = defaultdict(list)
     for e in entries:
-        groups[(e.endpoint, e.time.strftime("%Y-%m-%d"))].append(e)
-    return groups
+        groups[(e.endpoint, e.time.date())].append(e)
+    return {(endpoint, day.isoformat()): group for (endpoint, day), group in groups.items()}
 
 
 class PredictionLog(_BatchedLog[_Entry]):
     """Buffered, batched prediction log (see the module docstring)."""
 
     _thread_name = "rayops-prediction-log"
-
-    def _size(self, entry: _Entry) -> int:
-        return len(entry.frame)
 
     def record(
         self,
@@ -228,20 +223,9 @@ class PredictionLog(_BatchedLog[_Entry]):
         values); a multi-target model also gives ``targets`` (every target's values).
         """
         scored = predictions if isinstance(predictions, Scored) else Scored(values=predictions)
-        self._add(
-            _Entry(
-                request_id,
-                endpoint,
-                ref,
-                shadow,
-                key,
-                frame,
-                scored,
-                latency_ms,
-                time or self._now(),
-                targets,
-            )  # fmt: skip
-        )
+        entry = _Entry(request_id, endpoint, ref, shadow, key, frame, scored, latency_ms,
+                       time or self._now(), targets)  # fmt: skip
+        self._add(entry, len(frame))
 
     def _write(self, endpoint: str, entries: list[_Entry]) -> None:
         when = entries[0].time
@@ -254,12 +238,6 @@ class PredictionLog(_BatchedLog[_Entry]):
                 new_file_key(endpoint, Log.TARGET_PREDICTIONS, when),
                 target_predictions_table(multi),
             )
-
-
-def _repeat(values: Sequence[Any], counts: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    return np.repeat(np.asarray(values, dtype=object), counts)
 
 
 def _rows(counts: np.ndarray) -> np.ndarray:
@@ -277,9 +255,17 @@ def predictions_table(entries: Sequence[_Entry]) -> pa.Table:
 
     groups: dict[tuple[Any, ...], list[_Entry]] = defaultdict(list)
     for e in entries:
-        classes = tuple(str(c) for c in e.scored.classes) if e.scored.classes else ()
-        explained = tuple(e.scored.contributions[0]) if e.scored.contributions else ()
-        groups[(tuple(map(str, e.frame.columns)), classes, explained)].append(e)
+        scored = e.scored
+        groups[(
+            tuple(e.frame.columns),
+            tuple(scored.classes) if scored.classes else (),
+            tuple(scored.contributions[0]) if scored.contributions else (),
+        )].append(e)  # fmt: skip
+    texts = {k: tuple(tuple(map(str, part)) for part in k) for k in groups}
+    merged: dict[tuple[Any, ...], list[_Entry]] = defaultdict(list)
+    for k, group in groups.items():  # keys equal as text (1 and "1") share one group
+        merged[texts[k]] += group
+    groups = merged
     tables = [
         _group_table(columns, classes, group, explained)
         for (columns, classes, explained), group in groups.items()
@@ -298,24 +284,31 @@ def _group_table(
     import numpy as np
     import pyarrow as pa
 
-    counts = np.fromiter((len(e.frame) for e in entries), dtype=np.int64, count=len(entries))
-    model = [e.ref.partition("@")[0] for e in entries]
-    version = [e.ref.partition("@")[2] for e in entries]
+    # One pass over the entries for every per-request field, then numpy/Arrow per column
+    # (each entry's value repeated over its rows unless every request has one row).
+    rids, endpoints, refs, shadows, row_keys, latencies, times, sizes = zip(
+        *[(e.request_id, e.endpoint, e.ref, e.shadow, e.key, e.latency_ms, e.time,
+           len(e.frame)) for e in entries], strict=True)  # fmt: skip
+    counts = np.asarray(sizes, dtype=np.int64)
+    split = {ref: ref.partition("@") for ref in set(refs)}
+    single = bool((counts == 1).all())
+
+    def each(values: Sequence[Any], type_: pa.DataType) -> pa.Array:
+        arr = pa.array(values, type_)
+        return arr if single else arr.take(pa.array(np.repeat(np.arange(len(arr)), counts)))
+
     data: dict[str, Any] = {
-        "request_id": pa.array(_repeat([e.request_id for e in entries], counts), pa.string()),
+        "request_id": each(rids, pa.string()),
         "row": pa.array(_rows(counts), pa.int32()),
-        "endpoint": pa.array(_repeat([e.endpoint for e in entries], counts), pa.string()),
-        "model": pa.array(_repeat(model, counts), pa.string()),
-        "version": pa.array(_repeat(version, counts), pa.string()),
-        "shadow": pa.array(np.repeat([e.shadow for e in entries], counts), pa.bool_()),
-        "key": pa.array(_repeat([e.key for e in entries], counts), pa.string()),
-        "latency_ms": pa.array(np.repeat([e.latency_ms for e in entries], counts), pa.float64()),
-        "time": pa.array(
-            np.repeat(np.array([e.time.replace(tzinfo=None) for e in entries],
-                               dtype="datetime64[us]"), counts),
-            pa.timestamp("us", tz="UTC"),
-        ),
-    }  # fmt: skip
+        "endpoint": each(endpoints, pa.string()),
+        "model": each([split[r][0] for r in refs], pa.string()),
+        "version": each([split[r][2] for r in refs], pa.string()),
+        "shadow": each(shadows, pa.bool_()),
+        "key": each(row_keys, pa.string()),
+        "latency_ms": each(latencies, pa.float64()),
+        # Aware datetimes: Arrow stores them as UTC microseconds.
+        "time": each(times, pa.timestamp("us", tz="UTC")),
+    }
     if classes:
         proba = np.vstack([np.asarray(e.scored.probabilities, np.float64) for e in entries])
         labels = [str(v) for e in entries for v in (e.scored.labels or ())]
@@ -324,7 +317,7 @@ def _group_table(
         for j, c in enumerate(classes):
             data[probability_column(c)] = pa.array(proba[:, j], pa.float64())
     else:
-        values = np.concatenate([np.asarray(e.scored.values, np.float64) for e in entries])
+        values = np.concatenate([e.scored.values for e in entries], dtype=np.float64, axis=None)
         data["prediction"] = pa.array(values, pa.float64())
         data["label"] = pa.nulls(len(values), pa.string())
     data.update(_uncertainty_columns(entries, counts))
@@ -390,7 +383,7 @@ def _feature_columns(columns: Sequence[str], frames: Sequence[Any]) -> list[Any]
         else:
             break
     else:
-        matrix = np.vstack(matrices) if matrices else np.empty((0, len(columns)))
+        matrix = np.concatenate(matrices) if matrices else np.empty((0, len(columns)))
         return [matrix[:, j] for j in range(len(columns))]
     import pandas as pd
 
@@ -429,7 +422,7 @@ def target_predictions_table(entries: Sequence[_Entry]) -> pa.Table:
     return pa.table(dict(cols), schema=schema)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Outcome:
     request_id: str
     endpoint: str
