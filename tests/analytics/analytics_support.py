@@ -161,7 +161,8 @@ def _write_feedback(
 
 def _write_alerts(storage: Storage, endpoint: str, when: datetime) -> None:
     """Two alerts as monitoring stores them: accuracy (endpoint) and latency (canary)."""
-    from rayops.monitoring.alerts import Alert, alerts_prefix
+    from rayops.monitoring.alerts import Alert
+    from rayops.monitoring.layout import alerts_prefix
     from rayops.monitoring.records import write_record
 
     for i, (ref, metric, value, threshold, comparator, severity) in enumerate(

@@ -23,8 +23,9 @@ from rayops.control.tasks import alert_actions
 from rayops.datasets import make_regression
 from rayops.errors import InvalidInputError
 from rayops.monitoring import HealthState, Monitor, endpoint_health, read_alerts
-from rayops.monitoring.alerting import Alerter, alert_state_key
+from rayops.monitoring.alerting import Alerter
 from rayops.monitoring.alerts import AlertRule, add_rule, list_rules, remove_rule
+from rayops.monitoring.layout import alert_state_key
 from rayops.monitoring.task import MonitorTask
 from rayops.monitoring.view import EndpointView
 from rayops.storage import Storage

@@ -12,13 +12,13 @@ from monitoring_support import FEATURES, T0, endpoint, predict, register, train,
 from rayops.config import Settings
 from rayops.datasets import ConceptDrift, make_regression
 from rayops.errors import InvalidInputError
+from rayops.monitoring.layout import streams_key
 from rayops.monitoring.streaming import (
     Detector,
     DetectorKind,
     feed_streams,
     make_detector,
     read_detections,
-    streams_key,
 )
 from rayops.storage import Storage
 

@@ -17,7 +17,7 @@ from rayops.datasets import CovariateDrift, make_regression
 from rayops.monitoring import MonitorTask, read_drift_reports, read_snapshots
 from rayops.monitoring.alerts import add_rule
 from rayops.monitoring.gauges import MemoryGauges, RayGauges, default_gauges
-from rayops.monitoring.task import cursor_key
+from rayops.monitoring.layout import cursor_key
 from rayops.storage import Storage
 
 SETTINGS = Settings(

@@ -41,9 +41,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rayops.automation.layout import active_key, job_key, jobs_prefix
 from rayops.clock import utc_now
 from rayops.errors import ConflictError, NotFoundError
-from rayops.names import validate_name
 from rayops.storage.base import Storage, dumps
 
 __all__ = ["RetrainDecision", "JobState", "JobStore", "RetrainJob", "JobStage"]
@@ -126,13 +126,8 @@ class JobStore:
         self._now = now or utc_now
         self.retries = retries
 
-    @staticmethod
-    def job_key(model: str, job_id: str) -> str:
-        return f"automation/jobs/{validate_name(model, 'model name')}/{validate_name(job_id)}.json"
-
-    @staticmethod
-    def active_key(model: str) -> str:
-        return f"automation/active/{validate_name(model, 'model name')}.json"
+    job_key = staticmethod(job_key)
+    active_key = staticmethod(active_key)
 
     # --- the one-at-a-time claim ------------------------------------------------------
     def claim(
@@ -236,11 +231,7 @@ class JobStore:
 
     def list(self, model: str | None = None) -> list[RetrainJob]:
         """Jobs, oldest first (of ``model``, or of every model)."""
-        prefix = (
-            f"automation/jobs/{validate_name(model, 'model name')}/"
-            if model
-            else ("automation/jobs/")
-        )
+        prefix = jobs_prefix(model)
         jobs = [
             RetrainJob.model_validate(self.storage.read_json(k))
             for k in self.storage.list_keys(prefix)

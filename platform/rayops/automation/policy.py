@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rayops.automation.layout import POLICIES, policy_key
 from rayops.durations import parse_duration
 from rayops.errors import InvalidInputError, NotFoundError
 from rayops.names import validate_name
@@ -42,7 +43,6 @@ __all__ = [
     "next_run",
 ]
 
-ROOT = "automation/policies"
 _STRICT = ConfigDict(extra="forbid")
 
 
@@ -313,7 +313,7 @@ class PolicyStore:
 
     @staticmethod
     def key(model: str) -> str:
-        return f"{ROOT}/{validate_name(model, 'model name')}.json"
+        return policy_key(model)
 
     def put(self, policy: RetrainPolicy) -> RetrainPolicy:
         """Create or replace the policy of ``policy.model``."""
@@ -331,7 +331,7 @@ class PolicyStore:
 
     def list(self) -> list[RetrainPolicy]:
         out = []
-        for key in self.storage.list_keys(f"{ROOT}/"):
+        for key in self.storage.list_keys(POLICIES):
             if key.endswith(".json"):
                 out.append(RetrainPolicy.model_validate(self.storage.read_json(key)))
         return sorted(out, key=lambda p: p.model)

@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rayops.automation.layout import REQUESTS, requests_prefix
 from rayops.clock import utc_now
 from rayops.errors import AlreadyExistsError, NotFoundError
 from rayops.names import validate_name
@@ -42,10 +43,7 @@ __all__ = [
     "mark_handled",
     "pending_requests",
     "request_retrain",
-    "requests_prefix",
 ]
-
-ROOT = "automation/requests"
 
 
 class RetrainRequest(BaseModel):
@@ -68,10 +66,6 @@ class RetrainRequest(BaseModel):
     @property
     def handled_key(self) -> str:
         return self.key[: -len(".json")] + ".handled.json"
-
-
-def requests_prefix(model: str) -> str:
-    return f"{ROOT}/{validate_name(model, 'model name')}/"
 
 
 def request_retrain(
@@ -100,7 +94,7 @@ def request_retrain(
 
 def pending_requests(storage: Storage, model: str | None = None) -> list[RetrainRequest]:
     """Requests not handled yet, oldest first (of ``model``, or of every model)."""
-    prefix = requests_prefix(model) if model else f"{ROOT}/"
+    prefix = requests_prefix(model) if model else REQUESTS
     keys = storage.list_keys(prefix)
     handled = {k[: -len(".handled.json")] for k in keys if k.endswith(".handled.json")}
     out = []

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from rayops.automation.jobs import JobState, JobStore, RetrainJob
+from rayops.automation.layout import schedule_key
 from rayops.automation.policy import PolicyStore, RetrainPolicy, Schedule, parse_policy
 from rayops.automation.task import start_job
 from rayops.automation.triggers import CheckReport, check
@@ -98,7 +99,7 @@ class Retrainer:
         self.policies.put(policy.model_copy(update={"schedules": [*policy.schedules, schedule]}))
         now = self._now().isoformat()
         self.storage.update_json(
-            f"automation/schedules/{model}.json",
+            schedule_key(model),
             lambda doc: {**(doc or {}), schedule.label: now},
         )
         return schedule

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from rayops.automation.jobs import JobStage, JobState, JobStore, RetrainJob
+from rayops.automation.layout import schedule_key
 from rayops.automation.policy import PolicyStore, RetrainPolicy
 from rayops.automation.resources import JobNeeds, job_needs
 from rayops.automation.triggers import check, schedule_state
@@ -212,7 +213,7 @@ class RetrainTask(ControlTask):
         missing = [s.label for s in policy.schedules if s.label not in known]
         if missing:
             self.storage.update_json(
-                f"automation/schedules/{policy.model}.json",
+                schedule_key(policy.model),
                 lambda doc: {**dict.fromkeys(missing, now.isoformat()), **(doc or {})},
             )
 
@@ -221,6 +222,6 @@ class RetrainTask(ControlTask):
                  if r.fired and r.name.startswith("schedule ")}  # fmt: skip
         if fired:
             self.storage.update_json(
-                f"automation/schedules/{policy.model}.json",
+                schedule_key(policy.model),
                 lambda doc: {**(doc or {}), **dict.fromkeys(fired, now.isoformat())},
             )

@@ -37,6 +37,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rayops.automation.data import has_label
+from rayops.automation.layout import schedule_key
 from rayops.automation.policy import Guards, RetrainPolicy, Schedule, next_run
 from rayops.config import Settings
 from rayops.errors import NotFoundError, RayopsError
@@ -86,7 +87,7 @@ class CheckReport(BaseModel):
 def schedule_state(storage: Storage, model: str) -> dict[str, str]:
     """When each schedule of ``model`` last fired (label -> ISO time)."""
     try:
-        doc: dict[str, str] = storage.read_json(f"automation/schedules/{model}.json")
+        doc: dict[str, str] = storage.read_json(schedule_key(model))
     except NotFoundError:
         return {}
     return doc

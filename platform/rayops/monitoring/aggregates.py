@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rayops.config import Settings
 from rayops.errors import NotFoundError
+from rayops.monitoring.layout import aggregates_key
 from rayops.monitoring.metrics import ALL_VERSIONS, VersionMetrics
 from rayops.monitoring.quality import VersionInfo, derived_tolerance, version_info
 from rayops.names import validate_name
@@ -298,7 +299,7 @@ class Aggregates:
 
     # --- the cache ------------------------------------------------------------------------
     def _doc_key(self, log: str, day: str) -> str:
-        return f"monitoring/{self.endpoint}/aggregates/{log}/{day}.json"
+        return aggregates_key(self.endpoint, log, day)
 
     def _load(self, log: str, day: str) -> None:
         if (log, day) in self._loaded:

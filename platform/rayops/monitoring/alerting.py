@@ -46,10 +46,10 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings
 from rayops.errors import ConflictError, NotFoundError, RayopsError
-from rayops.monitoring.alerts import Alert, AlertRule, Severity, alerts_prefix
+from rayops.monitoring.alerts import Alert, AlertRule, Severity
+from rayops.monitoring.layout import alert_state_key, alerts_prefix
 from rayops.monitoring.records import write_record
 from rayops.monitoring.sinks import Sink, deliver, sinks_from_settings
-from rayops.names import validate_name
 from rayops.storage.base import Storage, dumps
 from rayops.storage.retry import pause
 
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
     from rayops.monitoring.view import EndpointView
 
-__all__ = ["AlertAction", "Alerter", "alert_state_key", "post_json"]
+__all__ = ["AlertAction", "Alerter", "post_json"]
 
 #: An alert action: acts on an alert, returns ``{"action", "ok", "detail"}`` (recorded).
 AlertAction = Callable[[Alert], dict[str, Any]]
@@ -68,10 +68,6 @@ logger = logging.getLogger(__name__)
 _LEVELS = {Severity.INFO: logging.INFO, Severity.WARNING: logging.WARNING}
 #: Metrics that exist only for the endpoint as a whole.
 _ENDPOINT_ONLY = ("drift_share", "drift_score", "prediction_drift", "target_drift")
-
-
-def alert_state_key(endpoint: str) -> str:
-    return f"monitoring/{validate_name(endpoint, 'endpoint name')}/alert_state.json"
 
 
 #: Webhook answers worth another attempt: a receiver's rate limit, or its outage.

@@ -38,18 +38,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rayops.config import Settings
 from rayops.errors import InvalidInputError, NotFoundError
+from rayops.monitoring.layout import ROOT, RULES_KEY, alerts_prefix
 from rayops.monitoring.records import read_records
 from rayops.monitoring.view import validate_metric
 from rayops.names import validate_name
 from rayops.storage.base import Storage
 
 __all__ = [
-    "RULES_KEY",
     "Alert",
     "AlertRule",
     "Severity",
     "add_rule",
-    "alerts_prefix",
     "default_rules",
     "effective_rules",
     "get_rule",
@@ -59,7 +58,6 @@ __all__ = [
     "rules_for",
 ]
 
-RULES_KEY = "monitoring/rules.json"
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -207,10 +205,6 @@ class Alert(BaseModel):
     )
 
 
-def alerts_prefix(endpoint: str) -> str:
-    return f"monitoring/{validate_name(endpoint, 'endpoint name')}/alerts/"
-
-
 # --- rules -----------------------------------------------------------------------------------
 
 
@@ -353,8 +347,8 @@ def remove_rule(storage: Storage, name: str) -> None:
 def _endpoints_with_alerts(storage: Storage) -> list[str]:
     return [
         name
-        for name in storage.list_children("monitoring/")
-        if not name.endswith(".json") and storage.list_children(f"monitoring/{name}/alerts/")
+        for name in storage.list_children(ROOT)
+        if not name.endswith(".json") and storage.list_children(alerts_prefix(name))
     ]
 
 

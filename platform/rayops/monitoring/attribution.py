@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 from rayops.config import Settings
 from rayops.controltask import ControlTask
 from rayops.errors import NotFoundError, RayopsError
+from rayops.monitoring.layout import attribution_cursor_key, attribution_prefix
 from rayops.monitoring.records import read_records, write_record
-from rayops.names import validate_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +52,6 @@ __all__ = [
     "AttributionDrift",
     "AttributionTask",
     "attribution_drift",
-    "attribution_prefix",
     "read_attribution",
     "training_importance",
 ]
@@ -60,14 +59,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
-
-
-def attribution_prefix(endpoint: str) -> str:
-    return f"monitoring/{validate_name(endpoint, 'endpoint name')}/attribution/"
-
-
-def _cursor_key(endpoint: str) -> str:
-    return f"monitoring/{validate_name(endpoint, 'endpoint name')}/attribution_cursor.json"
 
 
 def _hour(t: datetime) -> datetime:
@@ -224,7 +215,7 @@ class AttributionTask(ControlTask):
         """Explain every completed hour of ``endpoint`` not done yet; returns a summary."""
         m = self.settings.monitoring
         end = _hour(now - timedelta(seconds=m.log_lag_s))
-        key = _cursor_key(endpoint)
+        key = attribution_cursor_key(endpoint)
         try:
             done = datetime.fromisoformat(self.storage.read_json(key)["done_until"])
         except NotFoundError:

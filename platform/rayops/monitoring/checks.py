@@ -36,36 +36,18 @@ from typing import TYPE_CHECKING, Any
 from rayops.config import Settings
 from rayops.errors import NotFoundError
 from rayops.monitoring.drift import DriftKind, DriftReport, feature_drift
+from rayops.monitoring.layout import drift_prefix, reference_key
 from rayops.monitoring.records import read_records, write_record
-from rayops.names import validate_name
 from rayops.storage.base import Storage
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-__all__ = [
-    "DriftCheck",
-    "check_drift",
-    "drift_prefix",
-    "read_drift_reports",
-    "store_drift",
-]
+__all__ = ["DriftCheck", "check_drift", "read_drift_reports", "store_drift"]
 
 PREDICTION = "prediction"
 ACTUAL = "actual"
-
-
-def drift_prefix(endpoint: str) -> str:
-    return f"monitoring/{validate_name(endpoint, 'endpoint name')}/drift/"
-
-
-def reference_key(endpoint: str, ref: str) -> str:
-    model, _, version = ref.partition("@")
-    return (
-        f"monitoring/{validate_name(endpoint, 'endpoint name')}/reference/"
-        f"{validate_name(model, 'model name')}/{validate_name(version, 'model version')}.json"
-    )
 
 
 @dataclass(frozen=True)

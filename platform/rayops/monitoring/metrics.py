@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any
 from rayops.clock import as_utc, utc_now
 from rayops.durations import parse_duration
 from rayops.errors import InvalidInputError
+from rayops.monitoring.layout import metrics_prefix
 from rayops.monitoring.quality import VersionInfo, derived_tolerance
-from rayops.names import validate_name
 from rayops.storage.base import Storage
 
 if TYPE_CHECKING:
@@ -318,8 +318,6 @@ def version_metrics(
 
 
 # --- snapshots ----------------------------------------------------------------------------
-def metrics_prefix(endpoint: str) -> str:
-    return f"monitoring/{validate_name(endpoint, 'endpoint name')}/metrics/"
 
 
 _SNAPSHOT_FIELDS = (

@@ -44,10 +44,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from rayops.clock import utc_now
+from rayops.monitoring.layout import DEAD_LETTERS
 from rayops.storage.base import Storage, dumps
 
 __all__ = [
-    "DEAD_LETTERS",
     "DeliveryError",
     "EmailSink",
     "Sink",
@@ -60,9 +60,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Alerts no sink could take, one JSON document each.
-DEAD_LETTERS = "monitoring/dead-letters/"
 
 _ICONS = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
 

@@ -46,8 +46,8 @@ from typing import TYPE_CHECKING, Any
 from rayops.config import Settings
 from rayops.errors import NotFoundError
 from rayops.monitoring.detectors import Detector, DetectorKind, make_detector
+from rayops.monitoring.layout import detections_prefix, streams_key
 from rayops.monitoring.records import read_records, write_record
-from rayops.names import validate_name
 from rayops.storage.base import Storage, dumps
 
 if TYPE_CHECKING:
@@ -60,7 +60,6 @@ __all__ = [
     "feed_streams",
     "make_detector",
     "read_detections",
-    "streams_key",
 ]
 
 
@@ -92,14 +91,6 @@ class Detection:
             "time": self.time.isoformat(),
             "value": self.value,
         }
-
-
-def streams_key(endpoint: str) -> str:
-    return f"monitoring/{validate_name(endpoint, 'endpoint name')}/streams.json"
-
-
-def detections_prefix(endpoint: str) -> str:
-    return f"monitoring/{validate_name(endpoint, 'endpoint name')}/detections/"
 
 
 class _Stream:

@@ -41,10 +41,10 @@ from rayops.controltask import ControlTask
 from rayops.errors import NotFoundError, RayopsError
 from rayops.monitoring.alerting import AlertAction, Alerter
 from rayops.monitoring.gauges import Gauges, default_gauges
-from rayops.names import validate_name
+from rayops.monitoring.layout import cursor_key
 from rayops.storage.base import Storage
 
-__all__ = ["MonitorTask", "cursor_key", "per_endpoint"]
+__all__ = ["MonitorTask", "per_endpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +78,6 @@ def per_endpoint(
             logger.exception("%s of %s crashed.", what, endpoint)
             out[endpoint] = {"error": f"{type(e).__name__}: {e}"}
     return out
-
-
-def cursor_key(endpoint: str) -> str:
-    return f"monitoring/{validate_name(endpoint, 'endpoint name')}/cursor.json"
 
 
 class MonitorTask(ControlTask):

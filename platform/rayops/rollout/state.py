@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rayops.config.rollout import RolloutLimits
 from rayops.errors import ConflictError, NotFoundError
 from rayops.names import validate_name
+from rayops.rollout.layout import analyses_prefix, events_prefix, rollout_key
 from rayops.storage.base import Storage, dumps
 from rayops.storage.retry import pause
 
@@ -47,9 +48,6 @@ __all__ = [
     "Strategy",
     "Thresholds",
     "Verdict",
-    "analyses_prefix",
-    "events_prefix",
-    "rollout_key",
 ]
 
 
@@ -293,21 +291,6 @@ class RolloutEvent(BaseModel):
     revision: int = Field(default=1, ge=1, description="The rollout document's revision.")
 
 
-def rollout_key(endpoint: str) -> str:
-    return f"endpoints/{validate_name(endpoint, 'endpoint name')}/rollout.json"
-
-
-def events_prefix(endpoint: str) -> str:
-    return f"endpoints/{validate_name(endpoint, 'endpoint name')}/rollout/events/"
-
-
-def analyses_prefix(endpoint: str, rollout_id: str) -> str:
-    return (
-        f"endpoints/{validate_name(endpoint, 'endpoint name')}/rollout/analyses/"
-        f"{validate_name(rollout_id, 'rollout id')}/"
-    )
-
-
 class RolloutStore:
     """Read, compare-and-swap and record rollouts in one storage root."""
 
@@ -389,6 +372,6 @@ class RolloutStore:
                 validate_name(child)
             except ValueError:
                 continue
-            if self.storage.exists(f"endpoints/{child}/rollout.json"):
+            if self.storage.exists(rollout_key(child)):
                 out.append(child)
         return out
