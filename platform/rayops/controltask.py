@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.storage.base import Storage
 
 __all__ = ["AlertAction", "ControlTask"]
@@ -54,7 +54,7 @@ class ControlTask(ABC):
 
     def __init__(self, storage: Storage, settings: Settings | None = None) -> None:
         self.storage = storage
-        self.settings = settings or Settings()
+        self.settings = settings_of(storage, settings)
 
     @property
     def interval_s(self) -> float:

@@ -73,7 +73,7 @@ from rayops.analytics.targets import (
     target_for,
 )
 from rayops.analytics.trends import Trend, TrendResult, classify_trend
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.monitoring.metrics import ALL_VERSIONS, parse_window
 from rayops.monitoring.quality import VersionInfo, derived_tolerance, version_info
 from rayops.names import validate_name
@@ -278,7 +278,7 @@ def analyze(
     ``[start, end)``. Default range: ``analytics_range``."""
     from datetime import UTC
 
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     subject = Subject(subject)
     validate_name(name, f"{subject.value} name")
     if range is None and start is None:

@@ -41,7 +41,7 @@ from rayops.analytics.report import (
     ImportancePoint,
     UncertaintyPoint,
 )
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -271,7 +271,7 @@ def uncertainty_parts(
 ) -> dict[str, Any]:
     """The report's ``uncertainty``, ``calibration``, ``importance`` and ``histograms``
     (see the module docstring)."""
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     frame = _frame(storage, endpoints, start, end, model)
     refs = sorted(r for r in infos)
     current = frame[frame["time"] >= current_start] if len(frame) else frame

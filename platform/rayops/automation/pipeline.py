@@ -47,7 +47,7 @@ from rayops.automation.jobs import JobStage, JobState, JobStore, RetrainDecision
 from rayops.automation.policy import PolicyStore, RetrainPolicy
 from rayops.automation.resources import ResourceWatch
 from rayops.clock import utc_now
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import ConflictError, InvalidInputError, NotFoundError
 from rayops.storage.base import Storage
 
@@ -214,7 +214,7 @@ def run_retrain(
     now: Callable[[], datetime] | None = None,
 ) -> RetrainJob:
     """Run retrain job ``job_id`` of ``model`` (needs a Ray session); returns the final job."""
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     clock = now or utc_now
     jobs = JobStore(storage, now=clock)
     job = jobs.get(model, job_id)

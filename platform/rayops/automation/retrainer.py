@@ -28,7 +28,7 @@ from rayops.automation.policy import PolicyStore, RetrainPolicy, Schedule, parse
 from rayops.automation.task import start_job
 from rayops.automation.triggers import CheckReport, check
 from rayops.clock import utc_now
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import ConflictError, InvalidInputError, NotFoundError
 from rayops.storage.base import Storage
 
@@ -54,7 +54,7 @@ class Retrainer:
         submitter: Any = None,
     ) -> None:
         self.storage = storage
-        self.settings = settings or Settings()
+        self.settings = settings_of(storage, settings)
         self._now = now or utc_now
         self._submitter = submitter
         self.policies = PolicyStore(storage)

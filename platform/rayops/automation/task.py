@@ -30,7 +30,7 @@ from rayops.automation.layout import schedule_key
 from rayops.automation.policy import PolicyStore, RetrainPolicy
 from rayops.automation.resources import JobNeeds, job_needs
 from rayops.automation.triggers import check, schedule_state
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.controltask import AlertAction, ControlTask
 from rayops.errors import RayopsError
 from rayops.storage.base import Storage
@@ -64,7 +64,9 @@ def start_job(
     )  # fmt: skip
     if job is None:
         return None
-    return submit(storage, job, submitter, now, needs=job_needs(policy, settings or Settings()))
+    return submit(
+        storage, job, submitter, now, needs=job_needs(policy, settings_of(storage, settings))
+    )
 
 
 def submit(

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rayops.automation.data import has_label
 from rayops.automation.layout import schedule_key
 from rayops.automation.policy import Guards, RetrainPolicy, Schedule, next_run
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import NotFoundError, RayopsError
 from rayops.storage.base import Storage
 
@@ -130,7 +130,7 @@ def check(
     from rayops.automation.requests import pending_requests
     from rayops.registry import Registry
 
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     registry = Registry(storage, settings=settings)
     prod = registry.production(policy.model)
     # "Since the last training" counts from the production version's training or the

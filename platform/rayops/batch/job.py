@@ -44,7 +44,7 @@ from rayops.batch.scorer import (
 )
 from rayops.batch.spec import BatchDefinition, BatchManifest, Part, PartResult
 from rayops.clock import utc_now
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import AlreadyExistsError, InvalidInputError, NotFoundError, RayopsError
 from rayops.names import validate_name
 from rayops.storage import Storage, open_storage
@@ -98,7 +98,7 @@ def run_batch(
     """
     import ray
 
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     say = progress or (lambda _: None)
     if (features is None) == (data is None):
         raise InvalidInputError("Give exactly one of --features NAME[@VERSION] or --data URI.")

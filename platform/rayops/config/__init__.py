@@ -85,6 +85,7 @@ __all__ = [
     "TrainingSettings",
     "UpdateMode",
     "load_settings",
+    "settings_of",
 ]
 
 #: Where artifacts live when ``RAYOPS_STORAGE`` is not set: a directory in the
@@ -386,6 +387,23 @@ def _flat_index() -> dict[str, tuple[str, str]]:
             for f in section.model_fields
         }
     return _FLAT
+
+
+def settings_of(storage: object, settings: Settings | None = None) -> Settings:
+    """The settings that apply to work on ``storage`` when the caller gave none: the
+    ones the storage was opened with (:func:`rayops.storage.open_storage` keeps them),
+    else the environment's. The one fallback every component uses, so overrides given
+    when the storage was opened reach everything built on it.
+
+    Example:
+        >>> from rayops.storage import open_storage
+        >>> settings_of(open_storage("/tmp/x", Settings(monitoring_window="2h"))).monitoring.window
+        '2h'
+    """
+    if settings is not None:
+        return settings
+    found = getattr(storage, "settings", None)
+    return found if isinstance(found, Settings) else Settings()
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -59,7 +59,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rayops.clock import utc_now
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.control.lease import LEASE_KEY, Lease
 from rayops.controltask import ControlTask
 from rayops.errors import NotFoundError, RayopsError
@@ -96,7 +96,7 @@ class ControlLoop:
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.storage = storage
-        self.settings = settings or Settings()
+        self.settings = settings_of(storage, settings)
         self.holder = holder or f"loop-{uuid.uuid4().hex[:12]}"
         self._now = now or utc_now
         self.lease = Lease(storage, self.holder, self.settings.control.lease_s, now=self._now)

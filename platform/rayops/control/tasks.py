@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.controltask import ControlTask
 from rayops.errors import InvalidInputError
 from rayops.storage.base import Storage
@@ -71,7 +71,7 @@ def default_tasks(
     storage: Storage, settings: Settings | None = None, *, names: list[str] | None = None
 ) -> list[ControlTask]:
     """Instances of the tasks in ``names`` (default: every task in :data:`TASKS`)."""
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     chosen = list(TASKS) if names is None else names
     unknown = sorted(set(chosen) - set(TASKS))
     if unknown:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from rayops.clock import utc_now
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError, NotFoundError, UnsafeArtifactError
 from rayops.features import layout
 from rayops.features.inputs import check_metadata, parse_expectations, roles_for, to_utc
@@ -70,7 +70,7 @@ class FeatureStore:
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.storage = storage
-        self.settings = settings or getattr(storage, "settings", None) or Settings()
+        self.settings = settings_of(storage, settings)
         self._now = now or utc_now
         self._publisher = VersionPublisher(storage, self.settings, self._now, self._manifest)
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.interop._session import (
     experiment_id_for,
     mlflow_session,
@@ -186,7 +186,7 @@ def export_run(
     trials: pd.DataFrame = read_trials(storage, run_id)
     names = fold_metrics(trials.columns)
     best_config = (run.get("best") or {}).get("config_id")
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     store = tracking_uri(uri)
     with mlflow_session(store) as mlflow, quiet_stdout():
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME

@@ -52,7 +52,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import NotFoundError
 from rayops.monitoring.layout import aggregates_key
 from rayops.monitoring.metrics import ALL_VERSIONS, VersionMetrics
@@ -291,7 +291,7 @@ class Aggregates:
     def __init__(self, storage: Storage, endpoint: str, settings: Settings | None = None) -> None:
         self.storage = storage
         self.endpoint = validate_name(endpoint, "endpoint name")
-        self.settings = settings or Settings()
+        self.settings = settings_of(storage, settings)
         self._files: dict[str, dict[str, dict[str, Any]]] = {log: {} for log in _LOGS}
         self._loaded: set[tuple[str, str]] = set()
         self._infos: dict[str, VersionInfo] = {}

@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import ConflictError, NotFoundError, RayopsError
 from rayops.monitoring.alerts import Alert, AlertRule, Severity
 from rayops.monitoring.layout import alert_state_key, alerts_prefix
@@ -117,7 +117,7 @@ class Alerter:
         actions: Mapping[str, AlertAction] | None = None,
     ) -> None:
         self.storage = storage
-        self.settings = settings or Settings()
+        self.settings = settings_of(storage, settings)
         self._sinks = list(sinks) if sinks is not None else None
         self.actions: dict[str, AlertAction] = dict(actions or {})
 

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.controltask import ControlTask
 from rayops.errors import NotFoundError, RayopsError
 from rayops.monitoring.layout import attribution_cursor_key, attribution_prefix
@@ -143,7 +143,7 @@ def attribution_drift(
         ...                   t.replace(day=1), t.replace(day=2)) is None
         True
     """
-    k = (settings or Settings()).monitoring.attribution_top_k
+    k = settings_of(storage, settings).monitoring.attribution_top_k
     records = read_attribution(storage, endpoint, start, end, ref)
     total: dict[str, float] = {}
     rows = 0

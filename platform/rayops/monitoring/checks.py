@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import NotFoundError
 from rayops.monitoring.drift import DriftKind, DriftReport, feature_drift
 from rayops.monitoring.layout import drift_prefix, reference_key
@@ -235,7 +235,7 @@ def check_drift(
     from rayops.serving import Endpoints
     from rayops.telemetry.readers import feature_frame, joined
 
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     ref = Endpoints(storage, registry=False).get(endpoint).main.ref
     rows = joined(storage, endpoint, start, end) if frame is None else frame
     notes: list[str] = []

@@ -42,7 +42,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import NotFoundError
 from rayops.uncertainty.calibration import Calibrator
 from rayops.uncertainty.coverage import coverage_break
@@ -122,7 +122,7 @@ def served_level(storage: Storage, ref: str, settings: Settings | None = None) -
     ``aci`` task activated it (:func:`rayops.uncertainty.aci.level_key`), else nominal."""
     from rayops.uncertainty.aci import level_key, served_level_of
 
-    nominal = (settings or Settings()).monitoring.coverage_level
+    nominal = settings_of(storage, settings).monitoring.coverage_level
     try:
         doc = storage.read_json(level_key(ref))
     except (NotFoundError, ValueError):

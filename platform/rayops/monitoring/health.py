@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -349,6 +349,6 @@ def endpoint_health(
     """
     from rayops.monitoring.view import EndpointView
 
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     end = now() if callable(now) else (now or datetime.now(UTC))
     return EndpointView(storage, endpoint, end, settings).health(window)

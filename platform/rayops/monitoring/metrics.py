@@ -186,11 +186,11 @@ def endpoint_metrics(
     task of the version with the most rows (its classes, threshold, tolerance);
     rows of versions with another task or other classes count for traffic only.
     """
-    from rayops.config import Settings
+    from rayops.config import settings_of
     from rayops.monitoring.quality import version_info
     from rayops.telemetry.readers import joined, read_requests
 
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     if tolerance is not None and tolerance <= 0:
         raise InvalidInputError(f"The accuracy tolerance must be positive, got {tolerance}.")
     if frame is None:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rayops.clock import utc_now
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError
 from rayops.storage.base import Storage
 
@@ -83,7 +83,7 @@ class Monitor:
         actions: Mapping[str, Any] | None = None,
     ) -> None:
         self.storage = storage
-        self.settings = settings or Settings()
+        self.settings = settings_of(storage, settings)
         self._now = now or utc_now
         self.actions = dict(actions or {})
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import NotFoundError
 from rayops.monitoring.detectors import Detector, DetectorKind, make_detector
 from rayops.monitoring.layout import detections_prefix, streams_key
@@ -171,7 +171,7 @@ def feed_streams(
     from rayops.serving import Endpoints
     from rayops.telemetry.readers import feature_frame, joined, read_predictions
 
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     key = streams_key(endpoint)
     try:
         current = storage.read_versioned(key)

@@ -41,7 +41,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError, NotFoundError
 from rayops.monitoring.coverage import UNCERTAINTY_METRICS
 from rayops.names import validate_name
@@ -108,7 +108,7 @@ class EndpointView:
         self.storage = storage
         self.endpoint = validate_name(endpoint, "endpoint name")
         self.end = end
-        self.settings = settings or Settings()
+        self.settings = settings_of(storage, settings)
         self.freeze = freeze
         self._frames: dict[str, pd.DataFrame] = {}
         self._metrics: dict[str, dict[str, VersionMetrics]] = {}

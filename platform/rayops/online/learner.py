@@ -49,7 +49,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rayops.clock import utc_now
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import ConflictError, InvalidInputError, NotFoundError
 from rayops.names import validate_name
 from rayops.online.buffer import Buffer, join_buffer, read_buffer
@@ -112,7 +112,7 @@ class OnlineLearner:
         from rayops.registry import Registry
 
         self.storage = storage
-        self.settings = settings or Settings()
+        self.settings = settings_of(storage, settings)
         self._clock = now or utc_now
         self.registry = registry or Registry(storage, now=self.now, settings=self.settings)
 

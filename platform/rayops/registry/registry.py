@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from rayops._version import __version__
 from rayops.clock import utc_now
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import (
     InvalidInputError,
     LifecycleError,
@@ -73,7 +73,7 @@ class Registry:
         settings: Settings | None = None,
     ) -> None:
         self.storage = storage
-        self.settings = settings or Settings()
+        self.settings = settings_of(storage, settings)
         self._clock = now or utc_now
 
     # --- helpers -------------------------------------------------------------------

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rayops.clock import utc_now
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.durations import seconds
 from rayops.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from rayops.registry.registry import PRODUCTION
@@ -129,7 +129,7 @@ class Rollouts:
         from rayops.registry import Registry
 
         self.storage = storage
-        self.settings = settings or Settings()
+        self.settings = settings_of(storage, settings)
         self._now = now or utc_now
         self.registry = registry or Registry(storage, now=self._now, settings=self.settings)
         self.endpoints = Endpoints(

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError
 from rayops.storage import Storage
 from rayops.training.fit import split_holdout, train_model
@@ -250,7 +250,7 @@ def fine_tune(
     from rayops.training.scoring import native_params, prepare_frame
     from rayops.training.targets import prepare_target
 
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     try:
         mode = FineTuneMode(mode)
     except ValueError:

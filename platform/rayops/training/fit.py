@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError
 from rayops.storage import Storage
 from rayops.tasks import Labels, Task
@@ -254,7 +254,7 @@ def train_model(
     """
     import ray
 
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     params = dict(params or {})
     rounds = int(params.pop("n_estimators", num_boost_round))
     objective = params.pop("objective", None)
@@ -373,7 +373,7 @@ def train_on_dataset(
         >>> train_on_dataset(ds, "y", features=["a", "b"], workers=2).path  # doctest: +SKIP
         <TrainPath.RAY_TRAIN: 'ray_train'>
     """
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     params = dict(params or {})
     rounds = int(params.pop("n_estimators", num_boost_round))
     if rounds < 1:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError
 from rayops.storage import Storage
 
@@ -116,7 +116,7 @@ def run_training(
     """
     from rayops.registry.predictor import Predictor
 
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     say = progress or (lambda _: None)
     if (features is None) == (data is None):
         raise InvalidInputError("Give exactly one of --features NAME[@VERSION] or --data PATH.")

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError, RayopsError
 from rayops.storage import Storage
 from rayops.tasks import TaskKind, direction_of
@@ -201,7 +201,7 @@ def run_tune(
     from rayops.training.scoring import fit_booster, prepare_frame
     from rayops.training.selection import select_features as run_selection
 
-    settings = settings or Settings()
+    settings = settings_of(storage, settings)
     started = time.perf_counter()
     if target not in frame.columns:
         raise InvalidInputError(
