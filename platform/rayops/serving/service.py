@@ -152,6 +152,7 @@ class GatewayService:
         self._shadow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rayops-shadow")
         self._watcher: threading.Thread | None = None
         self._feed: RoutingFeed | None = None
+        self._read_at: dict[str, float] = {}  # endpoint -> when this replica read its table
         self._shadow_pending = 0
         self._batchers: dict[str, _ModelBatcher] = {}
         self._batchers_lock = threading.Lock()
@@ -211,11 +212,16 @@ class GatewayService:
         """Swap in the tables the routing watcher says changed (no storage read); False
         if a version could not load yet."""
         with self._refresh_lock:
-            names = set(changes.names)
+            # A table this replica read itself after the watcher's scan (a request for a new
+            # endpoint, or the storage fallback) is newer than what the watcher says of it.
+            scanned = time.monotonic() - changes.scan_age_s
+            self._read_at = {n: t for n, t in self._read_at.items() if t >= scanned}
+            names = set(changes.names) | set(self._read_at)
             live = {name: e for name, e in self._live.items() if name in names}
             complete = True
             for name, (table, token) in changes.changed.items():
-                complete = self._install(name, table, token, live) and complete
+                if name not in self._read_at:
+                    complete = self._install(name, table, token, live) and complete
             self._publish(live)
         return complete
 
@@ -234,6 +240,8 @@ class GatewayService:
         except NotFoundError:
             live.pop(name, None)
             return
+        finally:
+            self._read_at[name] = time.monotonic()
         self._install(name, table, token, live)
 
     def _install(self, name: str, table: RoutingTable, token: str, live: dict[str, _Live]) -> bool:

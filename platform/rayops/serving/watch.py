@@ -217,6 +217,7 @@ class RoutingWatcher:
         self._scanned = asyncio.Event()  # set after the first read, good or not
         self._loop: asyncio.Task[None] | None = None
         self._last_call = time.monotonic()
+        self._calls = 0
 
     def _start(self) -> None:
         # Started by the first call: an async actor's event loop runs only in methods.
@@ -248,6 +249,7 @@ class RoutingWatcher:
     async def wait_for_change(self, epoch: str, since: int, timeout_s: float) -> RoutingChanges:
         """The changes after ``since``, as soon as there are any or after ``timeout_s``."""
         self._start()
+        self._calls += 1
         await self._scanned.wait()
         if epoch == self._scan.epoch and self._scan.version <= since and timeout_s > 0:
             try:
@@ -257,10 +259,17 @@ class RoutingWatcher:
         return self._scan.changes(epoch, since, time.monotonic())
 
     async def stats(self) -> dict[str, Any]:
-        """``{"epoch", "version", "scans", "reads"}``: how much storage the watcher read."""
+        """``{"epoch", "version", "scans", "reads", "calls"}``: how much storage the watcher
+        read, and how many long polls it answered."""
         self._start()
         s = self._scan
-        return {"epoch": s.epoch, "version": s.version, "scans": s.scans, "reads": s.reads}
+        return {
+            "epoch": s.epoch,
+            "version": s.version,
+            "scans": s.scans,
+            "reads": s.reads,
+            "calls": self._calls,
+        }
 
 
 def watcher_name(storage_uri: str) -> str:
