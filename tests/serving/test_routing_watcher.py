@@ -216,7 +216,13 @@ def test_a_change_arrives_through_the_watcher_within_a_second(
             s.close()
 
 
-@pytest.mark.parametrize("no_restart", [True, False], ids=["killed", "restarted-by-ray"])
+@pytest.mark.parametrize(
+    "no_restart",
+    [
+        pytest.param(True, id="killed"),
+        pytest.param(False, id="restarted-by-ray", marks=pytest.mark.slow),
+    ],
+)
 def test_replicas_survive_the_watcher_death(
     root: Storage,
     refs: tuple[Path, str, str],
@@ -325,3 +331,27 @@ def test_a_table_read_after_the_watcher_scan_wins_over_it(
         assert sorted(service.endpoint_names()) == ENDPOINTS
     finally:
         service.close()
+
+
+def test_an_idle_watcher_removes_itself(root: Storage) -> None:
+    """Once no replica asks (the gateway was deleted), the detached actor goes away."""
+    import ray
+
+    from rayops.serving.watch import RoutingWatcher
+
+    name = watcher_name(root.uri)
+    actor = (
+        ray.remote(RoutingWatcher)
+        .options(name=name, namespace=NAMESPACE, lifetime="detached", max_restarts=-1, num_cpus=0)
+        .remote(root.uri, Settings(storage=root.uri), idle_exit_s=1.0)
+    )
+    assert ray.get(actor.stats.remote(), timeout=60)["epoch"]
+
+    def gone() -> bool:
+        try:
+            ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            return True
+        return False
+
+    assert wait_until(gone, timeout=30)  # not restarted although max_restarts=-1

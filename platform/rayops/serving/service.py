@@ -204,6 +204,7 @@ class GatewayService:
         with self._refresh_lock:
             names = self.endpoints.list()
             live = {name: e for name, e in self._live.items() if name in names}
+            self._read_at = {n: t for n, t in self._read_at.items() if n in names}
             for name in names:
                 self._refresh_one(name, live)
             self._publish(live)
@@ -240,8 +241,7 @@ class GatewayService:
         except NotFoundError:
             live.pop(name, None)
             return
-        finally:
-            self._read_at[name] = time.monotonic()
+        self._read_at[name] = time.monotonic()  # only names that exist: a bounded dict
         self._install(name, table, token, live)
 
     def _install(self, name: str, table: RoutingTable, token: str, live: dict[str, _Live]) -> bool:

@@ -205,9 +205,12 @@ class RoutingWatcher:
     Args:
         storage_uri: the storage root whose routing tables it reads.
         settings: tunables (the poll interval, S3 settings).
+        idle_exit_s: the actor removes itself after this long without a call.
     """
 
-    def __init__(self, storage_uri: str, settings: Settings) -> None:
+    def __init__(
+        self, storage_uri: str, settings: Settings, idle_exit_s: float = _IDLE_EXIT_S
+    ) -> None:
         from rayops.storage import open_storage
 
         self._storage = open_storage(storage_uri, settings)
@@ -218,11 +221,12 @@ class RoutingWatcher:
         self._loop: asyncio.Task[None] | None = None
         self._last_call = time.monotonic()
         self._calls = 0
+        self._idle_exit_s = idle_exit_s
 
     def _start(self) -> None:
         # Started by the first call: an async actor's event loop runs only in methods.
         self._last_call = time.monotonic()
-        if self._loop is None:
+        if self._loop is None or self._loop.done():
             self._loop = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -235,7 +239,7 @@ class RoutingWatcher:
             except Exception:
                 logger.exception("Listing the endpoints failed; replicas keep the last tables.")
             self._scanned.set()
-            if time.monotonic() - self._last_call > _IDLE_EXIT_S:
+            if time.monotonic() - self._last_call > self._idle_exit_s:
                 self._exit()
                 return
             await asyncio.sleep(self._poll_s)
@@ -243,8 +247,13 @@ class RoutingWatcher:
     def _exit(self) -> None:
         import ray
 
-        logger.info("No gateway replica asked for %.0f s; the routing watcher exits.", _IDLE_EXIT_S)
-        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+        logger.info(
+            "No gateway replica asked for %.0f s; the routing watcher exits.", self._idle_exit_s
+        )
+        try:
+            ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+        except Exception:  # staying up is harmless: the next call restarts the loop
+            logger.exception("The routing watcher could not remove itself.")
 
     async def wait_for_change(self, epoch: str, since: int, timeout_s: float) -> RoutingChanges:
         """The changes after ``since``, as soon as there are any or after ``timeout_s``."""
