@@ -20,8 +20,37 @@ class ServingSettings(Section):
         default=0.5,
         gt=0,
         description=(
-            "Seconds between a gateway replica's checks of the routing tables in storage; a "
-            "routing change takes effect within about this long. Default 0.5."
+            "Seconds between reads of the routing tables in storage (by the routing watcher, or "
+            "by each gateway replica while it reads storage itself); a routing change takes "
+            "effect within about this long. Default 0.5."
+        ),
+    )
+    routing_watcher: bool = Field(
+        default=True,
+        description=(
+            "Gateway replicas follow one routing watcher (a detached Ray actor per storage "
+            "root, in Serve's namespace) instead of each re-reading every routing table every "
+            "poll interval, so storage reads do not grow with the number of replicas. A "
+            "replica falls back to reading storage itself while the watcher is unavailable. "
+            "Used only when Ray is initialised. Default on."
+        ),
+    )
+    routing_watcher_wait_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description=(
+            "Longest a gateway replica's long poll of the routing watcher waits for a change "
+            "(it answers at once when there is one); a watcher that has not answered a second "
+            "later is taken for dead and the replica reads storage itself. Default 2."
+        ),
+    )
+    routing_watcher_retry_s: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "Seconds between a gateway replica's attempts to reach (or re-create) the routing "
+            "watcher while it reads the routing tables from storage itself. Default 5."
         ),
     )
     max_body_bytes: int = Field(

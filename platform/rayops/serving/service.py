@@ -1,9 +1,12 @@
 """What one gateway replica does, without the HTTP: route, predict, log, watch.
 
 :class:`GatewayService` keeps a snapshot of every endpoint's :class:`Router`.
-A watcher thread polls the routing tables every ``serving_poll_interval_s``;
-when a table's storage token changes it loads the versions the new table needs
-*first*, then swaps the snapshot in one assignment. A request reads the snapshot
+A routing thread learns of every change of a routing table: from the routing
+watcher actor (:mod:`rayops.serving.watch`, one reader of storage for all
+replicas) or, when that is off or unavailable, by reading the tables itself
+every ``serving_poll_interval_s``. When a table's storage token changes it loads
+the versions the new table needs *first*, then swaps the snapshot in one
+assignment. A request reads the snapshot
 once, so it sees the old table or the new one, and never a version that is
 still loading: a routing change fails no request.
 
@@ -48,6 +51,7 @@ from rayops.serving.models import (
 from rayops.serving.options import NONE, RequestOptions
 from rayops.serving.routing import Route, Router, RoutingTable
 from rayops.serving.targets import check_labels, numbers, split_actuals, wanted_targets
+from rayops.serving.watch import RoutingChanges, RoutingFeed, RoutingSource, WatcherClient
 from rayops.storage.base import Storage
 from rayops.tasks import TaskKind
 from rayops.telemetry.writers import FeedbackLog, PredictionLog, RequestLog
@@ -147,6 +151,8 @@ class GatewayService:
         self._refresh_lock = threading.Lock()
         self._shadow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rayops-shadow")
         self._watcher: threading.Thread | None = None
+        self._feed: RoutingFeed | None = None
+        self._read_at: dict[str, float] = {}  # endpoint -> when this replica read its table
         self._shadow_pending = 0
         self._batchers: dict[str, _ModelBatcher] = {}
         self._batchers_lock = threading.Lock()
@@ -155,20 +161,27 @@ class GatewayService:
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
-        """Load every endpoint once, then watch the routing tables in the background."""
+        """Load every endpoint once, then follow the routing tables in the background
+        (through the routing watcher when ``serving_routing_watcher`` is on and Ray is
+        initialised, else by reading storage every ``serving_poll_interval_s``)."""
         try:
             self.refresh()
         except RayopsError:
             logger.exception("First load of the routing tables failed; the watcher retries.")
-        self._watcher = threading.Thread(target=self._watch, name="rayops-routing", daemon=True)
+        self._feed = RoutingFeed(
+            self.settings,
+            WatcherClient(self.storage.uri, self.settings),
+            apply=self._apply_changes,
+            refresh=self.refresh,
+            stop=self._stop,
+        )
+        self._watcher = threading.Thread(target=self._feed.run, name="rayops-routing", daemon=True)
         self._watcher.start()
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.settings.serving.poll_interval_s):
-            try:
-                self.refresh()
-            except Exception:
-                logger.exception("Reading the routing tables failed; keeping the current ones.")
+    @property
+    def routing_source(self) -> RoutingSource:
+        """Where the routing tables come from now: the watcher actor or storage."""
+        return self._feed.source if self._feed is not None else RoutingSource.STORAGE
 
     def close(self) -> None:
         """Stop watching and flush the prediction log."""
@@ -187,22 +200,40 @@ class GatewayService:
 
     # --- routing snapshot --------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-read every routing table; swap in the ones whose token changed."""
+        """Re-read every routing table from storage; swap in the ones whose token changed."""
         with self._refresh_lock:
             names = self.endpoints.list()
-            live = dict(self._live)
-            for name in list(live):
-                if name not in names:
-                    del live[name]
+            live = {name: e for name, e in self._live.items() if name in names}
+            self._read_at = {n: t for n, t in self._read_at.items() if n in names}
             for name in names:
                 self._refresh_one(name, live)
-            needed = {ref for e in live.values() for ref in e.router.table.refs()}
-            self._refresh_stats(needed)  # before a new ensemble goes live
-            self._live = live  # one assignment: requests see the old or the new snapshot
-            self.models.retain(needed)
-            with self._batchers_lock:
-                self._batchers = {r: b for r, b in self._batchers.items() if r in needed}
-            self._ready.set()
+            self._publish(live)
+
+    def _apply_changes(self, changes: RoutingChanges) -> bool:
+        """Swap in the tables the routing watcher says changed (no storage read); False
+        if a version could not load yet."""
+        with self._refresh_lock:
+            # A table this replica read itself after the watcher's scan (a request for a new
+            # endpoint, or the storage fallback) is newer than what the watcher says of it.
+            scanned = time.monotonic() - changes.scan_age_s
+            self._read_at = {n: t for n, t in self._read_at.items() if t >= scanned}
+            names = set(changes.names) | set(self._read_at)
+            live = {name: e for name, e in self._live.items() if name in names}
+            complete = True
+            for name, (table, token) in changes.changed.items():
+                if name not in self._read_at:
+                    complete = self._install(name, table, token, live) and complete
+            self._publish(live)
+        return complete
+
+    def _publish(self, live: dict[str, _Live]) -> None:
+        needed = {ref for e in live.values() for ref in e.router.table.refs()}
+        self._refresh_stats(needed)  # before a new ensemble goes live
+        self._live = live  # one assignment: requests see the old or the new snapshot
+        self.models.retain(needed)
+        with self._batchers_lock:
+            self._batchers = {r: b for r, b in self._batchers.items() if r in needed}
+        self._ready.set()
 
     def _refresh_one(self, name: str, live: dict[str, _Live]) -> None:
         try:
@@ -210,18 +241,24 @@ class GatewayService:
         except NotFoundError:
             live.pop(name, None)
             return
+        self._read_at[name] = time.monotonic()  # only names that exist: a bounded dict
+        self._install(name, table, token, live)
+
+    def _install(self, name: str, table: RoutingTable, token: str, live: dict[str, _Live]) -> bool:
+        """Put ``table`` in ``live`` once its versions are loaded; False if one cannot load."""
         current = live.get(name)
         if current is not None and current.token == token:
-            return
+            return True
         try:
             for ref in table.refs():
                 self.models.get(ref)  # load before the table goes live
         except RayopsError as e:
             self._errors[name] = str(e)
             logger.error("Endpoint %s revision %s cannot load: %s", name, table.revision, e)
-            return
+            return False
         self._errors.pop(name, None)
         live[name] = _Live(Router(table), token)
+        return True
 
     def _refresh_thresholds(self, refs: set[str]) -> None:
         """Binary versions' decision thresholds, re-read every ``serving_ensemble_poll_s``
