@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.analytics.report import DriftPoint, DriftSummary, FeatureDriftOut
 from rayops.config import Settings
+from rayops.monitoring.drift import feature_drift
 from rayops.storage.base import Storage
+from rayops.telemetry.readers import feature_frame, read_predictions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,8 +60,6 @@ def _read_features(
 ) -> pd.DataFrame:
     import pandas as pd
 
-    from rayops.telemetry.readers import read_predictions
-
     cols = ("request_id", "model", "f_*", "time")
     parts = [read_predictions(storage, ep, start, end, columns=cols) for ep in endpoints]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
@@ -86,8 +86,6 @@ def drift_summary(
 ) -> DriftSummary | None:
     """Drift of the current window (at least ``analytics_drift_min_rows`` latest rows) and
     per bucket; None with fewer logged rows, or none with a feature the baseline knows."""
-    from rayops.monitoring.drift import feature_drift
-    from rayops.telemetry.readers import feature_frame
 
     logged = _read_features(storage, endpoints, start, end, model)
     min_rows = settings.analytics.drift_min_rows

@@ -25,7 +25,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rayops.monitoring.metrics import ALL_VERSIONS
+from rayops.monitoring.quality import quality_of
 from rayops.storage.base import Storage
+from rayops.telemetry.readers import read_feedback, read_predictions, read_requests
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,8 +89,6 @@ def load_window(
     """Rows and outcomes of ``endpoints`` in ``[start, end)`` (only ``model``'s, if given)."""
     import pandas as pd
 
-    from rayops.telemetry.readers import read_feedback, read_predictions, read_requests
-
     frames, outcomes = [], []
     for ep in endpoints:
         preds = read_predictions(storage, ep, start, end, columns=[*_COLUMNS, "p_*"])
@@ -133,8 +133,6 @@ def metrics_of(frame: pd.DataFrame, outcomes: pd.DataFrame, info: VersionInfo) -
     """Counts and metrics of one slice, judged as ``info``'s task (see the module
     docstring); None where no data. ``losses`` holds the per-row losses."""
     import numpy as np
-
-    from rayops.monitoring.quality import quality_of
 
     out: dict[str, Any] = dict.fromkeys(
         (*QUALITY, "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rayops.analytics.report import MetricStatus
 from rayops.analytics.trends import Trend
 from rayops.config import Settings
+from rayops.monitoring.health import quality_limits
 from rayops.monitoring.quality import card_metric
 
 if TYPE_CHECKING:
@@ -143,7 +144,6 @@ def target_for(
     info: VersionInfo | None = None,
 ) -> tuple[float | None, Literal["settings", "baseline_margin"] | None]:
     """The target of ``spec`` and where it comes from (None: the metric has no target)."""
-    from rayops.monitoring.health import quality_limits
 
     margin = settings.analytics.quality_margin
     if spec.name in ("accuracy", "auc"):
@@ -171,7 +171,6 @@ def limit_for(
     spec: MetricSpec, settings: Settings, info: VersionInfo | None = None
 ) -> float | None:
     """The hard limit of ``spec``: the monitoring health's critical level."""
-    from rayops.monitoring.health import quality_limits
 
     if spec.name in ("accuracy", "auc"):
         limits = quality_limits(info, settings)

@@ -42,6 +42,12 @@ from rayops.analytics.report import (
     UncertaintyPoint,
 )
 from rayops.config import Settings, settings_of
+from rayops.monitoring.adaptive import level_at, level_history
+from rayops.monitoring.attribution import attribution_drift, read_attribution, training_importance
+from rayops.monitoring.coverage import metric_value, uncertainty_of, version_uncertainty
+from rayops.monitoring.metrics import _refs
+from rayops.registry.explain import shares
+from rayops.telemetry.readers import joined
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,9 +62,6 @@ def _frame(
     storage: Storage, endpoints: list[str], start: datetime, end: datetime, model: str | None
 ) -> pd.DataFrame:
     import pandas as pd
-
-    from rayops.monitoring.metrics import _refs
-    from rayops.telemetry.readers import joined
 
     parts = [joined(storage, ep, start, end) for ep in endpoints]
     parts = [p for p in parts if len(p)]
@@ -79,8 +82,6 @@ def _series(
     step_s: int,
     settings: Settings,
 ) -> list[UncertaintyPoint]:
-    from rayops.monitoring.adaptive import level_at, level_history
-    from rayops.monitoring.coverage import metric_value, uncertainty_of, version_uncertainty
 
     if not len(frame):
         return []
@@ -131,8 +132,6 @@ def _series(
 
 
 def _calibration(storage: Storage, refs: list[str], settings: Settings) -> list[CalibrationOut]:
-    from rayops.monitoring.coverage import version_uncertainty
-
     out = []
     for ref in refs:
         cal = version_uncertainty(storage, ref, settings).calibrator
@@ -159,12 +158,6 @@ def _importance(
     storage: Storage, endpoints: list[str], refs: list[str], start: datetime, end: datetime,
     settings: Settings,
 ) -> list[ImportanceOut]:  # fmt: skip
-    from rayops.monitoring.attribution import (
-        attribution_drift,
-        read_attribution,
-        training_importance,
-    )
-    from rayops.registry.explain import shares
 
     out = []
     for ref in refs:

@@ -39,7 +39,11 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from rayops.analytics import analyze
+from rayops.analytics.stored import stored_report
 from rayops.errors import InvalidInputError
+from rayops.monitoring.metrics import parse_window
+from rayops.rollout import Rollouts
 from rayops.serving.auth import BearerAuth
 from rayops.serving.errors import UnauthorizedError
 
@@ -112,10 +116,6 @@ cookie for this dashboard only.</p></div></body></html>"""
 def mount_dashboard(app: FastAPI, service: GatewayService) -> None:
     """Add ``/dashboard`` and its JSON API to the gateway's ``app`` (see the module docstring)."""
     from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-
-    from rayops.analytics import analyze
-    from rayops.analytics.stored import stored_report
-    from rayops.monitoring.metrics import parse_window
 
     settings, storage = service.settings, service.storage
     auth = BearerAuth(settings.api_token)
@@ -199,7 +199,6 @@ def rollout_analyses(storage: Any, endpoint: str) -> dict[str, Any]:
         >>> rollout_analyses(open_storage(tempfile.mkdtemp()), "shop")
         {'rollout': None, 'analyses': []}
     """
-    from rayops.rollout import Rollouts
 
     rollouts = Rollouts(storage)
     doc = rollouts.store.get(endpoint)

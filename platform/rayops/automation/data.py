@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from rayops.telemetry.readers import features, joined
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -42,7 +44,6 @@ def has_label(log: pd.DataFrame) -> pd.Series:
 
 def expand_features(log: pd.DataFrame) -> pd.DataFrame:
     """One column per logged feature (missing values as None/NaN)."""
-    from rayops.telemetry.readers import features
 
     return features(log)
 
@@ -73,8 +74,6 @@ def labeled_rows(
         ['churn']
     """
     import pandas as pd
-
-    from rayops.telemetry.readers import joined
 
     log = joined(storage, endpoint, start, cutoff, feedback_grace=timedelta(0))
     if len(log) and classes is not None:

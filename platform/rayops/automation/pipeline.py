@@ -43,13 +43,24 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from rayops.automation.data import labeled_rows
 from rayops.automation.jobs import JobStage, JobState, JobStore, RetrainDecision, RetrainJob
-from rayops.automation.policy import PolicyStore, RetrainPolicy
+from rayops.automation.policy import PolicyStore, RetrainPolicy, _interval
+from rayops.automation.requests import RetrainRequest, mark_handled, pending_requests
 from rayops.automation.resources import ResourceWatch
 from rayops.clock import utc_now
 from rayops.config import Settings, settings_of
 from rayops.errors import ConflictError, InvalidInputError, NotFoundError
+from rayops.features import FeatureStore
+from rayops.gate import compare
+from rayops.rollout import Rollouts
 from rayops.storage.base import Storage
+from rayops.training.fit import split_holdout
+from rayops.training.pipeline import holdout_scores
+from rayops.training.sources import from_feature_set
+from rayops.training.spaces import parse_space
+from rayops.training.targets import prepare_target
+from rayops.training.tune import run_tune
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,7 +79,6 @@ LOGGED_UNTIL = "rayops_logged_until"
 
 def warm_space(params: dict[str, Any], *, folds: int = 3) -> SearchSpace:
     """A 3 x 3 x 2 grid around ``params`` (depth ±1, learning rate x0.5/x1/x2, rounds x1/x2)."""
-    from rayops.training.spaces import parse_space
 
     depth = int(params.get("max_depth", 6))
     rate = float(params.get("learning_rate", params.get("eta", 0.3)))
@@ -119,7 +129,6 @@ def _window(
 
     if policy.window is None or event_time is None or event_time not in frame.columns:
         return frame
-    from rayops.automation.policy import _interval
 
     since = pd.Timestamp(cutoff - _interval(policy.window))
     times = pd.to_datetime(frame[event_time], utc=True)
@@ -145,8 +154,6 @@ def _build_data(
 
     ``classes`` (a classifier's, from production's card) turn logged labels back into
     the target's values."""
-    from rayops.automation.data import labeled_rows
-    from rayops.features import FeatureStore
 
     fs = FeatureStore(storage, settings=settings)
     base = fs.get(policy.features)
@@ -310,11 +317,6 @@ def _gate(
     """
     if production is None:
         return None, None
-    from rayops.gate import compare
-    from rayops.training.fit import split_holdout
-    from rayops.training.pipeline import holdout_scores
-    from rayops.training.sources import from_feature_set
-    from rayops.training.targets import prepare_target
 
     cand = registry.load(candidate)
     prod = registry.load(production.ref)
@@ -354,8 +356,6 @@ def _retune(
     storage: Storage, ref: str, target: str, params: dict[str, Any], policy: RetrainPolicy,
     settings: Settings,
 ) -> dict[str, Any]:  # fmt: skip
-    from rayops.training.sources import from_feature_set
-    from rayops.training.tune import run_tune
 
     source = from_feature_set(storage, ref)
     result = run_tune(
@@ -389,7 +389,6 @@ def _decide(
         verdict = f"no production version; candidate holdout {shown}"
     if not (job.deploy and policy.auto_deploy and policy.endpoint):
         return RetrainDecision.REGISTERED, f"{verdict}; registered (auto-deploy off)"
-    from rayops.rollout import Rollouts
 
     try:
         Rollouts(storage, settings=settings).deploy(
@@ -407,8 +406,6 @@ def _decide(
 
 
 def _handled(storage: Storage, job: RetrainJob, decision: RetrainDecision) -> None:
-    from rayops.automation.requests import RetrainRequest, mark_handled, pending_requests
-
     wanted = set(job.requests)
     for request in pending_requests(storage, job.model):
         if request.id in wanted:

@@ -24,12 +24,14 @@ from typing import Any
 
 from rayops.automation.jobs import JobState, JobStore, RetrainJob
 from rayops.automation.layout import schedule_key
-from rayops.automation.policy import PolicyStore, RetrainPolicy, Schedule, parse_policy
+from rayops.automation.pipeline import run_retrain
+from rayops.automation.policy import PolicyStore, RetrainPolicy, Schedule, next_run, parse_policy
 from rayops.automation.task import start_job
-from rayops.automation.triggers import CheckReport, check
+from rayops.automation.triggers import CheckReport, check, schedule_state
 from rayops.clock import utc_now
 from rayops.config import Settings, settings_of
 from rayops.errors import ConflictError, InvalidInputError, NotFoundError
+from rayops.registry import Registry
 from rayops.storage.base import Storage
 
 __all__ = ["Retrainer"]
@@ -115,8 +117,6 @@ class Retrainer:
 
     def schedules(self) -> builtins.list[dict[str, Any]]:
         """Every schedule of every policy, with its next run."""
-        from rayops.automation.policy import next_run
-        from rayops.automation.triggers import schedule_state
 
         out = []
         now = self._now()
@@ -157,8 +157,6 @@ class Retrainer:
         self, model: str, *, deploy: bool = True, reason: str = "forced by an operator"
     ) -> RetrainJob:
         """Claim a retrain and run it in this process (needs a Ray session), not on Ray Jobs."""
-        from rayops.automation.pipeline import run_retrain
-        from rayops.registry import Registry
 
         self.policies.get(model)
         prod = Registry(self.storage).production(model)

@@ -27,6 +27,7 @@ from typing import Any
 from rayops.automation.resources import Capacity, session_capacity
 from rayops.config import Settings
 from rayops.errors import RayopsError
+from rayops.runtime_env import module_entrypoint, runtime_env
 
 __all__ = ["JobStatus", "RaySubmitter", "SubmissionPending", "entrypoint"]
 
@@ -40,7 +41,6 @@ class SubmissionPending(RayopsError):
 
 def entrypoint(storage_uri: str, model: str, job_id: str, *, python: str = "python") -> str:
     """The shell command a retrain job runs (``python`` is the cluster's)."""
-    from rayops.runtime_env import module_entrypoint
 
     args = ["--storage", storage_uri, "--model", model, "--job", job_id]
     return module_entrypoint("rayops.jobs.retrain", args, python=python)
@@ -114,7 +114,6 @@ class RaySubmitter:
         # The whole settings, so an override given to the controller (a threshold, a
         # timeout, the storage root) reaches the job exactly as the controller had it.
         env = self.settings.override(storage=storage_uri).job_env()
-        from rayops.runtime_env import runtime_env
 
         try:
             submitted: str = self._jobs().submit_job(

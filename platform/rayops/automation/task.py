@@ -25,14 +25,17 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from rayops.automation.actions import retrain_action
 from rayops.automation.jobs import JobStage, JobState, JobStore, RetrainJob
 from rayops.automation.layout import schedule_key
 from rayops.automation.policy import PolicyStore, RetrainPolicy
 from rayops.automation.resources import JobNeeds, job_needs
+from rayops.automation.submit import SubmissionPending
 from rayops.automation.triggers import check, schedule_state
 from rayops.config import Settings, settings_of
 from rayops.controltask import AlertAction, ControlTask
 from rayops.errors import RayopsError
+from rayops.registry import Registry
 from rayops.storage.base import Storage
 
 __all__ = ["RetrainTask", "start_job"]
@@ -53,7 +56,6 @@ def start_job(
     settings: Settings | None = None,
 ) -> RetrainJob | None:
     """Claim and submit a retrain of ``policy.model``; None if one is already active."""
-    from rayops.registry import Registry
 
     jobs = JobStore(storage, now=lambda: now)
     prod = Registry(storage).production(policy.model)
@@ -83,7 +85,6 @@ def submit(
     job ``needs`` (:mod:`rayops.automation.resources`), the job stays queued and
     says why; the next pass tries again.
     """
-    from rayops.automation.submit import SubmissionPending
 
     jobs = JobStore(storage, now=lambda: now)
     capacity = getattr(submitter, "capacity", None)
@@ -124,7 +125,6 @@ class RetrainTask(ControlTask):
         cls, storage: Storage, settings: Settings | None = None
     ) -> dict[str, AlertAction]:
         """``retrain``: file a retrain request for the alert's model."""
-        from rayops.automation.actions import retrain_action
 
         return {"retrain": retrain_action(storage, settings)}
 

@@ -36,12 +36,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rayops.automation.data import has_label
+from rayops.automation.data import expand_features, has_label
+from rayops.automation.jobs import JobStore
 from rayops.automation.layout import schedule_key
 from rayops.automation.policy import Guards, RetrainPolicy, Schedule, next_run
+from rayops.automation.requests import pending_requests
 from rayops.config import Settings, settings_of
 from rayops.errors import NotFoundError, RayopsError
+from rayops.monitoring.drift import feature_drift
+from rayops.monitoring.health import HealthState, endpoint_health
+from rayops.monitoring.metrics import parse_window
+from rayops.registry import Registry
 from rayops.storage.base import Storage
+from rayops.tasks import Task
+from rayops.telemetry.labeled import labeled_rows
+from rayops.telemetry.readers import joined, read_predictions
 
 __all__ = ["CheckReport", "TriggerResult", "check", "schedule_state"]
 
@@ -126,9 +135,6 @@ def check(
     settings: Settings | None = None,
 ) -> CheckReport:
     """Evaluate every trigger and schedule of ``policy`` at ``now`` (reads only)."""
-    from rayops.automation.jobs import JobStore
-    from rayops.automation.requests import pending_requests
-    from rayops.registry import Registry
 
     settings = settings_of(storage, settings)
     registry = Registry(storage, settings=settings)
@@ -202,8 +208,6 @@ def check(
 def _new_samples(
     storage: Storage, policy: RetrainPolicy, since: datetime | None, now: datetime
 ) -> int:
-    from rayops.telemetry.readers import joined
-
     assert policy.endpoint is not None
     start = since or now - timedelta(days=365)
     if start >= now:
@@ -216,7 +220,6 @@ def _health(
     storage: Storage, policy: RetrainPolicy, now: datetime, settings: Settings,
     new: int | None, days: float | None,
 ) -> TriggerResult:  # fmt: skip
-    from rayops.monitoring.health import HealthState, endpoint_health
 
     assert policy.endpoint is not None
     spec = policy.triggers.health
@@ -239,10 +242,6 @@ def _drift(
     storage: Storage, policy: RetrainPolicy, prod: Any, now: datetime, settings: Settings,
     new: int | None, days: float | None,
 ) -> TriggerResult:  # fmt: skip
-    from rayops.automation.data import expand_features
-    from rayops.monitoring.drift import feature_drift
-    from rayops.monitoring.metrics import parse_window
-    from rayops.telemetry.readers import read_predictions
 
     assert policy.endpoint is not None
     spec = policy.triggers.drift
@@ -268,10 +267,6 @@ def _performance(
     storage: Storage, policy: RetrainPolicy, prod: Any, now: datetime,
     new: int | None, days: float | None,
 ) -> TriggerResult:  # fmt: skip
-    from rayops.monitoring.metrics import parse_window
-    from rayops.tasks import Task
-    from rayops.telemetry.labeled import labeled_rows
-    from rayops.telemetry.readers import joined
 
     assert policy.endpoint is not None
     spec = policy.triggers.performance

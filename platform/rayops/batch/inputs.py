@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from rayops.batch.spec import BatchInput, InputFile, Part, part_name
 from rayops.config import Settings
 from rayops.errors import InvalidInputError, NotFoundError
+from rayops.features import FeatureStore, layout
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -114,7 +115,6 @@ def feature_set_input(
     storage: Storage, ref: str, settings: Settings
 ) -> tuple[BatchInput, list[pa.Schema], Any]:
     """A feature-set version's part files with their footers, and its manifest."""
-    from rayops.features import FeatureStore, layout
 
     version = FeatureStore(storage, settings=settings).get(ref)
     fs, _ = storage.arrow_filesystem()

@@ -47,6 +47,10 @@ from rayops.clock import utc_now
 from rayops.config import Settings, settings_of
 from rayops.errors import AlreadyExistsError, InvalidInputError, NotFoundError, RayopsError
 from rayops.names import validate_name
+from rayops.registry import Registry
+from rayops.registry.card import ADAPTIVE_KINDS
+from rayops.registry.predictor import EnsemblePredictor
+from rayops.serving.ensembles import read_stats
 from rayops.storage import Storage, open_storage
 
 __all__ = ["BatchProgress", "get_job", "list_jobs", "run_batch"]
@@ -172,9 +176,6 @@ def _define(
     explain: bool,
     settings: Settings,
 ) -> tuple[BatchDefinition, Any]:
-    from rayops.registry import Registry
-    from rayops.serving.ensembles import read_stats
-
     registry = Registry(storage, settings=settings)
     mv = registry.get(model)
     predictor = registry.load(mv.ref)
@@ -236,8 +237,6 @@ def _labelled(definition: BatchDefinition) -> list[str | None]:
 def _ensemble_stats(predictor: Any, storage: Storage, read_stats: Any) -> dict[str, Any]:
     """The stats documents of the adaptive ensembles in the tree, as read now (pinned in
     the definition, so a rerun combines the members exactly as the first run did)."""
-    from rayops.registry.card import ADAPTIVE_KINDS
-    from rayops.registry.predictor import EnsemblePredictor
 
     out: dict[str, Any] = {}
 

@@ -29,9 +29,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rayops.batch.inputs import input_filesystem
+from rayops.batch.spec import BatchDefinition, Part, PartResult, done_key, job_dir, job_key
+from rayops.clock import utc_now
+from rayops.config import Settings
 from rayops.errors import InvalidInputError
+from rayops.registry import Registry
 from rayops.registry.card import ADAPTIVE_KINDS
 from rayops.registry.predictor import EnsemblePredictor, Predictor, evaluate, evaluate_targets
+from rayops.serving.ensembles import EnsembleStats, combiner_for
+from rayops.storage import open_storage
 from rayops.telemetry.schema import CONTRIBUTION_PREFIX, probability_column
 
 if TYPE_CHECKING:
@@ -133,7 +140,6 @@ def context_columns(predictor: Any, stats: Mapping[str, Any]) -> list[str]:
 def combiners_for(predictor: Any, stats: Mapping[str, Any]) -> dict[str, Any]:
     """The serving combiners of every adaptive ensemble in the tree, from ``stats``
     (``{ref: stats document}``; an ensemble without one uses its spec's weights)."""
-    from rayops.serving.ensembles import EnsembleStats, combiner_for
 
     out: dict[str, Any] = {}
 
@@ -257,12 +263,6 @@ class PartScorer:
     ) -> None:
         import ray
 
-        from rayops.batch.inputs import input_filesystem
-        from rayops.batch.spec import BatchDefinition, job_key
-        from rayops.config import Settings
-        from rayops.registry import Registry
-        from rayops.storage import open_storage
-
         settings = Settings.model_validate_json(settings_json)
         self.job_id = job_id
         self.output = open_storage(output_uri, settings)
@@ -286,16 +286,11 @@ class PartScorer:
         )  # fmt: skip
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
-        from rayops.batch.spec import Part
-
         return {"result": [self.score(Part.model_validate_json(str(raw))) for raw in batch["part"]]}
 
     def score(self, part: Any) -> str:
         """Score ``part``, write its file and its completion record; the record as JSON."""
         import pyarrow.parquet as pq
-
-        from rayops.batch.spec import PartResult, done_key, job_dir
-        from rayops.clock import utc_now
 
         started = time.perf_counter()
         file = self.definition.input.files[part.file]

@@ -36,6 +36,7 @@ from rayops.errors import AlreadyExistsError, ConflictError, InvalidInputError, 
 from rayops.features import layout
 from rayops.features.inputs import to_utc
 from rayops.features.manifest import FeatureSetVersion
+from rayops.features.source import split_parts
 from rayops.storage.base import dumps
 
 if TYPE_CHECKING:
@@ -189,7 +190,6 @@ class VersionPublisher:
         self, name: str, version: int, source: Source, pool: Executor, threads: int
     ) -> list[str]:
         """Write the Parquet parts in parallel, holding at most ``threads + 1`` in memory."""
-        from rayops.features.source import split_parts
 
         s = self.settings
         prefix = layout.version_dir(name, version)

@@ -37,9 +37,14 @@ from rayops.clock import utc_now
 from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError, NotFoundError, UnsafeArtifactError
 from rayops.features import layout
+from rayops.features.hashing import content_hash
 from rayops.features.inputs import check_metadata, parse_expectations, roles_for, to_utc
 from rayops.features.manifest import Column, Expectations, FeatureSetVersion, Quality, parse_ref
+from rayops.features.pit import point_in_time_join
 from rayops.features.publish import VersionPublisher, new_writer, writer_done
+from rayops.features.quality import diff_schema, validate_expectations
+from rayops.features.scan import scan
+from rayops.features.source import open_source
 from rayops.features.targets import check_requested, target_tasks
 from rayops.names import validate_name
 from rayops.storage.base import dumps
@@ -107,9 +112,6 @@ class FeatureStore:
             ...          event_time="ts", target="churned",
             ...          expectations={"not_null": ["user_id"]}, strict=True)
         """
-        from rayops.features.quality import diff_schema, validate_expectations
-        from rayops.features.scan import scan
-        from rayops.features.source import open_source
 
         validate_name(name, "feature set name")
         meta = check_metadata(metadata)
@@ -269,8 +271,6 @@ class FeatureStore:
 
     def verify(self, ref: str) -> FeatureSetVersion:
         """Re-hash a stored version; raise UnsafeArtifactError if it no longer matches."""
-        from rayops.features.hashing import content_hash
-        from rayops.features.source import open_source
 
         version = self.get(ref)
         prefix = layout.version_dir(version.name, version.version)
@@ -351,7 +351,6 @@ class FeatureStore:
 
         See :func:`rayops.features.pit.point_in_time_join`.
         """
-        from rayops.features.pit import point_in_time_join
 
         return point_in_time_join(
             self, entities, ref, entity=entity, event_time=event_time, columns=columns

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from rayops._version import __version__
-from rayops.errors import InvalidInputError
+from rayops.errors import InvalidInputError, UnsafeArtifactError
 from rayops.interop._session import (
     experiment_id_for,
     mlflow_session,
@@ -401,8 +401,6 @@ def _parsed(value: str) -> Any:
 def _booster(found: XGBoostModelFile) -> xgb.Booster:
     """The checked UBJSON/JSON bytes as a booster (XGBoost's own parser, no pickle)."""
     import xgboost as xgb
-
-    from rayops.errors import UnsafeArtifactError
 
     booster = xgb.Booster()
     try:

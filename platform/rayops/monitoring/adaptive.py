@@ -37,8 +37,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rayops.controltask import ControlTask
+from rayops.errors import NotFoundError
+from rayops.monitoring.coverage import prediction_sets, served_set_rows, version_uncertainty
+from rayops.monitoring.metrics import _refs
+from rayops.monitoring.quality import version_info
 from rayops.monitoring.records import read_records, write_record
+from rayops.monitoring.task import per_endpoint
+from rayops.tasks import normalized
+from rayops.telemetry.labeled import labeled_rows
+from rayops.telemetry.readers import features, joined, probabilities
 from rayops.uncertainty.aci import AdaptiveLevel, level_key
+from rayops.uncertainty.intervals import segment_keys
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,7 +68,6 @@ def history_prefix(ref: str) -> str:
 
 def read_level(storage: Storage, ref: str) -> dict[str, Any] | None:
     """``ref``'s served-level document, or None before the task first wrote it."""
-    from rayops.errors import NotFoundError
 
     try:
         doc: dict[str, Any] = storage.read_json(level_key(ref))
@@ -93,12 +101,6 @@ def _misses(
     """Feed ``rows`` (labeled, oldest feedback first) to ``aci``, each judged at the level in
     force when it comes."""
     import numpy as np
-
-    from rayops.monitoring.coverage import prediction_sets, served_set_rows
-    from rayops.tasks import normalized
-    from rayops.telemetry.labeled import labeled_rows
-    from rayops.telemetry.readers import features, probabilities
-    from rayops.uncertainty.intervals import segment_keys
 
     if not info.task.is_classification:
         model = unc.intervals
@@ -160,8 +162,6 @@ class AdaptiveLevelTask(ControlTask):
         return self.settings.monitoring.interval_s
 
     def tick(self, now: datetime) -> dict[str, Any]:
-        from rayops.monitoring.task import per_endpoint
-
         if not self.settings.monitoring.aci:
             return {"endpoints": {}, "off": True}
         return {"endpoints": per_endpoint(self.storage, self.check, now, "Adaptive conformal")}
@@ -169,11 +169,6 @@ class AdaptiveLevelTask(ControlTask):
     def check(self, endpoint: str, now: datetime) -> dict[str, Any]:
         """One pass over ``endpoint``: returns each version's labels used and level."""
         import pandas as pd
-
-        from rayops.monitoring.coverage import version_uncertainty
-        from rayops.monitoring.metrics import _refs
-        from rayops.monitoring.quality import version_info
-        from rayops.telemetry.readers import joined
 
         m = self.settings.monitoring
         end = now - timedelta(seconds=m.log_lag_s)

@@ -59,6 +59,9 @@ from rayops.monitoring.metrics import ALL_VERSIONS, VersionMetrics
 from rayops.monitoring.quality import VersionInfo, derived_tolerance, version_info
 from rayops.names import validate_name
 from rayops.storage.base import Storage
+from rayops.tasks import TaskKind, normalized
+from rayops.telemetry.labeled import labeled_rows
+from rayops.telemetry.readers import dataset, is_missing_file, join, window_files
 
 if TYPE_CHECKING:
     import numpy as np
@@ -164,9 +167,6 @@ def _labeled_aggregate(rows: pd.DataFrame, info: VersionInfo) -> dict[str, Any]:
     """The additive labeled quantities of one version's joined rows."""
     import numpy as np
 
-    from rayops.tasks import TaskKind, normalized
-    from rayops.telemetry.labeled import labeled_rows
-
     lab = labeled_rows(rows, info.task, info.labels)
     if not len(lab):
         return {}
@@ -221,8 +221,6 @@ def _auc(h0: list[float], h1: list[float]) -> tuple[float | None, float | None]:
 
 def _fill(m: VersionMetrics, agg: Mapping[str, Any], info: VersionInfo) -> None:
     import numpy as np
-
-    from rayops.tasks import TaskKind
 
     m.task = str(info.task)
     m.rows, m.requests = int(agg.get("rows", 0)), int(agg.get("requests", 0))
@@ -323,7 +321,6 @@ class Aggregates:
     def refresh(self, start: datetime, end: datetime) -> None:
         """Compute the aggregates of every live file of ``[start, end)``'s partitions that
         is not cached yet; forget files that are no longer live."""
-        from rayops.telemetry.readers import window_files
 
         for log in _LOGS:
             keys = window_files(self.storage, self.endpoint, log, start, end)
@@ -357,8 +354,6 @@ class Aggregates:
         return written < end
 
     def _compute(self, log: str, keys: list[str], end: datetime) -> None:
-        from rayops.telemetry.readers import dataset
-
         self.computed[log] += len(keys)
         if log == "feedback":
             self._compute_feedback(keys)
@@ -381,8 +376,6 @@ class Aggregates:
 
     def _compute_feedback(self, keys: list[str]) -> None:
         import pandas as pd
-
-        from rayops.telemetry.readers import dataset, join
 
         horizon = timedelta(seconds=self.settings.monitoring.aggregate_feedback_horizon_s)
         frames = []
@@ -417,8 +410,6 @@ class Aggregates:
         aggregate needs, filtered by request id inside the Parquet scan."""
         import pyarrow as pa
         import pyarrow.compute as pc
-
-        from rayops.telemetry.readers import dataset, is_missing_file, window_files
 
         for _ in range(5):
             keys = window_files(self.storage, self.endpoint, "predictions", lo, hi)

@@ -38,7 +38,12 @@ from rayops.errors import NotFoundError
 from rayops.monitoring.drift import DriftKind, DriftReport, feature_drift
 from rayops.monitoring.layout import drift_prefix, reference_key
 from rayops.monitoring.records import read_records, write_record
+from rayops.registry import Registry
+from rayops.registry.baseline import baseline_from_frame
+from rayops.serving import Endpoints
 from rayops.storage.base import Storage
+from rayops.telemetry.readers import feature_frame, joined
+from rayops.telemetry.schema import probability_column
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,8 +120,6 @@ class DriftCheck:
 
 
 def _card(storage: Storage, ref: str) -> Any:
-    from rayops.registry import Registry
-
     try:
         return Registry(storage).get(ref).card
     except NotFoundError:
@@ -140,8 +143,6 @@ def _drift_samples(
     target drift, the distribution of the true labels (``actual_label``).
     """
     import pandas as pd
-
-    from rayops.telemetry.schema import probability_column
 
     def col(name: str, where: Any = None) -> pd.Series:
         if name not in rows.columns or not len(rows):
@@ -189,7 +190,6 @@ def _reference_part(
 ) -> tuple[dict[str, Any] | None, bool]:
     """The frozen reference entry of ``part``; freezes it from ``values`` when there is
     none yet and enough rows. Returns (entry, frozen_now)."""
-    from rayops.registry.baseline import baseline_from_frame
 
     key = reference_key(endpoint, ref)
     try:
@@ -231,9 +231,6 @@ def check_drift(
     when the caller already read it.
     """
     import pandas as pd
-
-    from rayops.serving import Endpoints
-    from rayops.telemetry.readers import feature_frame, joined
 
     settings = settings_of(storage, settings)
     ref = Endpoints(storage, registry=False).get(endpoint).main.ref

@@ -44,8 +44,14 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings, settings_of
 from rayops.errors import NotFoundError
+from rayops.registry import Registry
+from rayops.tasks import EPS, normalized
+from rayops.telemetry.labeled import labeled_rows
+from rayops.telemetry.readers import features, probabilities
+from rayops.uncertainty.aci import level_key, served_level_of
 from rayops.uncertainty.calibration import Calibrator
 from rayops.uncertainty.coverage import coverage_break
+from rayops.uncertainty.estimation import estimated_auc, estimated_mae
 from rayops.uncertainty.intervals import IntervalModel, segment_keys
 from rayops.uncertainty.sets import SetModel
 
@@ -106,7 +112,6 @@ def version_uncertainty(
     """``ref``'s uncertainty document, parsed (empty for a version without one)."""
     if cache is not None and ref in cache:
         return cache[ref]
-    from rayops.registry import Registry
 
     try:
         found = VersionUncertainty.from_json(Registry(storage, settings=settings).uncertainty(ref))
@@ -120,7 +125,6 @@ def version_uncertainty(
 def served_level(storage: Storage, ref: str, settings: Settings | None = None) -> float:
     """The level ``ref``'s intervals and sets are served at: the adapted one when the
     ``aci`` task activated it (:func:`rayops.uncertainty.aci.level_key`), else nominal."""
-    from rayops.uncertainty.aci import level_key, served_level_of
 
     nominal = settings_of(storage, settings).monitoring.coverage_level
     try:
@@ -215,9 +219,6 @@ def _regression(
 ) -> WindowUncertainty:
     import numpy as np
 
-    from rayops.telemetry.readers import features
-    from rayops.uncertainty.estimation import estimated_mae
-
     model = unc.intervals
     assert model is not None
     pred = _numbers(frame, "prediction")
@@ -252,11 +253,6 @@ def _classification(
     settings: Settings,
 ) -> WindowUncertainty:
     import numpy as np
-
-    from rayops.tasks import EPS, normalized
-    from rayops.telemetry.labeled import labeled_rows
-    from rayops.telemetry.readers import probabilities
-    from rayops.uncertainty.estimation import estimated_auc
 
     assert info.labels is not None
     classes = [str(c) for c in info.labels.classes]

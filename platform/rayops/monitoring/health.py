@@ -66,6 +66,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError
+from rayops.monitoring.metrics import ALL_VERSIONS
+from rayops.monitoring.view import EndpointView
+from rayops.tasks import TaskKind
 
 if TYPE_CHECKING:
     from rayops.monitoring.checks import DriftCheck
@@ -150,7 +153,6 @@ def quality_limits(info: VersionInfo | None, settings: Settings) -> dict[str, Ru
         >>> {k: v[1:3] for k, v in quality_limits(info, Settings()).items()}
         {'accuracy': (0.81, 0.72), 'auc': (0.855, 0.76)}
     """
-    from rayops.tasks import TaskKind
 
     m = settings.monitoring
     metrics = ["accuracy"]
@@ -308,7 +310,6 @@ def reports_for(
     """Health of every version in ``metrics`` and of the endpoint (``"*"``, judged with the
     limits of its version with the most rows); ``infos`` maps refs to their cards and
     ``uncertainty`` to their window figures (:mod:`rayops.monitoring.coverage`)."""
-    from rayops.monitoring.metrics import ALL_VERSIONS
 
     infos = infos or {}
     share = drift.share if drift is not None else None
@@ -347,7 +348,6 @@ def endpoint_health(
         >>> reports["*"].state.value  # doctest: +SKIP
         'healthy'
     """
-    from rayops.monitoring.view import EndpointView
 
     settings = settings_of(storage, settings)
     end = now() if callable(now) else (now or datetime.now(UTC))

@@ -41,11 +41,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rayops.clock import as_utc, utc_now
+from rayops.config import settings_of
 from rayops.durations import parse_duration
 from rayops.errors import InvalidInputError
 from rayops.monitoring.layout import metrics_prefix
-from rayops.monitoring.quality import VersionInfo, derived_tolerance
+from rayops.monitoring.quality import VersionInfo, derived_tolerance, quality_of, version_info
 from rayops.storage.base import Storage
+from rayops.telemetry.readers import joined, read_partitioned, read_requests
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -154,8 +156,6 @@ _ROW_LISTS = ("abs_errors", "losses", "request_ids")
 
 
 def _quality(frame: pd.DataFrame, info: VersionInfo, m: VersionMetrics) -> None:
-    from rayops.monitoring.quality import quality_of
-
     m.task = str(info.task)
     if not info.task.is_classification:
         m.tolerance = info.tolerance
@@ -186,9 +186,6 @@ def endpoint_metrics(
     task of the version with the most rows (its classes, threshold, tolerance);
     rows of versions with another task or other classes count for traffic only.
     """
-    from rayops.config import settings_of
-    from rayops.monitoring.quality import version_info
-    from rayops.telemetry.readers import joined, read_requests
 
     settings = settings_of(storage, settings)
     if tolerance is not None and tolerance <= 0:
@@ -367,7 +364,6 @@ def snapshot(
 
 def read_snapshots(storage: Storage, endpoint: str, start: datetime, end: datetime) -> pd.DataFrame:
     """Stored metric snapshots of ``endpoint`` whose window ended in ``[start, end)``."""
-    from rayops.telemetry.readers import read_partitioned
 
     columns = ("endpoint", "ref", "window_start", "time", "task", *_SNAPSHOT_FIELDS)
     frame = read_partitioned(storage, metrics_prefix(endpoint), columns, as_utc(start), as_utc(end))

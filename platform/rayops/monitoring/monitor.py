@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.clock import utc_now
 from rayops.config import Settings, settings_of
-from rayops.errors import InvalidInputError
+from rayops.durations import parse_duration
+from rayops.errors import InvalidInputError, NotFoundError
+from rayops.monitoring.adaptive import read_level
+from rayops.monitoring.alerts import add_rule, effective_rules, list_rules, read_alerts, remove_rule
+from rayops.monitoring.checks import read_drift_reports
+from rayops.monitoring.health import endpoint_health
+from rayops.monitoring.metrics import read_snapshots
+from rayops.monitoring.task import MonitorTask
+from rayops.monitoring.view import EndpointView
+from rayops.serving import Endpoints
 from rayops.storage.base import Storage
 
 if TYPE_CHECKING:
@@ -45,7 +54,6 @@ def parse_time(value: datetime | str | None, now: datetime) -> datetime | None:
         >>> parse_time("24h", t).isoformat(), parse_time("2026-01-01", t).isoformat()
         ('2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')
     """
-    from rayops.durations import parse_duration
 
     if value is None:
         return None
@@ -88,12 +96,10 @@ class Monitor:
         self.actions = dict(actions or {})
 
     def _view(self, endpoint: str) -> Any:
-        from rayops.monitoring.view import EndpointView
 
         return EndpointView(self.storage, endpoint, self._now(), self.settings)
 
     def endpoints(self) -> list[str]:
-        from rayops.serving import Endpoints
 
         return Endpoints(self.storage, registry=False).list()
 
@@ -107,7 +113,6 @@ class Monitor:
             >>> mon.status("shop", "24h")[0]["health"]["*"]["state"]  # doctest: +SKIP
             'healthy'
         """
-        from rayops.serving import Endpoints
 
         names = [endpoint] if endpoint is not None else self.endpoints()
         out = []
@@ -129,7 +134,6 @@ class Monitor:
 
     def health(self, endpoint: str, window: str | None = None) -> dict[str, HealthReport]:
         """Health of ``endpoint`` and its versions (see :mod:`rayops.monitoring.health`)."""
-        from rayops.monitoring.health import endpoint_health
 
         return endpoint_health(
             self.storage, endpoint, now=self._now, window=window, settings=self.settings
@@ -137,7 +141,6 @@ class Monitor:
 
     def drift(self, endpoint: str, window: str | None = None) -> DriftCheck:
         """Drift of ``endpoint`` over ``window`` now (never freezes references)."""
-        from rayops.errors import NotFoundError
 
         check = self._view(endpoint).drift(window or self.settings.monitoring.drift_window)
         if check is None:
@@ -156,8 +159,6 @@ class Monitor:
             >>> doc["versions"]["shop@1.0.0"]["coverage"]  # doctest: +SKIP
             0.903
         """
-        from rayops.monitoring.adaptive import read_level
-        from rayops.serving import Endpoints
 
         Endpoints(self.storage, registry=False).get(endpoint)  # NotFoundError names the known ones
         view = self._view(endpoint)
@@ -179,13 +180,11 @@ class Monitor:
 
     def drift_history(self, endpoint: str, window: str = "24h") -> list[DriftCheck]:
         """Drift checks the control loop stored over ``window``."""
-        from rayops.monitoring.checks import read_drift_reports
 
         return read_drift_reports(self.storage, endpoint, *self._view(endpoint).bounds(window))
 
     def snapshots(self, endpoint: str, window: str = "24h") -> pd.DataFrame:
         """Metric snapshots the control loop stored over ``window`` (one row per version)."""
-        from rayops.monitoring.metrics import read_snapshots
 
         return read_snapshots(self.storage, endpoint, *self._view(endpoint).bounds(window))
 
@@ -202,7 +201,6 @@ class Monitor:
         until: datetime | str | None = None,
     ) -> list[Alert]:
         """Stored alerts; ``since``/``until`` take times, ISO strings or durations ago."""
-        from rayops.monitoring.alerts import read_alerts
 
         now = self._now()
         return read_alerts(
@@ -215,7 +213,6 @@ class Monitor:
     def rules(self, *, defaults: bool = True) -> list[AlertRule]:
         """The stored rules and (with ``defaults``) the built-in ones in force
         (``rule.default``)."""
-        from rayops.monitoring.alerts import effective_rules, list_rules
 
         if defaults:
             return effective_rules(self.storage, self.settings)
@@ -229,21 +226,16 @@ class Monitor:
         **fields: Any,
     ) -> AlertRule:
         """Store a rule given as an :class:`AlertRule`, a dict or keyword fields."""
-        from rayops.monitoring.alerts import add_rule
 
         data = rule if rule is not None else {k: v for k, v in fields.items() if v is not None}
         return add_rule(self.storage, data, replace=replace)
 
     def remove_rule(self, name: str) -> None:
-        from rayops.monitoring.alerts import remove_rule
-
         remove_rule(self.storage, name)
 
     # --- one pass ---------------------------------------------------------------------
     def check(self, endpoint: str | None = None) -> dict[str, Any]:
         """Run one monitoring pass now (what the control loop does every interval)."""
-        from rayops.monitoring.task import MonitorTask
-        from rayops.serving import Endpoints
 
         if endpoint is not None:
             Endpoints(self.storage, registry=False).get(endpoint)  # NotFoundError if unknown

@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings
 from rayops.errors import NotFoundError
+from rayops.registry import Registry
 from rayops.tasks import Labels, Task, TaskKind, normalized
+from rayops.telemetry.labeled import labeled_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,7 +130,6 @@ def version_info(
     key = f"{ref}|{tolerance}"
     if cache is not None and key in cache:
         return cache[key]
-    from rayops.registry import Registry
 
     try:
         mv = Registry(storage, settings=settings).get(ref)
@@ -166,8 +167,6 @@ def quality_of(frame: pd.DataFrame, info: VersionInfo) -> dict[str, Any]:
     ``abs_errors`` of the labeled rows for statistical tests.
     """
     import numpy as np
-
-    from rayops.telemetry.labeled import labeled_rows
 
     task = info.task
     rows = labeled_rows(frame, task, info.labels)

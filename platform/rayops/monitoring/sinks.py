@@ -44,6 +44,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from rayops.clock import utc_now
+from rayops.http import session
 from rayops.monitoring.layout import DEAD_LETTERS
 from rayops.storage.base import Storage, dumps
 
@@ -95,7 +96,6 @@ RETRY_AFTER_MAX_S = 10.0
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> None:
     """One POST on a kept-alive connection (retries are :func:`deliver`'s)."""
-    from rayops.http import session
 
     http = _SESSIONS.get(url)
     if http is None:

@@ -44,11 +44,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings, settings_of
+from rayops.durations import parse_duration
 from rayops.errors import NotFoundError
 from rayops.monitoring.detectors import Detector, DetectorKind, make_detector
 from rayops.monitoring.layout import detections_prefix, streams_key
+from rayops.monitoring.quality import card_metric
 from rayops.monitoring.records import read_records, write_record
+from rayops.registry import Registry
+from rayops.serving import Endpoints
 from rayops.storage.base import Storage, dumps
+from rayops.telemetry.readers import feature_frame, joined, read_predictions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -140,7 +145,6 @@ class _Stream:
 
 def _card_loss(card: Any) -> float | None:
     """The holdout mean of the task's per-row loss: RMSE² (the MSE) or the log loss."""
-    from rayops.monitoring.quality import card_metric
 
     if card is None:
         return None
@@ -165,11 +169,6 @@ def feed_streams(
     """Feed every stream of ``endpoint`` with the log rows since its cursor; store the
     state and the detections; return the detections (see the module docstring)."""
     import pandas as pd
-
-    from rayops.durations import parse_duration
-    from rayops.registry import Registry
-    from rayops.serving import Endpoints
-    from rayops.telemetry.readers import feature_frame, joined, read_predictions
 
     settings = settings_of(storage, settings)
     key = streams_key(endpoint)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rayops.config import Settings
 from rayops.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ def baseline_from_frame(
     """
     import numpy as np
     import pandas as pd
-
-    from rayops.config import Settings
 
     if bins is None or quantiles is None or max_categories is None:
         settings = Settings()

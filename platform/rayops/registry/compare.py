@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rayops.errors import InvalidInputError
 from rayops.registry import layout
 from rayops.storage.base import Storage
-from rayops.tasks import direction_of
+from rayops.tasks import Task, direction_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -88,7 +88,6 @@ class Comparison(BaseModel):
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, tolerance: float) -> dict[str, Any]:
     """MAE, RMSE, R² and accuracy within ``tolerance`` of two equal-length arrays."""
-    from rayops.tasks import Task
 
     m = Task.of("regression").metrics(y_true, y_pred, tolerance=tolerance)
     return {"mae": m["mae"], "rmse": m["rmse"], "r2": m["r2"] or 0.0,

@@ -70,7 +70,7 @@ from rayops.gate import GateResult, GateVerdict, TwoSampleTest, compare
 from rayops.rollout.arms import Arm
 from rayops.rollout.prelabel import PrelabelResult
 from rayops.rollout.state import Thresholds, Verdict
-from rayops.tasks import TaskKind
+from rayops.tasks import Task, TaskKind
 
 __all__ = [
     "Analysis",
@@ -269,7 +269,6 @@ def ab_test(
         >>> r.winner, r.p_value < 0.025
         ('candidate', True)
     """
-    from rayops.tasks import Task
 
     task = Task.of(task)
     level = alpha / 2 if two_sided else alpha

@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rayops.monitoring.metrics import endpoint_metrics
 from rayops.tasks import Labels, Task
+from rayops.telemetry.labeled import labeled_rows
+from rayops.telemetry.readers import joined
 
 if TYPE_CHECKING:
     import numpy as np
@@ -136,10 +139,6 @@ def measure(
     """The arms of ``refs`` over ``[start, end)`` of ``endpoint``'s logs (a ref with no
     traffic in the window is left out); ``frame``: that window, already read."""
     import numpy as np
-
-    from rayops.monitoring.metrics import endpoint_metrics
-    from rayops.telemetry.labeled import labeled_rows
-    from rayops.telemetry.readers import joined
 
     if frame is None:
         frame = joined(storage, endpoint, start, end, include_shadow=include_shadow)

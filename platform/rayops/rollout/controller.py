@@ -54,8 +54,12 @@ from typing import Any
 
 from rayops.controltask import AlertAction, ControlTask
 from rayops.errors import NotFoundError, RayopsError
+from rayops.registry import Registry
+from rayops.rollout.actions import rollback_action
 from rayops.rollout.analysis import Analysis, judge_ab, judge_canary, judge_shadow
-from rayops.rollout.prelabel import PrelabelResult
+from rayops.rollout.arms import measure
+from rayops.rollout.prelabel import PrelabelResult, estimates, prelabel_check
+from rayops.rollout.rollouts import Rollouts
 from rayops.rollout.state import (
     AnalysisPoint,
     EventKind,
@@ -64,6 +68,7 @@ from rayops.rollout.state import (
     Strategy,
     Verdict,
 )
+from rayops.telemetry.readers import joined
 
 __all__ = [
     "RolloutTask",
@@ -128,9 +133,6 @@ def analyze_step(storage: Any, doc: Rollout, now: datetime) -> Analysis:
     Both arms are measured on the same window of the logs, each with its own card's
     task (per-row loss, metrics, threshold); see :mod:`rayops.rollout.analysis`.
     """
-    from rayops.registry import Registry
-    from rayops.rollout.arms import measure
-    from rayops.telemetry.readers import joined
 
     shadow = doc.strategy is Strategy.SHADOW
     registry = Registry(storage)
@@ -161,7 +163,6 @@ def _prelabel(
     """The pre-label gate of a canary window (None when it is off or has nothing to say)."""
     if not doc.thresholds.prelabel_guard:
         return None
-    from rayops.rollout.prelabel import estimates, prelabel_check
 
     found = estimates(storage, registry, doc.endpoint, [doc.stable, doc.candidate],
                       doc.step_started_at, now, frame=frame)  # fmt: skip
@@ -263,13 +264,11 @@ class RolloutTask(ControlTask):
     @classmethod
     def alert_actions(cls, storage: Any, settings: Any = None) -> dict[str, AlertAction]:
         """``rollback``: roll back the endpoint's running or guarded rollout."""
-        from rayops.rollout.actions import rollback_action
 
         return {"rollback": rollback_action(storage, settings)}
 
     def __init__(self, storage: Any, settings: Any = None) -> None:
         super().__init__(storage, settings)
-        from rayops.rollout.rollouts import Rollouts
 
         self.rollouts = Rollouts(storage, settings=self.settings)
 

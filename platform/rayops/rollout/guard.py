@@ -50,8 +50,11 @@ from typing import Any
 
 from rayops.controltask import ControlTask
 from rayops.errors import NotFoundError
+from rayops.registry import Registry
 from rayops.rollout.analysis import Analysis, judge_canary, judge_shadow
+from rayops.rollout.arms import measure
 from rayops.rollout.controller import analysis_point, each_endpoint, spent_alpha
+from rayops.rollout.rollouts import Rollouts
 from rayops.rollout.state import EventKind, GuardStatus, Rollout, RolloutStatus, Verdict
 
 __all__ = ["GuardTask", "analyze_guard", "guard_decision"]
@@ -59,8 +62,6 @@ __all__ = ["GuardTask", "analyze_guard", "guard_decision"]
 
 def analyze_guard(storage: Any, doc: Rollout, now: datetime) -> Analysis:
     """One guard check of ``doc``'s candidate against the version it replaced."""
-    from rayops.registry import Registry
-    from rayops.rollout.arms import measure
 
     guard = doc.guard
     assert guard is not None
@@ -141,7 +142,6 @@ class GuardTask(ControlTask):
 
     def __init__(self, storage: Any, settings: Any = None) -> None:
         super().__init__(storage, settings)
-        from rayops.rollout.rollouts import Rollouts
 
         self.rollouts = Rollouts(storage, settings=self.settings)
 

@@ -37,6 +37,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rayops.gate import compare
+from rayops.rollout.arms import row_refs
+from rayops.tasks import Task
+from rayops.telemetry.readers import features, joined, probabilities
+from rayops.uncertainty.intervals import IntervalModel, segment_keys
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,9 +89,6 @@ def estimate(registry: Registry, ref: str, part: pd.DataFrame) -> Estimate | Non
     """The estimate of ``ref`` on its rows ``part`` of a joined log (None: no estimate)."""
     import numpy as np
 
-    from rayops.tasks import Task
-    from rayops.telemetry.readers import features, probabilities
-
     version = registry.get(ref)
     card = version.card
     task = Task.of(card.task)
@@ -106,7 +107,6 @@ def estimate(registry: Registry, ref: str, part: pd.DataFrame) -> Estimate | Non
     doc = registry.uncertainty(ref)
     if not doc or not doc.get("intervals"):
         return None
-    from rayops.uncertainty.intervals import IntervalModel, segment_keys
 
     model = IntervalModel.from_json(doc["intervals"])
     overall = float(np.mean(model.residuals))
@@ -133,8 +133,6 @@ def estimates(
 ) -> dict[str, Estimate]:
     """Estimates of ``refs`` over ``[start, end)`` of ``endpoint``'s logs (a ref with no
     rows or no estimate is left out); ``frame``: that window, already read."""
-    from rayops.rollout.arms import row_refs
-    from rayops.telemetry.readers import joined
 
     if frame is None:
         frame = joined(storage, endpoint, start, end, include_shadow=include_shadow)

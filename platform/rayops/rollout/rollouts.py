@@ -27,6 +27,7 @@ from rayops.clock import utc_now
 from rayops.config import Settings, settings_of
 from rayops.durations import seconds
 from rayops.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
+from rayops.registry import Registry
 from rayops.registry.registry import PRODUCTION
 from rayops.rollout.state import (
     AnalysisPoint,
@@ -126,8 +127,6 @@ class Rollouts:
         now: Callable[[], datetime] | None = None,
         settings: Settings | None = None,
     ) -> None:
-        from rayops.registry import Registry
-
         self.storage = storage
         self.settings = settings_of(storage, settings)
         self._now = now or utc_now

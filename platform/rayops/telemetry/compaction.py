@@ -62,6 +62,7 @@ from rayops.telemetry.layout import (
     partition_prefix,
 )
 from rayops.telemetry.manifest import Manifest, read_manifest
+from rayops.telemetry.readers import dataset, is_missing_file
 
 __all__ = ["CompactionReport", "Compactor", "endpoints_with_logs", "expire"]
 
@@ -211,7 +212,6 @@ class Compactor:
     ) -> int | None:
         """Merge ``inputs`` into one file and switch it in; its row count, or None if
         another compactor merged some of them first."""
-        from rayops.telemetry.readers import dataset, is_missing_file
 
         prefix = partition_prefix(endpoint, log, day)
         try:

@@ -15,6 +15,7 @@ from typing import Any
 from rayops.storage.base import Storage
 from rayops.telemetry.layout import Log, log_prefix, partition_day
 from rayops.telemetry.manifest import live_files
+from rayops.telemetry.readers import dataset
 
 __all__ = ["log_stats"]
 
@@ -23,8 +24,6 @@ def log_stats(storage: Storage, endpoint: str) -> dict[str, dict[str, Any]]:
     """Per log of ``endpoint``: every data file, the live ones (what readers read), the
     rows in the live files (from Parquet footers), their bytes and the day partitions."""
     import pyarrow.fs as pafs
-
-    from rayops.telemetry.readers import dataset
 
     fs, _ = storage.arrow_filesystem()
     out: dict[str, dict[str, Any]] = {}

@@ -40,6 +40,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rayops.clock import utc_now
+from rayops.registry.rows import Rows
 from rayops.storage.base import Storage
 from rayops.telemetry.layout import Log, new_file_key
 from rayops.telemetry.schema import (
@@ -369,8 +370,6 @@ def _feature_columns(columns: Sequence[str], frames: Sequence[Any]) -> list[Any]
     DataFrames as well when every column is numeric, else concatenated by pandas.
     """
     import numpy as np
-
-    from rayops.registry.rows import Rows
 
     matrices: list[np.ndarray] = []
     for f in frames:

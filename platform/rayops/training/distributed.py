@@ -33,6 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings
 from rayops.errors import InvalidInputError
+from rayops.features import layout
+from rayops.training.fit import train_on_dataset, worker_resources
+from rayops.training.sources import feature_set_lineage, feature_set_roles
+from rayops.training.targets import prepare_target
+from rayops.training.tune import infer_features
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -214,11 +219,6 @@ def train_feature_set(
     classifier, its classes (:func:`~rayops.training.targets.prepare_target`); the
     workers encode their rows' labels with those classes.
     """
-    from rayops.features import layout
-    from rayops.training.fit import train_on_dataset, worker_resources
-    from rayops.training.sources import feature_set_lineage, feature_set_roles
-    from rayops.training.targets import prepare_target
-    from rayops.training.tune import infer_features
 
     say = say or (lambda _: None)
     role_target, exclude = feature_set_roles(version)

@@ -41,8 +41,15 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError
+from rayops.gate import compare
+from rayops.names import validate_name
+from rayops.registry import Registry
+from rayops.registry.predictor import Predictor
 from rayops.storage import Storage
 from rayops.training.fit import split_holdout, train_model
+from rayops.training.pipeline import holdout_scores
+from rayops.training.scoring import native_params, prepare_frame
+from rayops.training.targets import prepare_target
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -244,11 +251,6 @@ def fine_tune(
         InvalidInputError: unknown mode, missing columns, too few rows.
         NotFoundError: ``ref`` is not registered.
     """
-    from rayops.gate import compare
-    from rayops.registry import Registry
-    from rayops.training.pipeline import holdout_scores
-    from rayops.training.scoring import native_params, prepare_frame
-    from rayops.training.targets import prepare_target
 
     settings = settings_of(storage, settings)
     try:
@@ -311,8 +313,6 @@ def fine_tune(
         )  # fmt: skip
         candidate = refresh_leaves(booster, xgb.DMatrix(X, y, enable_categorical=True), native)
 
-    from rayops.registry.predictor import Predictor
-
     tol = settings.training.accuracy_tolerance
     judged = Predictor(
         "candidate", candidate, features, card.feature_types,
@@ -366,7 +366,6 @@ def fine_tune(
 
 def fine_tune_history(storage: Storage, model: str) -> list[dict[str, Any]]:
     """Every recorded fine-tune attempt of ``model``, oldest first."""
-    from rayops.names import validate_name
 
     validate_name(model, "model name")
     return [storage.read_json(k) for k in storage.list_keys(f"training/finetune/{model}/")]

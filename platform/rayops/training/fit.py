@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError
-from rayops.storage import Storage
+from rayops.storage import Storage, open_storage
 from rayops.tasks import Labels, Task
 from rayops.training.cv import Scoring
 from rayops.training.scoring import native_params, prepare_frame
@@ -449,8 +449,6 @@ def worker_resources(
 
 
 def _default_storage(settings: Settings) -> Storage:
-    from rayops.storage import open_storage
-
     return open_storage(settings=settings)
 
 

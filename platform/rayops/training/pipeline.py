@@ -29,7 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError
+from rayops.gate import compare
+from rayops.registry.predictor import Predictor
 from rayops.storage import Storage
+from rayops.training.cv import regression_metrics
+from rayops.training.fit import split_holdout, train_model
+from rayops.training.scoring import prepare_frame
+from rayops.training.sources import from_feature_set, from_parquet
+from rayops.training.targets import prepare_target
+from rayops.training.tune import infer_features
 
 if TYPE_CHECKING:
     import numpy as np
@@ -114,7 +122,6 @@ def run_training(
     intervals for regression (Mondrian over ``interval_context`` columns when
     given), calibration and prediction sets for a classifier.
     """
-    from rayops.registry.predictor import Predictor
 
     settings = settings_of(storage, settings)
     say = progress or (lambda _: None)
@@ -234,8 +241,6 @@ def holdout_scores(
     from the one evaluation path (:func:`rayops.registry.predictor.evaluate`).
     Classifier metrics include per-class recall (``recall[<class>]``).
     """
-    from rayops.training.cv import regression_metrics
-    from rayops.training.scoring import prepare_frame
 
     y = labelled.encode(hold)
     output = predictor.predict(prepare_frame(hold, predictor.features))
@@ -260,7 +265,6 @@ def _against_production(
     settings: Settings,
 ) -> dict[str, Any]:
     """Production scored on the candidate's holdout rows, and the gate's verdict."""
-    from rayops.gate import compare
 
     if production.task != labelled.task or production.labels != labelled.labels:
         return {
@@ -308,10 +312,6 @@ def _in_driver(
     """The rows in the driver (small data, or a local Parquet file): split, then train
     (fast path or Ray Train).
     ``(result, holdout, target, features, lineage, train, labelled)``."""
-    from rayops.training.fit import split_holdout, train_model
-    from rayops.training.sources import from_feature_set, from_parquet
-    from rayops.training.targets import prepare_target
-    from rayops.training.tune import infer_features
 
     say(f"reading {features or data}")
     source = from_feature_set(storage, features) if features else from_parquet(str(data))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rayops.errors import InvalidInputError
 from rayops.tasks import direction_of
 from rayops.training.cv import FoldPlan, Scoring, aggregate
+from rayops.training.scoring import native_params, score_xgb
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,8 +54,6 @@ def _fold_importance(
 ) -> tuple[dict[str, float], dict[str, float]]:
     import numpy as np
     import xgboost as xgb
-
-    from rayops.training.scoring import native_params
 
     scoring: Scoring = setup["scoring"]
     metric: str = setup["metric"]
@@ -98,8 +97,6 @@ def _fold_score(
     params: dict[str, Any],
     setup: dict[str, Any],
 ) -> dict[str, float]:
-    from rayops.training.scoring import score_xgb
-
     single = FoldPlan(plan.strategy, plan.seed, (plan.splits[fold],))
     rounds = [int(params.get("n_estimators", 100))]
     scores, _ = score_xgb(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rayops.errors import InvalidInputError
+from rayops.features import FeatureStore
 from rayops.storage import Storage
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ class TrainingData:
 
 def from_feature_set(storage: Storage, ref: str) -> TrainingData:
     """Read ``name`` or ``name@VERSION`` from the feature store under ``storage``."""
-    from rayops.features import FeatureStore  # type: ignore[import-not-found,unused-ignore]
 
     store = FeatureStore(storage)
     version = store.get(ref)

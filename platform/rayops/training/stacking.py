@@ -37,9 +37,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rayops.errors import InvalidInputError
+from rayops.registry import EnsembleSpec, Registry, baseline_from_frame
+from rayops.registry.predictor import meta_columns
 from rayops.storage import Storage
 from rayops.tasks import Task
 from rayops.training.cv import FoldPlan, Scoring, regression_metrics
+from rayops.training.scoring import fit_booster, prepare_frame
+from rayops.training.sources import registry_lineage
+from rayops.training.targets import prepare_target
+from rayops.training.tune import infer_features
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,8 +91,6 @@ def out_of_fold(
     or ``[N, K]`` class probabilities for a classifier (``scoring``'s task)."""
     import numpy as np
     import xgboost as xgb
-
-    from rayops.training.scoring import fit_booster
 
     scoring = scoring or Scoring()
     k = scoring.n_classes if scoring.task.is_classification else 0
@@ -168,8 +172,6 @@ def _meta_frame(refs: list[str], oofs: list[np.ndarray], task: Task, labels: Any
     """The out-of-fold matrix in the columns serving will feed the meta-learner."""
     import pandas as pd
 
-    from rayops.registry.predictor import meta_columns
-
     columns: dict[str, Any] = {}
     for ref, oof in zip(refs, oofs, strict=True):
         names = meta_columns([ref], task, labels)
@@ -206,12 +208,6 @@ def train_stacked(
     """
     import numpy as np
     import xgboost as xgb
-
-    from rayops.registry import EnsembleSpec, Registry, baseline_from_frame
-    from rayops.training.scoring import fit_booster, prepare_frame
-    from rayops.training.sources import registry_lineage
-    from rayops.training.targets import prepare_target
-    from rayops.training.tune import infer_features
 
     if len(members) < 2:
         raise InvalidInputError("A stacked ensemble needs at least two member configurations.")

@@ -14,7 +14,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rayops.training.baseline import score_linear
 from rayops.training.cv import METRICS, FoldPlan, aggregate
+from rayops.training.scoring import score_xgb
 from rayops.training.spaces import ROUNDS, SearchSpace
 
 if TYPE_CHECKING:
@@ -41,9 +43,6 @@ def trial(
     put once by :func:`run_tune` (zero-copy reads of the numpy buffers).
     """
     from ray import tune
-
-    from rayops.training.baseline import score_linear
-    from rayops.training.scoring import score_xgb
 
     params = dict(config["params"])
     key = f"{setup['metric']}_mean"

@@ -54,8 +54,11 @@ from rayops.config import Settings, settings_of
 from rayops.errors import InvalidInputError, RayopsError
 from rayops.storage import Storage
 from rayops.tasks import TaskKind, direction_of
+from rayops.training.baseline import score_linear
 from rayops.training.cv import FoldPlan, aggregate
 from rayops.training.runs import new_run_id, save_run
+from rayops.training.scoring import fit_booster, prepare_frame
+from rayops.training.selection import select_features as run_selection
 from rayops.training.sources import registry_lineage
 from rayops.training.spaces import SearchSpace
 from rayops.training.targets import prepare_target
@@ -196,10 +199,6 @@ def run_tune(
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
-
-    from rayops.training.baseline import score_linear
-    from rayops.training.scoring import fit_booster, prepare_frame
-    from rayops.training.selection import select_features as run_selection
 
     settings = settings_of(storage, settings)
     started = time.perf_counter()

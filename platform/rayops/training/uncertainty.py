@@ -27,6 +27,9 @@ from typing import Any
 
 from rayops.errors import InvalidInputError
 from rayops.tasks import Task
+from rayops.uncertainty.calibration import fit_calibration
+from rayops.uncertainty.intervals import IntervalModel
+from rayops.uncertainty.sets import SetModel
 
 __all__ = ["MIN_ROWS", "fit_uncertainty"]
 
@@ -47,10 +50,6 @@ def fit_uncertainty(
     """The uncertainty document of a model from its holdout targets ``y`` (class indices
     for a classifier) and outputs; None with fewer than :data:`MIN_ROWS` rows."""
     import numpy as np
-
-    from rayops.uncertainty.calibration import fit_calibration
-    from rayops.uncertainty.intervals import IntervalModel
-    from rayops.uncertainty.sets import SetModel
 
     y = np.asarray(y)
     if len(y) < MIN_ROWS:

@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from rayops.names import validate_name
+
 __all__ = ["LEVELS_PREFIX", "AdaptiveLevel", "level_key", "served_level_of"]
 
 #: Where the control loop keeps each version's served level (see :func:`level_key`).
@@ -48,7 +50,6 @@ def level_key(ref: str) -> str:
         >>> level_key("churn@1.2.0")
         'uncertainty/levels/churn/1.2.0.json'
     """
-    from rayops.names import validate_name
 
     name, sep, version = ref.partition("@")
     if not sep:
