@@ -26,6 +26,7 @@ from rayops.automation.jobs import JobState, JobStore, RetrainJob
 from rayops.automation.layout import schedule_key
 from rayops.automation.pipeline import run_retrain
 from rayops.automation.policy import PolicyStore, RetrainPolicy, Schedule, next_run, parse_policy
+from rayops.automation.submit import JobSubmitter
 from rayops.automation.task import start_job
 from rayops.automation.triggers import CheckReport, check, schedule_state
 from rayops.clock import utc_now
@@ -53,7 +54,7 @@ class Retrainer:
         *,
         settings: Settings | None = None,
         now: Callable[[], datetime] | None = None,
-        submitter: Any = None,
+        submitter: JobSubmitter | None = None,
     ) -> None:
         self.storage = storage
         self.settings = settings_of(storage, settings)

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from rayops.automation.resources import Capacity, session_capacity
 from rayops.config import Settings
 from rayops.errors import RayopsError
 from rayops.runtime_env import module_entrypoint, runtime_env
 
-__all__ = ["JobStatus", "RaySubmitter", "SubmissionPending", "entrypoint"]
+__all__ = ["JobStatus", "JobSubmitter", "RaySubmitter", "SubmissionPending", "entrypoint"]
 
 #: Ray job states after which a job does not run any more.
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -56,6 +56,27 @@ class JobStatus:
     @property
     def finished(self) -> bool:
         return self.state in TERMINAL
+
+
+class JobSubmitter(Protocol):
+    """What the retrain task needs of a job runner (:class:`RaySubmitter` is the real one).
+
+    A runner may also offer ``capacity() -> Capacity | None`` (free CPUs, checked
+    before submitting) and ``exists(submission_id) -> bool`` (a submission made before
+    a crash); the task uses them when they are there.
+    """
+
+    def submit(self, storage_uri: str, model: str, job_id: str) -> str:
+        """Start the retrain job; returns its submission id."""
+        ...
+
+    def status(self, submission_id: str) -> JobStatus:
+        """Where that job is."""
+        ...
+
+    def stop(self, submission_id: str) -> None:
+        """Stop it (a job that outlived its timeout)."""
+        ...
 
 
 class RaySubmitter:

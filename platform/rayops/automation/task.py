@@ -30,7 +30,7 @@ from rayops.automation.jobs import JobStage, JobState, JobStore, RetrainJob
 from rayops.automation.layout import schedule_key
 from rayops.automation.policy import PolicyStore, RetrainPolicy
 from rayops.automation.resources import JobNeeds, job_needs
-from rayops.automation.submit import SubmissionPending
+from rayops.automation.submit import JobSubmitter, SubmissionPending
 from rayops.automation.triggers import check, schedule_state
 from rayops.config import Settings, settings_of
 from rayops.controltask import AlertAction, ControlTask
@@ -49,7 +49,7 @@ def start_job(
     *,
     trigger: str,
     reason: str,
-    submitter: Any,
+    submitter: JobSubmitter,
     now: datetime,
     deploy: bool = True,
     requests: list[str] | None = None,
@@ -74,7 +74,7 @@ def start_job(
 def submit(
     storage: Storage,
     job: RetrainJob,
-    submitter: Any,
+    submitter: JobSubmitter,
     now: datetime,
     *,
     needs: JobNeeds | None = None,
@@ -128,13 +128,18 @@ class RetrainTask(ControlTask):
 
         return {"retrain": retrain_action(storage, settings)}
 
-    def __init__(self, storage: Storage, settings: Any = None, submitter: Any = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        settings: Settings | None = None,
+        submitter: JobSubmitter | None = None,
+    ) -> None:
         super().__init__(storage, settings)
         if submitter is None:
             from rayops.automation.submit import RaySubmitter
 
             submitter = RaySubmitter(self.settings)
-        self.submitter = submitter
+        self.submitter: JobSubmitter = submitter
 
     def tick(self, now: datetime) -> dict[str, Any]:
         started, following = [], []

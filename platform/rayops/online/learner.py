@@ -64,6 +64,7 @@ from rayops.online.config import (
 )
 from rayops.online.records import UpdateRecord, read_updates
 from rayops.online.state import Claim, OnlineState, SampleKey, read_state, update_state
+from rayops.registry import Registry
 from rayops.storage.base import Storage
 
 __all__ = ["ACTOR", "OnlineLearner", "due"]
@@ -107,7 +108,7 @@ class OnlineLearner:
         settings: Settings | None = None,
         now: Callable[[], datetime] | None = None,
         *,
-        registry: Any = None,
+        registry: Registry | None = None,
     ) -> None:
         from rayops.registry import Registry
 

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from rayops.config import Settings
 from rayops.controltask import AlertAction, ControlTask
 from rayops.errors import NotFoundError, RayopsError
 from rayops.registry import Registry
@@ -68,6 +69,7 @@ from rayops.rollout.state import (
     Strategy,
     Verdict,
 )
+from rayops.storage.base import Storage
 from rayops.telemetry.readers import joined
 
 __all__ = [
@@ -127,7 +129,7 @@ class StepDecision:
     kind: EventKind  # the event to record
 
 
-def analyze_step(storage: Any, doc: Rollout, now: datetime) -> Analysis:
+def analyze_step(storage: Storage, doc: Rollout, now: datetime) -> Analysis:
     """Judge ``doc``'s candidate against its stable version on ``[step_started_at, now)``.
 
     Both arms are measured on the same window of the logs, each with its own card's
@@ -158,7 +160,7 @@ def analyze_step(storage: Any, doc: Rollout, now: datetime) -> Analysis:
 
 
 def _prelabel(
-    storage: Any, registry: Any, doc: Rollout, now: datetime, frame: Any
+    storage: Storage, registry: Registry, doc: Rollout, now: datetime, frame: Any
 ) -> PrelabelResult | None:
     """The pre-label gate of a canary window (None when it is off or has nothing to say)."""
     if not doc.thresholds.prelabel_guard:
@@ -262,12 +264,14 @@ class RolloutTask(ControlTask):
     name = "rollout"
 
     @classmethod
-    def alert_actions(cls, storage: Any, settings: Any = None) -> dict[str, AlertAction]:
+    def alert_actions(
+        cls, storage: Storage, settings: Settings | None = None
+    ) -> dict[str, AlertAction]:
         """``rollback``: roll back the endpoint's running or guarded rollout."""
 
         return {"rollback": rollback_action(storage, settings)}
 
-    def __init__(self, storage: Any, settings: Any = None) -> None:
+    def __init__(self, storage: Storage, settings: Settings | None = None) -> None:
         super().__init__(storage, settings)
 
         self.rollouts = Rollouts(storage, settings=self.settings)

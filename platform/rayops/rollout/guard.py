@@ -48,6 +48,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from rayops.config import Settings
 from rayops.controltask import ControlTask
 from rayops.errors import NotFoundError
 from rayops.registry import Registry
@@ -56,11 +57,12 @@ from rayops.rollout.arms import measure
 from rayops.rollout.controller import analysis_point, each_endpoint, spent_alpha
 from rayops.rollout.rollouts import Rollouts
 from rayops.rollout.state import EventKind, GuardStatus, Rollout, RolloutStatus, Verdict
+from rayops.storage.base import Storage
 
 __all__ = ["GuardTask", "analyze_guard", "guard_decision"]
 
 
-def analyze_guard(storage: Any, doc: Rollout, now: datetime) -> Analysis:
+def analyze_guard(storage: Storage, doc: Rollout, now: datetime) -> Analysis:
     """One guard check of ``doc``'s candidate against the version it replaced."""
 
     guard = doc.guard
@@ -140,7 +142,7 @@ class GuardTask(ControlTask):
 
     name = "guard"
 
-    def __init__(self, storage: Any, settings: Any = None) -> None:
+    def __init__(self, storage: Storage, settings: Settings | None = None) -> None:
         super().__init__(storage, settings)
 
         self.rollouts = Rollouts(storage, settings=self.settings)

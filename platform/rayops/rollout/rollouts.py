@@ -123,7 +123,7 @@ class Rollouts:
         self,
         storage: Storage,
         *,
-        registry: Any = None,
+        registry: Registry | None = None,
         now: Callable[[], datetime] | None = None,
         settings: Settings | None = None,
     ) -> None:
