@@ -74,8 +74,14 @@ def with_this_python(env: dict[str, str]) -> dict[str, str]:
 
 
 @contextmanager
-def private_cluster(num_cpus: int | None = None, timeout_s: float = 120.0) -> Iterator[str]:
-    """Start a one-node cluster on free ports and join it (``ray.init``); yields its address."""
+def private_cluster(
+    num_cpus: int | None = None, timeout_s: float = 120.0, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Start a one-node cluster on free ports and join it (``ray.init``); yields its address.
+
+    ``env`` is added to the head's environment, which every worker process inherits
+    (e.g. Serve's ingress variables, :mod:`rayops.apps.ingress`).
+    """
     import ray
 
     temp_dir = tempfile.mkdtemp(prefix="rayops-", dir="/tmp")  # short: socket paths are limited
@@ -98,7 +104,7 @@ def private_cluster(num_cpus: int | None = None, timeout_s: float = 120.0) -> It
     _refresh_ray_config()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env=with_this_python(dict(os.environ)),
+        env=with_this_python({**os.environ, **(env or {})}),
     )  # fmt: skip
     address = f"127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
