@@ -149,6 +149,7 @@ class Served:
     running_ingress: Callable[[], str | None]
     replica_ids: Callable[[], list[str]]
     kill_one: Callable[[], None]
+    gcs: str | None = None  # the cluster's address, when it is not this process's session
 
 
 def _shared_cluster(request: pytest.FixtureRequest, root: Storage) -> Iterator[Served]:
@@ -253,7 +254,7 @@ def _own_cluster(root: Storage) -> Iterator[Served]:
         try:
             assert wait_until(lambda: len(replicas()) == 2, timeout=120, interval=0.5)
             managers.extend(int(a.pid) for a in actors("HAProxyManager"))
-            yield Served("haproxy", url, root, mode, replicas, kill_one)
+            yield Served("haproxy", url, root, mode, replicas, kill_one, gcs=gcs[0])
         finally:
             children = [p for m in managers for p in _haproxy_processes(m)]
     # The HAProxy binary is a child of the manager actor: gone with the cluster, or ended here.
@@ -371,3 +372,28 @@ def test_a_killed_replica_costs_sdk_clients_nothing(served: Served) -> None:
     assert load.sent >= 40
     ok = requests.get(f"{served.url}/v2/health/ready", timeout=10)
     assert ok.status_code == 200
+
+
+@pytest.mark.slow
+def test_another_ingress_on_a_running_serve_says_what_to_do(served: Served) -> None:
+    """The ingress is fixed when Serve's controller starts: asking for another is refused."""
+    if served.gcs is None:  # this process's session, where Serve runs the default proxy
+        from rayops.apps.gateway import start_serve
+        from rayops.apps.ingress import IngressMismatchError
+
+        port = int(served.url.rsplit(":", 1)[1])
+        with pytest.raises(IngressMismatchError) as caught:
+            start_serve("127.0.0.1", port, "haproxy")
+        assert "RAY_SERVE_ENABLE_HA_PROXY=1" in str(caught.value)
+        assert "serve shutdown" in str(caught.value)
+        assert start_serve("127.0.0.1", port, "auto") is Ingress.DEFAULT  # auto keeps it
+        return
+    refused = subprocess.run(
+        [RAYOPS, "serve", "--address", served.gcs, "--no-blocking", "--no-controller",
+         "--storage", served.root.uri, "--ingress", "default"],
+        env=head_env(), capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    said = " ".join(refused.stderr.split())
+    assert "already runs on this cluster with the haproxy ingress" in said, said[-1000:]
+    assert served.running_ingress() == "haproxy" and len(served.replica_ids()) == 2

@@ -315,21 +315,22 @@ def _serve(
 ) -> None:
     from ray import serve as ray_serve
 
-    from rayops.apps.gateway import APP_NAME, deploy_gateway
-    from rayops.apps.ingress import running_ingress
+    from rayops.apps.gateway import APP_NAME, build_app, start_serve
 
-    url = deploy_gateway(
-        storage, host=host, port=port, replicas=replicas, num_cpus=num_cpus,  # type: ignore[arg-type]
-        autoscaling_config=scaling, ingress=ingress,
+    app = build_app(
+        {"storage": storage, "num_replicas": replicas, "num_cpus": num_cpus,
+         "autoscaling_config": scaling}
     )  # fmt: skip
-    mode = running_ingress()
+    mode = start_serve(host, port, ingress)  # the mode Serve really runs, for the report
+    ray_serve.run(app, name=APP_NAME, route_prefix="/")
+    url = f"http://{host}:{port}"
     if controller:
         from rayops.apps.controller import deploy_controller
 
         deploy_controller(storage)
     emit(
         {"url": url, "app": APP_NAME, "controller": controller,
-         "ingress": mode.value if mode else None},
+         "ingress": mode.value},
         as_json,
         lambda d: console.print(
             f"[green]serving[/] {d['url']} (app {d['app']}, ingress {d['ingress']})"
