@@ -11,6 +11,7 @@ the end (never ``ray stop``, which would stop every Ray on the machine).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from rayops.errors import RayopsError
 
-__all__ = ["DEFAULT_AGENT_PORT", "port_free", "private_cluster"]
+__all__ = ["DEFAULT_AGENT_PORT", "port_free", "private_cluster", "stop_serve"]
 
 #: Ray's default dashboard-agent HTTP port (ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT).
 DEFAULT_AGENT_PORT = 52365
@@ -58,6 +59,31 @@ def _refresh_ray_config() -> None:
     from ray._raylet import Config  # type: ignore[attr-defined]
 
     Config.initialize("")
+
+
+def stop_serve() -> None:
+    """Shut Serve down on the connected cluster, if it runs there, before the cluster stops.
+
+    Serve's HAProxy ingress runs the ``haproxy`` binary as a child of its manager actor.
+    Stopping the cluster kills the actor, not that child, which would live on holding
+    the HTTP port; ``serve.shutdown()`` stops it. Only for clusters this process started.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        return
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+    try:
+        ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+    except ValueError:  # Serve never started here
+        return
+    from ray import serve
+
+    try:
+        serve.shutdown()  # type: ignore[no-untyped-call]
+    except Exception as e:  # the cluster stops anyway: say so, do not mask the real error
+        logging.getLogger(__name__).warning("Serve did not shut down cleanly: %s", e)
 
 
 def with_this_python(env: dict[str, str]) -> dict[str, str]:
@@ -122,6 +148,7 @@ def private_cluster(
         yield address
     finally:
         if ray.is_initialized():
+            stop_serve()
             ray.shutdown()
         try:
             os.killpg(proc.pid, signal.SIGTERM)

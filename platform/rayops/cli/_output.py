@@ -135,4 +135,8 @@ def ray_session(address: str | None, env: dict[str, str] | None = None) -> Itera
     try:
         yield
     finally:
+        if address is None:  # the local cluster ends with this command: Serve's HAProxy too
+            from rayops.cli._cluster import stop_serve
+
+            stop_serve()
         ray.shutdown()
