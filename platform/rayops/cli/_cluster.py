@@ -61,6 +61,20 @@ def _refresh_ray_config() -> None:
     Config.initialize("")
 
 
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send this process's fd 1 (Python's and native code's writes) to fd 2 for a while."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def stop_serve() -> None:
     """Shut Serve down on the connected cluster, if it runs there, before the cluster stops.
 
@@ -81,7 +95,10 @@ def stop_serve() -> None:
     from ray import serve
 
     try:
-        serve.shutdown()  # type: ignore[no-untyped-call]
+        # Ray's core logs the controller's death to fd 1 ("...will be retried"): keep it
+        # off stdout, which may carry a command's --json answer.
+        with stdout_to_stderr():
+            serve.shutdown()  # type: ignore[no-untyped-call]
     except Exception as e:  # the cluster stops anyway: say so, do not mask the real error
         logging.getLogger(__name__).warning("Serve did not shut down cleanly: %s", e)
 
@@ -149,7 +166,8 @@ def private_cluster(
     finally:
         if ray.is_initialized():
             stop_serve()
-            ray.shutdown()
+            with stdout_to_stderr():
+                ray.shutdown()
         try:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)

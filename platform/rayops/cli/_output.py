@@ -135,8 +135,9 @@ def ray_session(address: str | None, env: dict[str, str] | None = None) -> Itera
     try:
         yield
     finally:
-        if address is None:  # the local cluster ends with this command: Serve's HAProxy too
-            from rayops.cli._cluster import stop_serve
+        from rayops.cli._cluster import stdout_to_stderr, stop_serve
 
+        if address is None:  # the local cluster ends with this command: Serve's HAProxy too
             stop_serve()
-        ray.shutdown()
+        with stdout_to_stderr():
+            ray.shutdown()
