@@ -37,10 +37,13 @@ def head_env() -> dict[str, str]:
 
 
 @contextmanager
-def head_node(num_cpus: int = 2, *, gcs: list[str] | None = None) -> Iterator[str]:
+def head_node(
+    num_cpus: int = 2, *, gcs: list[str] | None = None, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """Start the cluster; yields the HTTP address of its dashboard (the Jobs API).
 
-    ``gcs``, when given, receives the cluster's address for ``ray.init`` / ``--address``."""
+    ``gcs``, when given, receives the cluster's address for ``ray.init`` / ``--address``;
+    ``env`` is added to the head's environment (every worker process inherits it)."""
     temp_dir = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: socket paths are limited
     port, dash, agent = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
@@ -50,7 +53,7 @@ def head_node(num_cpus: int = 2, *, gcs: list[str] | None = None) -> Iterator[st
          # may hold it, and then the Jobs API has "no available agent".
          f"--dashboard-agent-listen-port={agent}",
          f"--temp-dir={temp_dir}", "--disable-usage-stats"],
-        env=head_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**head_env(), **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
     address = f"http://127.0.0.1:{dash}"

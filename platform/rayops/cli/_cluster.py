@@ -11,6 +11,7 @@ the end (never ``ray stop``, which would stop every Ray on the machine).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from rayops.errors import RayopsError
 
-__all__ = ["DEFAULT_AGENT_PORT", "port_free", "private_cluster"]
+__all__ = ["DEFAULT_AGENT_PORT", "port_free", "private_cluster", "stop_serve"]
 
 #: Ray's default dashboard-agent HTTP port (ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT).
 DEFAULT_AGENT_PORT = 52365
@@ -60,6 +61,48 @@ def _refresh_ray_config() -> None:
     Config.initialize("")
 
 
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send this process's fd 1 (Python's and native code's writes) to fd 2 for a while."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def stop_serve() -> None:
+    """Shut Serve down on the connected cluster, if it runs there, before the cluster stops.
+
+    Serve's HAProxy ingress runs the ``haproxy`` binary as a child of its manager actor.
+    Stopping the cluster kills the actor, not that child, which would live on holding
+    the HTTP port; ``serve.shutdown()`` stops it. Only for clusters this process started.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        return
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+    try:
+        ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+    except ValueError:  # Serve never started here
+        return
+    from ray import serve
+
+    try:
+        # Ray's core logs the controller's death to fd 1 ("...will be retried"): keep it
+        # off stdout, which may carry a command's --json answer.
+        with stdout_to_stderr():
+            serve.shutdown()  # type: ignore[no-untyped-call]
+    except Exception as e:  # the cluster stops anyway: say so, do not mask the real error
+        logging.getLogger(__name__).warning("Serve did not shut down cleanly: %s", e)
+
+
 def with_this_python(env: dict[str, str]) -> dict[str, str]:
     """``env`` with this interpreter's directory first on ``PATH``.
 
@@ -74,8 +117,14 @@ def with_this_python(env: dict[str, str]) -> dict[str, str]:
 
 
 @contextmanager
-def private_cluster(num_cpus: int | None = None, timeout_s: float = 120.0) -> Iterator[str]:
-    """Start a one-node cluster on free ports and join it (``ray.init``); yields its address."""
+def private_cluster(
+    num_cpus: int | None = None, timeout_s: float = 120.0, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Start a one-node cluster on free ports and join it (``ray.init``); yields its address.
+
+    ``env`` is added to the head's environment, which every worker process inherits
+    (e.g. Serve's ingress variables, :mod:`rayops.apps.ingress`).
+    """
     import ray
 
     temp_dir = tempfile.mkdtemp(prefix="rayops-", dir="/tmp")  # short: socket paths are limited
@@ -98,7 +147,7 @@ def private_cluster(num_cpus: int | None = None, timeout_s: float = 120.0) -> It
     _refresh_ray_config()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env=with_this_python(dict(os.environ)),
+        env=with_this_python({**os.environ, **(env or {})}),
     )  # fmt: skip
     address = f"127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
@@ -116,7 +165,9 @@ def private_cluster(num_cpus: int | None = None, timeout_s: float = 120.0) -> It
         yield address
     finally:
         if ray.is_initialized():
-            ray.shutdown()
+            stop_serve()
+            with stdout_to_stderr():
+                ray.shutdown()
         try:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)

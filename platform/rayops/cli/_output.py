@@ -87,13 +87,15 @@ def current_user() -> str | None:
 
 
 @contextmanager
-def ray_session(address: str | None) -> Iterator[None]:
+def ray_session(address: str | None, env: dict[str, str] | None = None) -> Iterator[None]:
     """Start (or join) Ray for one command; reuse a session the process already has.
 
     The CLI is an entry point, so it may start Ray; in a notebook or a test that
     already has a session, that session is used and left running. When another Ray
     instance on this machine holds the job agent's port, a private head on free
     ports is started instead (see :mod:`rayops.cli._cluster`), so Ray jobs work.
+    ``env`` is added to the environment of a cluster started here (its raylet, and so
+    every worker process); a cluster joined by address keeps its own.
     """
     import ray
 
@@ -105,7 +107,7 @@ def ray_session(address: str | None) -> Iterator[None]:
     if address is None and not port_free(DEFAULT_AGENT_PORT):
         # Another Ray on this machine holds the job agent's port: a plain ray.init()
         # would start a cluster that cannot run Ray jobs.
-        with private_cluster():
+        with private_cluster(env=env):
             yield
         return
     # A cluster given by address may not have rayops installed: ship this one with the
@@ -113,9 +115,10 @@ def ray_session(address: str | None) -> Iterator[None]:
     from rayops.cli._cluster import with_this_python
     from rayops.runtime_env import runtime_env
 
-    path = os.environ.get("PATH")
+    saved = {k: os.environ.get(k) for k in ["PATH", *(env or {})]}
     if address is None:  # the local cluster started here runs jobs with this interpreter
         os.environ["PATH"] = with_this_python(dict(os.environ))["PATH"]
+        os.environ.update(env or {})  # ... and its raylet passes env to every worker
     try:
         ray.init(
             address=address,
@@ -124,9 +127,17 @@ def ray_session(address: str | None) -> Iterator[None]:
             runtime_env=runtime_env() if address else None,
         )
     finally:
-        if path is not None:
-            os.environ["PATH"] = path
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     try:
         yield
     finally:
-        ray.shutdown()
+        from rayops.cli._cluster import stdout_to_stderr, stop_serve
+
+        if address is None:  # the local cluster ends with this command: Serve's HAProxy too
+            stop_serve()
+        with stdout_to_stderr():
+            ray.shutdown()

@@ -200,16 +200,62 @@ def _render_with_members(d: dict[str, Any]) -> None:
         console.print(table(title, ["member", "rows", loss, "mae", "rmse", "accuracy"], rows))
 
 
+def _autoscaling(text: str | None) -> dict[str, Any] | None:
+    import json
+
+    from rayops.errors import InvalidInputError
+
+    if text is None:
+        return None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidInputError(f"--autoscaling-config is not JSON ({e.msg}).") from None
+    if not isinstance(doc, dict):
+        raise InvalidInputError(
+            "--autoscaling-config must be a JSON object, "
+            'e.g. {"min_replicas": 1, "max_replicas": 4}.'
+        )
+    return doc
+
+
 def serve(
-    port: Annotated[int, typer.Option("--port", help="HTTP port of the Serve proxy.")] = 8000,
+    port: Annotated[int, typer.Option("--port", help="HTTP port of the Serve ingress.")] = 8000,
     host: Annotated[
-        str, typer.Option("--host", help="HTTP host of the Serve proxy.")
+        str, typer.Option("--host", help="HTTP host of the Serve ingress.")
     ] = "127.0.0.1",
     address: Annotated[
         str | None, typer.Option("--address", help="Ray cluster address; default: start locally.")
     ] = None,
-    replicas: Annotated[int, typer.Option("--replicas", help="Gateway replicas.")] = 1,
+    replicas: Annotated[
+        str | None,
+        typer.Option(
+            "--replicas",
+            help="Gateway replicas: a number (default 1), or 'auto' for Serve's autoscaling.",
+        ),
+    ] = None,
+    autoscaling_config: Annotated[
+        str | None,
+        typer.Option(
+            "--autoscaling-config",
+            help=(
+                "Serve autoscaling_config as JSON, "
+                'e.g. \'{"min_replicas": 1, "max_replicas": 4}\'; not with a number of --replicas.'
+            ),
+        ),
+    ] = None,
     num_cpus: Annotated[float, typer.Option("--num-cpus", help="CPUs per replica.")] = 1.0,
+    ingress: Annotated[
+        str,
+        typer.Option(
+            "--ingress",
+            help=(
+                "HTTP ingress: auto (HAProxy when its binary runs here, else default), "
+                "haproxy (HAProxy, direct to the replicas), direct (replicas listen on their "
+                "own ports, proxy on the head only), default (Serve's Python proxy)."
+            ),
+        ),
+    ] = "auto",
     blocking: Annotated[
         bool, typer.Option("--blocking/--no-blocking", help="Stay in the foreground until Ctrl-C.")
     ] = True,
@@ -225,34 +271,80 @@ def serve(
 ) -> None:
     """Deploy the gateway (every endpoint, route prefix /) and the control loop on Ray Serve.
 
-    Example: rayops serve --port 8000 --storage s3://bucket/rayops
+    The ingress is HAProxy with direct ingress to the replicas when it can run (the
+    fastest Serve has), else Serve's default proxy, with one line saying why.
+
+    Example: rayops serve --port 8000 --storage s3://bucket/rayops --replicas auto
     """
     from rayops.cli._output import ray_session
 
-    with handle_errors(as_json), ray_session(address):
-        from ray import serve as ray_serve
+    with handle_errors(as_json):
+        from rayops.apps.ingress import Ingress, resolve, serve_env
+        from rayops.errors import InvalidInputError
 
-        from rayops.apps.gateway import APP_NAME, deploy_gateway
+        try:
+            wanted = Ingress(ingress)
+        except ValueError:
+            choices = ", ".join(m.value for m in Ingress)
+            raise InvalidInputError(f"--ingress {ingress!r}: use one of {choices}.") from None
+        scaling = _autoscaling(autoscaling_config)
+        from rayops.apps.gateway import build_app
 
-        url = deploy_gateway(storage, host=host, port=port, replicas=replicas, num_cpus=num_cpus)
-        if controller:
-            from rayops.apps.controller import deploy_controller
+        # Bad sizing fails here, before a Ray cluster is started or joined.
+        build_app({"storage": storage, "num_replicas": replicas, "num_cpus": num_cpus,
+                   "autoscaling_config": scaling})  # fmt: skip
+        # A head this command starts itself gets the ingress in its environment (so every
+        # process of it agrees); on any cluster, Serve's controller gets it (start_serve).
+        head_env = serve_env(resolve(wanted)[0]) if address is None else None
+        with ray_session(address, env=head_env):
+            _serve(host, port, replicas, scaling, num_cpus, wanted, controller, storage,
+                   as_json, blocking)  # fmt: skip
 
-            deploy_controller(storage)
-        emit(
-            {"url": url, "app": APP_NAME, "controller": controller},
-            as_json,
-            lambda d: console.print(f"[green]serving[/] {d['url']} (app {d['app']})"),
-        )
-        if blocking:
-            import time
 
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                ray_serve.delete(APP_NAME)
-                if controller:
-                    from rayops.apps.controller import CONTROLLER_APP
+def _serve(
+    host: str,
+    port: int,
+    replicas: str | None,
+    scaling: dict[str, Any] | None,
+    num_cpus: float,
+    ingress: Any,
+    controller: bool,
+    storage: str | None,
+    as_json: bool,
+    blocking: bool,
+) -> None:
+    from ray import serve as ray_serve
 
-                    ray_serve.delete(CONTROLLER_APP)
+    from rayops.apps.gateway import APP_NAME, build_app, start_serve
+
+    app = build_app(
+        {"storage": storage, "num_replicas": replicas, "num_cpus": num_cpus,
+         "autoscaling_config": scaling}
+    )  # fmt: skip
+    mode = start_serve(host, port, ingress)  # the mode Serve really runs, for the report
+    ray_serve.run(app, name=APP_NAME, route_prefix="/")
+    url = f"http://{host}:{port}"
+    if controller:
+        from rayops.apps.controller import deploy_controller
+
+        deploy_controller(storage)
+    emit(
+        {"url": url, "app": APP_NAME, "controller": controller,
+         "ingress": mode.value},
+        as_json,
+        lambda d: console.print(
+            f"[green]serving[/] {d['url']} (app {d['app']}, ingress {d['ingress']})"
+        ),
+    )  # fmt: skip
+    if blocking:
+        import time
+
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            ray_serve.delete(APP_NAME)
+            if controller:
+                from rayops.apps.controller import CONTROLLER_APP
+
+                ray_serve.delete(CONTROLLER_APP)
