@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -255,9 +256,7 @@ async def oip_infer(request: Request, endpoint: str, version: str | None = None)
             media_type="application/octet-stream",
             headers={"Inference-Header-Content-Length": str(header_length)},
         )
-    if result.extras is not None:
-        return _fast_json(out)
-    return JSONResponse(out)  # already JSON types: skip FastAPI's per-value encoder
+    return _fast_json(out)
 
 
 async def predict(request: Request, endpoint: str) -> Any:
@@ -307,9 +306,7 @@ async def predict(request: Request, endpoint: str) -> Any:
     answer.update(
         model=result.route.model, version=result.route.version, request_id=result.request_id
     )
-    if result.extras is not None:
-        return _fast_json(answer)
-    return JSONResponse(answer)  # already JSON types: skip FastAPI's per-value encoder
+    return _fast_json(answer)
 
 
 async def feedback(request: Request, endpoint: str) -> Any:
@@ -340,11 +337,11 @@ async def feedback(request: Request, endpoint: str) -> Any:
 
 
 def _fast_json(doc: dict[str, Any]) -> Response:
-    """An answer with extras (explanations: a value per row and feature) encoded by orjson,
-    several times faster than the standard library on such bodies."""
-    import orjson
-
-    return Response(orjson.dumps(doc), media_type="application/json")
+    """An answer encoded by orjson: several times faster than the standard library on a
+    value per row (10k predictions), and no FastAPI per-value encoder (they are JSON types
+    already; numpy values pass too)."""
+    return Response(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY),
+                    media_type="application/json")  # fmt: skip
 
 
 def _oip_parameters(body: Any) -> dict[str, Any]:
