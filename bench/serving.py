@@ -545,8 +545,8 @@ def _print(results: dict[str, Any], skipped: dict[str, str], clients: list[int],
     for name, why in skipped.items():
         print(f"{name:<16} skipped: {why}")
     print(
-        f"\n10k-row requests (median of {args.repeats}); raw inplace_predict measured in "
-        "this process just before each server's 10k phase (faster of default and 1 thread)"
+        f"\n10k-row requests (median of {args.repeats}); raw inplace_predict in the load "
+        "generator, interleaved with the requests (faster of default and 1 thread)"
     )
     for name, r in results.items():
         if "big_oip_s" in r:
