@@ -376,8 +376,12 @@ async def get_endpoint(request: Request, endpoint: str) -> Any:
     return await asyncio.to_thread(api.endpoint_doc, endpoint)
 
 
-#: (methods, path, handler) of every route, in the order they are matched.
+#: (methods, path, handler) of every route, in the order they are matched: the predict
+#: and inference routes first (no two paths overlap, so the order only saves matching).
 ROUTES: list[tuple[list[str], str, Callable[..., Any]]] = [
+    (["POST"], "/endpoints/{endpoint}/predict", predict),
+    (["POST"], "/v2/models/{endpoint}/infer", oip_infer),
+    (["POST"], "/v2/models/{endpoint}/versions/{version}/infer", oip_infer),
     (["GET"], "/v2/health/live", live),
     (["GET"], "/v2/health/ready", ready),
     (["GET"], "/v2", server_metadata),
@@ -385,13 +389,23 @@ ROUTES: list[tuple[list[str], str, Callable[..., Any]]] = [
     (["GET"], "/v2/models/{endpoint}/versions/{version}", oip_metadata),
     (["GET"], "/v2/models/{endpoint}/ready", oip_ready),
     (["GET"], "/v2/models/{endpoint}/versions/{version}/ready", oip_ready),
-    (["POST"], "/v2/models/{endpoint}/infer", oip_infer),
-    (["POST"], "/v2/models/{endpoint}/versions/{version}/infer", oip_infer),
     (["GET"], "/endpoints", list_endpoints),
     (["GET"], "/endpoints/{endpoint}", get_endpoint),
-    (["POST"], "/endpoints/{endpoint}/predict", predict),
     (["POST"], "/endpoints/{endpoint}/feedback", feedback),
 ]
+
+
+def _plain(handler: Callable[..., Any]) -> Callable[[Request], Any]:
+    """``handler(request, **path_params)`` as a Starlette endpoint: no FastAPI dependency
+    solving per request (about 0.15 ms of a 1-row predict), a dict answer as orjson."""
+
+    async def endpoint(request: Request) -> Response:
+        answer = await handler(request, **request.path_params)
+        return answer if isinstance(answer, Response) else _fast_json(answer)
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
 
 
 def create_api(
@@ -419,7 +433,7 @@ def create_api(
     app.add_exception_handler(RayopsError, _rayops_error)
     app.add_exception_handler(StarletteHTTPException, _routing_error)
     for methods, path, handler in ROUTES:
-        app.add_api_route(path, handler, methods=methods)
+        app.router.add_route(path, _plain(handler), methods=methods)
     for extend in extensions:
         extend(app, service)
     return app
