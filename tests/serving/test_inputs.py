@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pytest
 
 from rayops.config import Settings
@@ -164,3 +165,51 @@ def test_binary_tensors_are_checked_as_arrays_and_answers_can_be_binary() -> Non
     assert data[n : n + size] == struct.pack("<I", 3) + b"yes" + struct.pack("<I", 2) + b"no"
     got = np.frombuffer(data[n + size :], dtype="<f4").reshape(2, 2)
     np.testing.assert_allclose(got, proba)
+
+
+NUMERIC = FeatureSchema(["x", "y", "z"])
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"x": 1.5, "y": 2, "z": -3.25}, {"z": 0, "y": 1e300, "x": -0.0}],  # keys in any order
+        [{"x": None, "y": 1, "z": 2.0}, {"x": 3, "y": None, "z": None}],  # nulls are missing
+        [{"x": 2**63, "y": -(2**40), "z": 7}],  # big integers
+    ],
+)
+def test_the_numeric_fast_path_builds_what_the_checked_path_builds(rows: list) -> None:
+    fast = NUMERIC.rows_from_instances(rows)
+    checked = NUMERIC._rows_checked(rows)
+    assert fast.matrix is not None and checked.matrix is not None
+    np.testing.assert_array_equal(fast.matrix, checked.matrix)
+    assert fast.matrix.dtype == np.float64 and fast.matrix.shape == (len(rows), 3)
+
+
+@pytest.mark.parametrize(
+    ("rows", "error", "words"),
+    [
+        ([{"x": 1, "y": 2, "z": 3}, {"x": 1, "y": 2}], InvalidInputError, "lacks feature .z."),
+        ([{"x": 1, "y": 2, "z": 3, "w": 4}], InvalidInputError, "unknown feature 'w'"),
+        ([{"x": 1, "y": 2, "z": 3}, [1, 2, 3]], InvalidInputError, "Row 1 of 'instances' is list"),
+        ([{"x": True, "y": 2, "z": 3}], InvalidFeatureError, "'x' must be a number; row 0 has T"),
+        ([{"x": 1, "y": "2", "z": 3}], InvalidFeatureError, "'y' must be a number; row 0 has '2'"),
+        ([{"x": 1, "y": 2, "z": 3}, {"x": 1, "y": 2, "z": float("inf")}], InvalidFeatureError,
+         "'z' is infinite in row 1"),
+    ],
+)  # fmt: skip
+def test_the_numeric_fast_path_leaves_bad_rows_to_the_checked_path(
+    rows: list, error: type[Exception], words: str
+) -> None:
+    with pytest.raises(error, match=words):
+        NUMERIC.rows_from_instances(rows)
+
+
+def test_the_numeric_fast_path_keeps_rejecting_missing_values() -> None:
+    strict = FeatureSchema(["x", "y"], reject_missing=True)
+    with pytest.raises(InvalidFeatureError, match="'y' is missing"):
+        strict.rows_from_instances([{"x": 1.0, "y": None}])
+    with pytest.raises(InvalidFeatureError, match="'x' is missing"):
+        strict.rows_from_instances([{"x": float("nan"), "y": 1.0}])
+    one = FeatureSchema(["only"])
+    assert one.rows_from_instances([{"only": 2}, {"only": None}]).matrix.ravel().tolist()[0] == 2

@@ -74,3 +74,26 @@ def test_cache_loads_each_version_once(reg: Registry, tmp_path: Path) -> None:
     assert models[0].schema.features == FEATURES and models[0].kind == "booster"
     cache.retain(set())
     assert len(cache) == 0
+
+
+def test_a_replica_predicts_with_the_cpus_ray_reserved_for_it(
+    reg: Registry, ray_cluster: object
+) -> None:
+    import json
+
+    import ray
+
+    from rayops.serving.models import replica_threads
+
+    df = make_frame(100)
+    ref = reg.register("threads", train(df, FEATURES, depth=2, seed=1)).ref
+    assert replica_threads() is None  # the driver reserved no CPU: XGBoost's default
+
+    @ray.remote(num_cpus=1)
+    def threads_in_a_worker() -> tuple[int | None, str]:
+        cache = ModelCache(reg.load)
+        booster = cache.get(ref).predictor.booster
+        config = json.loads(booster.save_config())
+        return cache.threads, config["learner"]["generic_param"]["nthread"]
+
+    assert ray.get(threads_in_a_worker.remote()) == (1, "1")

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -255,9 +256,7 @@ async def oip_infer(request: Request, endpoint: str, version: str | None = None)
             media_type="application/octet-stream",
             headers={"Inference-Header-Content-Length": str(header_length)},
         )
-    if result.extras is not None:
-        return _fast_json(out)
-    return JSONResponse(out)  # already JSON types: skip FastAPI's per-value encoder
+    return _fast_json(out)
 
 
 async def predict(request: Request, endpoint: str) -> Any:
@@ -307,9 +306,7 @@ async def predict(request: Request, endpoint: str) -> Any:
     answer.update(
         model=result.route.model, version=result.route.version, request_id=result.request_id
     )
-    if result.extras is not None:
-        return _fast_json(answer)
-    return JSONResponse(answer)  # already JSON types: skip FastAPI's per-value encoder
+    return _fast_json(answer)
 
 
 async def feedback(request: Request, endpoint: str) -> Any:
@@ -340,11 +337,11 @@ async def feedback(request: Request, endpoint: str) -> Any:
 
 
 def _fast_json(doc: dict[str, Any]) -> Response:
-    """An answer with extras (explanations: a value per row and feature) encoded by orjson,
-    several times faster than the standard library on such bodies."""
-    import orjson
-
-    return Response(orjson.dumps(doc), media_type="application/json")
+    """An answer encoded by orjson: several times faster than the standard library on a
+    value per row (10k predictions), and no FastAPI per-value encoder (they are JSON types
+    already; numpy values pass too)."""
+    return Response(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY),
+                    media_type="application/json")  # fmt: skip
 
 
 def _oip_parameters(body: Any) -> dict[str, Any]:
@@ -379,8 +376,12 @@ async def get_endpoint(request: Request, endpoint: str) -> Any:
     return await asyncio.to_thread(api.endpoint_doc, endpoint)
 
 
-#: (methods, path, handler) of every route, in the order they are matched.
+#: (methods, path, handler) of every route, in the order they are matched: the predict
+#: and inference routes first (no two paths overlap, so the order only saves matching).
 ROUTES: list[tuple[list[str], str, Callable[..., Any]]] = [
+    (["POST"], "/endpoints/{endpoint}/predict", predict),
+    (["POST"], "/v2/models/{endpoint}/infer", oip_infer),
+    (["POST"], "/v2/models/{endpoint}/versions/{version}/infer", oip_infer),
     (["GET"], "/v2/health/live", live),
     (["GET"], "/v2/health/ready", ready),
     (["GET"], "/v2", server_metadata),
@@ -388,13 +389,23 @@ ROUTES: list[tuple[list[str], str, Callable[..., Any]]] = [
     (["GET"], "/v2/models/{endpoint}/versions/{version}", oip_metadata),
     (["GET"], "/v2/models/{endpoint}/ready", oip_ready),
     (["GET"], "/v2/models/{endpoint}/versions/{version}/ready", oip_ready),
-    (["POST"], "/v2/models/{endpoint}/infer", oip_infer),
-    (["POST"], "/v2/models/{endpoint}/versions/{version}/infer", oip_infer),
     (["GET"], "/endpoints", list_endpoints),
     (["GET"], "/endpoints/{endpoint}", get_endpoint),
-    (["POST"], "/endpoints/{endpoint}/predict", predict),
     (["POST"], "/endpoints/{endpoint}/feedback", feedback),
 ]
+
+
+def _plain(handler: Callable[..., Any]) -> Callable[[Request], Any]:
+    """``handler(request, **path_params)`` as a Starlette endpoint: no FastAPI dependency
+    solving per request (about 0.15 ms of a 1-row predict), a dict answer as orjson."""
+
+    async def endpoint(request: Request) -> Response:
+        answer = await handler(request, **request.path_params)
+        return answer if isinstance(answer, Response) else _fast_json(answer)
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
 
 
 def create_api(
@@ -422,7 +433,7 @@ def create_api(
     app.add_exception_handler(RayopsError, _rayops_error)
     app.add_exception_handler(StarletteHTTPException, _routing_error)
     for methods, path, handler in ROUTES:
-        app.add_api_route(path, handler, methods=methods)
+        app.router.add_route(path, _plain(handler), methods=methods)
     for extend in extensions:
         extend(app, service)
     return app

@@ -29,9 +29,10 @@ Example:
 
 from __future__ import annotations
 
-import json
 import struct
 from typing import Any
+
+import orjson
 
 from rayops.errors import InvalidInputError
 from rayops.serving.answers import CLASSIFIER_OUTPUTS
@@ -349,7 +350,7 @@ def binary_response(response: dict[str, Any], binary: set[str] | bool) -> tuple[
             raw = _encode(out["datatype"], out.pop("data"))
             out["parameters"] = {"binary_data_size": len(raw)}
             parts.append(raw)
-    header = json.dumps(response, separators=(",", ":")).encode()
+    header = orjson.dumps(response)
     return header + b"".join(parts), len(header)
 
 
