@@ -164,7 +164,6 @@ def _reads_per_s(
     return replicas / window, watcher / window
 
 
-@pytest.mark.slow  # a measurement over real time windows (~13 s)
 def test_storage_reads_do_not_grow_with_replicas(root: Storage) -> None:
     fast = {"serving_poll_interval_s": 0.25, "serving_routing_watcher_retry_s": 0.5}
     window = 2.0
@@ -220,7 +219,7 @@ def test_a_change_arrives_through_the_watcher_within_a_second(
 @pytest.mark.parametrize(
     "no_restart",
     [
-        pytest.param(True, id="killed", marks=pytest.mark.slow),
+        pytest.param(True, id="killed"),
         pytest.param(False, id="restarted-by-ray", marks=pytest.mark.slow),
     ],
 )
