@@ -478,13 +478,15 @@ class Rollouts:
         doc = self.store.update(endpoint, guarded)
         if doc is None:
             return self.get(endpoint)
+        # The event first, right after the document's compare-and-swap: a loop killed
+        # while it rewrites the routing table must not leave a step without its event.
+        if record:
+            self.record(doc, kind, reason=doc.reason, actor=actor, metrics=metrics)
         self.apply(doc, actor=actor, reason=doc.reason)
         if doc.status is RolloutStatus.PROMOTED:
             self._move_alias(doc.candidate, doc.reason, actor)
         elif doc.status is RolloutStatus.ROLLED_BACK:
             self._move_alias(doc.target or doc.stable, doc.reason, actor)
-        if record:
-            self.record(doc, kind, reason=doc.reason, actor=actor, metrics=metrics)
         return doc
 
     def apply(self, doc: Rollout, *, actor: str | None = None, reason: str | None = None) -> None:
