@@ -16,7 +16,18 @@ import rayops
 
 #: Lowest first. A package (or top-level module) of rayops belongs to exactly one layer.
 LAYERS: list[set[str]] = [
-    {"_version", "errors", "names", "clock", "durations", "tasks", "gate", "http", "runtime_env"},
+    {
+        "_version",
+        "errors",
+        "names",
+        "clock",
+        "durations",
+        "tasks",
+        "gate",
+        "http",
+        "ports",
+        "runtime_env",
+    },
     {"uncertainty"},
     {"config"},
     {"storage"},

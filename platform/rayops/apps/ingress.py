@@ -40,6 +40,7 @@ import subprocess
 from typing import Any
 
 from rayops.errors import InvalidInputError
+from rayops.ports import free_port, port_free
 
 __all__ = [
     "ENV_DIRECT",
@@ -123,26 +124,6 @@ def resolve(requested: Ingress | str) -> tuple[Ingress, str | None]:
     return Ingress.DEFAULT, why
 
 
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve_env(mode: Ingress) -> dict[str, str]:
     """Environment variables that switch Serve's processes to ``mode`` (not ``auto``).
 
@@ -160,8 +141,8 @@ def serve_env(mode: Ingress) -> dict[str, str]:
     if mode is Ingress.DIRECT:
         return {**env, ENV_HAPROXY: "0", ENV_DIRECT: "1"}
     for name, port in _HAPROXY_PORTS.items():
-        if name not in env and not _port_free(port):
-            env[name] = str(_free_port())
+        if name not in env and not port_free(port):
+            env[name] = str(free_port())
     return {**env, ENV_HAPROXY: "1", ENV_DIRECT: "1"}
 
 

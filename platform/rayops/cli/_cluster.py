@@ -15,7 +15,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,28 +24,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rayops.errors import RayopsError
+from rayops.ports import free_port, port_free
 
 __all__ = ["DEFAULT_AGENT_PORT", "port_free", "private_cluster", "stop_serve"]
 
 #: Ray's default dashboard-agent HTTP port (ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT).
 DEFAULT_AGENT_PORT = 52365
-
-
-def port_free(port: int) -> bool:
-    """Whether nothing listens on ``port`` of any local interface."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _refresh_ray_config() -> None:
@@ -128,13 +111,13 @@ def private_cluster(
     import ray
 
     temp_dir = tempfile.mkdtemp(prefix="rayops-", dir="/tmp")  # short: socket paths are limited
-    port, dashboard, agent = _free_port(), _free_port(), _free_port()
+    port, dashboard, agent = free_port(), free_port(), free_port()
     ray_exe = str(Path(sys.executable).with_name("ray"))
     cmd = [
         ray_exe, "start", "--head", "--block", f"--port={port}", "--include-dashboard=true",
         "--node-ip-address=127.0.0.1",
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-        f"--dashboard-agent-listen-port={agent}", f"--ray-client-server-port={_free_port()}",
+        f"--dashboard-agent-listen-port={agent}", f"--ray-client-server-port={free_port()}",
         f"--temp-dir={temp_dir}", "--disable-usage-stats",
         *([f"--num-cpus={num_cpus}"] if num_cpus else []),
     ]  # fmt: skip
