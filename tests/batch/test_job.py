@@ -16,7 +16,7 @@ from batch_models import register_all, rows
 from rayops.batch import get_job, list_jobs, run_batch
 from rayops.batch.spec import manifest_key
 from rayops.config import Settings
-from rayops.errors import InvalidInputError, NotFoundError
+from rayops.errors import InvalidInputError, NotFoundError, RayopsError
 from rayops.features import FeatureStore
 from rayops.registry import Registry
 from rayops.storage import Storage, open_storage
@@ -195,3 +195,17 @@ def test_an_adaptive_ensemble_uses_the_stats_of_when_the_job_began(
     reg_b = Registry(storage).load(b).predict(frame)
     picked_b = (frame["cat_0"] == "c1").to_numpy()
     np.testing.assert_allclose(out["prediction"][picked_b], reg_b[picked_b], rtol=1e-6)
+
+
+@LOCAL
+def test_a_pool_that_cannot_start_fails_with_a_sentence_and_writes_no_part(
+    storage: Storage, scored: dict[str, Any]
+) -> None:
+    # Three 1-CPU actors on a 2-CPU cluster: the pool is never whole. Scoring waits for
+    # the whole pool (so parts spread over every actor); after the timeout it says why.
+    settings = scored["settings"].override(batch_actors=3, batch_actors_ready_timeout_s=3)
+    with pytest.raises(RayopsError, match=r"3 scoring actor\(s\) of 1 CPU each were not all "
+                       r"ready within batch_actors_ready_timeout_s=3 s"):  # fmt: skip
+        run_batch(storage, "reg-a", features="daily", job_id="crowded", settings=settings)
+    assert storage.list_keys("batch/crowded/_parts/") == []
+    assert get_job(storage, "crowded")["state"] != "complete"

@@ -218,7 +218,12 @@ def test_a_better_canary_is_promoted_and_rollback_is_instant_under_load(
     # The figure is printed above; the bound is one a loaded 2-core machine always meets.
     assert switch < 3.0, f"old version took {switch:.2f} s to get all traffic back"
     assert traffic.failed == 0, traffic.statuses
-    kinds = [e.kind for e in rollouts.history("canary-good")]
+    history = rollouts.history("canary-good")
+    # A loaded machine can leave a step short of labeled rows at its interval: the rollout
+    # then holds (it waits; it neither promotes nor breaches on too few samples).
+    holds = [e for e in history if e.kind is EventKind.HOLD]
+    assert all("too few labeled rows" in (e.reason or "") for e in holds), holds
+    kinds = [e.kind for e in history if e.kind is not EventKind.HOLD]
     assert kinds == [EventKind.DEPLOYED, EventKind.STEP, EventKind.PROMOTED, EventKind.ROLLED_BACK]
     assert Registry(root).get("demand@production").ref == models["stable"]
 

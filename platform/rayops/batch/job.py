@@ -26,12 +26,14 @@ Example:
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from rayops.batch import spec
 from rayops.batch.inputs import check_columns, feature_set_input, files_input, plan_parts
@@ -339,16 +341,6 @@ def _score(
         "job_id": job_id,
         "nthread": nthread,
     }
-    ds = ray.data.from_items(
-        [{"part": p.model_dump_json()} for p in pending], override_num_blocks=len(pending)
-    )
-    scored = ds.map_batches(
-        PartScorer,
-        fn_constructor_kwargs=kwargs,
-        batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=actors),
-        num_cpus=cpus,
-    )
     rows_done = sum(r.rows for r in results.values())
     say(BatchProgress(
         "starting",
@@ -357,25 +349,67 @@ def _score(
         len(results), len(parts), rows_done, total_rows,
     ))  # fmt: skip
     try:
-        for row in scored.iter_rows():
-            result = PartResult.model_validate_json(row["result"])
-            results[result.name] = result
-            rows_done += result.rows
-            say(BatchProgress("scoring", f"scoring on {actors} actor(s)", len(results),
-                              len(parts), rows_done, total_rows))  # fmt: skip
+        with _actors_ready_first(settings.batch.actors_ready_timeout_s):  # before the Dataset
+            ds = ray.data.from_items(
+                [{"part": p.model_dump_json()} for p in pending], override_num_blocks=len(pending)
+            )
+            scored = ds.map_batches(
+                PartScorer,
+                fn_constructor_kwargs=kwargs,
+                batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=actors),
+                num_cpus=cpus,
+            )
+            for row in scored.iter_rows():
+                result = PartResult.model_validate_json(row["result"])
+                results[result.name] = result
+                rows_done += result.rows
+                say(BatchProgress("scoring", f"scoring on {actors} actor(s)", len(results),
+                                  len(parts), rows_done, total_rows))  # fmt: skip
     except Exception as e:  # Ray Data wraps what a scorer raised
-        cause = _rayops_cause(e)
+        cause = _cause(e, RayopsError)
         if cause is not None:
             raise cause from None
-        raise RayopsError(f"Batch job {job_id} failed while scoring: {e}") from e
+        if _cause(e, ray.exceptions.GetTimeoutError) is None:
+            raise RayopsError(f"Batch job {job_id} failed while scoring: {e}") from e
+        raise RayopsError(
+            f"Batch job {job_id}: {actors} scoring actor(s) of {cpus:g} CPU each were not all "
+            f"ready within batch_actors_ready_timeout_s={settings.batch.actors_ready_timeout_s:g}"
+            " s; the cluster may have fewer free CPUs than that now, or the model is slow to "
+            "load. Set batch_actors to fewer actors or raise the timeout."
+        ) from e
 
 
-def _rayops_cause(error: BaseException) -> RayopsError | None:
+_E = TypeVar("_E", bound=BaseException)
+
+
+@contextlib.contextmanager
+def _actors_ready_first(timeout_s: float) -> Iterator[None]:
+    """Ray Data waits for the whole actor pool before it hands out parts.
+
+    Without it (Ray's default) parts go to the first actor that is ready, and a
+    short job on a cluster whose other nodes start their actors a few seconds
+    later runs on one node only. The setting lives on the driver's DataContext;
+    it is restored afterwards, since the driver may be a user's process.
+    """
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    before = ctx.wait_for_min_actors_s
+    ctx.wait_for_min_actors_s = math.ceil(timeout_s) if timeout_s > 0 else -1
+    try:
+        yield
+    finally:
+        ctx.wait_for_min_actors_s = before
+
+
+def _cause(error: BaseException, kind: type[_E]) -> _E | None:
+    """The first exception of ``kind`` in ``error``'s chain (Ray wraps what a task raised)."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, RayopsError):
+        if isinstance(current, kind):
             return current
         current = getattr(current, "cause", None) or current.__cause__ or current.__context__
     return None

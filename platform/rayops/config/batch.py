@@ -38,6 +38,16 @@ class BatchSettings(Section):
         gt=0,
         description="CPUs each scoring actor reserves. Default 1.",
     )
+    actors_ready_timeout_s: float = Field(
+        default=600.0,
+        ge=0,
+        description=(
+            "Scoring starts once every scoring actor has loaded the model, so the parts spread "
+            "over all of them (and all nodes) instead of going to whichever started first; a "
+            "pool not ready within this many seconds fails the job with an error that says so. "
+            "0: start on the first ready actor. Default 600."
+        ),
+    )
     nthread: int = Field(
         default=0,
         ge=0,
