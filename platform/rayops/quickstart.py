@@ -406,8 +406,19 @@ def _live(log: Any) -> float:
 
 
 def _labeled(log: Any, n: int) -> bool:
-    column = "actual_label" if "actual_label" in log.columns else "actual"
-    return bool(column in log.columns and log[column].notna().sum() >= n)
+    """Whether ``n`` rows of a joined log have their feedback: a number (regression) or a
+    label (classification). The log has both columns; the other one is null.
+
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"actual": [2.5, None], "actual_label": [None, None]})
+    >>> _labeled(log, 1), _labeled(log, 2)
+    (True, False)
+    """
+    given = [log[c].notna() for c in ("actual", "actual_label") if c in log.columns]
+    if not given:
+        return False
+    labeled = given[0] | given[1] if len(given) == 2 else given[0]
+    return bool(labeled.sum() >= n)
 
 
 def _traffic(client: Any, store: Any, rows: Any, batch: int = 20, endpoint: str = MODEL) -> float:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from rayops.registry.rows import Rows
 from rayops.storage import Storage
-from rayops.telemetry.writers import FeedbackLog, PredictionLog
+from rayops.telemetry.writers import FeedbackLog, PredictionLog, Scored
 
 
 def test_prediction_log_batches_and_flushes_on_close(storage: Storage) -> None:
@@ -88,3 +91,32 @@ def test_feedback_failure_is_reported_to_every_waiter(storage: Storage) -> None:
 
     results = asyncio.run(main())
     assert all(isinstance(r, OSError) for r in results)
+
+
+def test_one_flush_of_interleaved_shapes_keeps_every_row_with_its_own_columns(
+    storage: Storage,
+) -> None:
+    # Requests alternate between two feature sets and two classifiers whose classes come as
+    # equal lists, as other list objects, and as 1 vs "1": a flush groups them by value,
+    # not by object, and every row keeps its own values.
+    log = PredictionLog(storage, flush_s=3600)
+    when = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    for i in range(12):
+        wide = i % 2 == 0
+        names = ["a", "b", "c"] if wide else ["a", "b"]
+        frame = Rows(list(names), matrix=np.full((1, len(names)), float(i)))
+        classes = [0, 1] if i % 3 == 0 else (["0", "1"] if i % 3 == 1 else [0, 1])
+        scored = Scored(probabilities=np.array([[1 - i / 12, i / 12]]), classes=classes,
+                        labels=[str(i % 2)])  # fmt: skip
+        log.record(request_id=f"r{i}", endpoint="ep", ref="m@1.0.0", frame=frame,
+                   predictions=scored, latency_ms=float(i), time=when)  # fmt: skip
+    log.close()
+    assert len(storage.list_keys("logs/ep/predictions/")) == 1
+    t = storage.read_parquet("logs/ep/predictions/").to_pandas().set_index("request_id")
+    assert sorted(t.index) == sorted(f"r{i}" for i in range(12))
+    for i in range(12):
+        row = t.loc[f"r{i}"]
+        assert row["f_a"] == row["f_b"] == float(i) and row["latency_ms"] == float(i)
+        assert (row["f_c"] == float(i)) if i % 2 == 0 else pd.isna(row["f_c"])
+        assert row["p_1"] == pytest.approx(i / 12) and row["label"] == str(i % 2)
+    assert {c for c in t.columns if c.startswith("p_")} == {"p_0", "p_1"}

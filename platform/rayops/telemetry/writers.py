@@ -64,7 +64,7 @@ logger = logging.getLogger(__name__)
 E = TypeVar("E")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Scored:
     """What a model answered for one request's rows, as the log stores it.
 
@@ -72,7 +72,8 @@ class Scored:
     (``[N, K]``, in ``classes`` order) and the predicted ``labels``. When the
     request asked: interval bounds ``lower``/``upper`` (``[N]``), prediction sets
     ``pset`` (one JSON list text per row) and ``contributions`` (``(features,
-    [N, F + 1])``, the last column the bias).
+    [N, F + 1])``, the last column the bias). Treat it as immutable (it is not
+    frozen: a frozen dataclass's ``__init__`` costs a microsecond on every request).
     """
 
     values: Any = None
@@ -106,6 +107,7 @@ class _Entry:
     scored: Scored
     latency_ms: float
     time: datetime
+    rows: int
     targets: Mapping[str, Any] | None = None  # multi-target: every target's values
 
 
@@ -193,6 +195,12 @@ class _BatchedLog(Generic[E]):
 
 def _by_endpoint_and_day(entries: Sequence[Any]) -> dict[tuple[str, str], list[Any]]:
     """Entries grouped by (endpoint, UTC day): one Parquet object per group and flush."""
+    times = [e.time for e in entries]
+    first, last = min(times), max(times)
+    if first.date() == last.date():  # the usual flush: one day, often one endpoint
+        endpoints = {e.endpoint for e in entries}
+        if len(endpoints) == 1:
+            return {(endpoints.pop(), first.date().isoformat()): list(entries)}
     groups: dict[tuple[str, Any], list[Any]] = defaultdict(list)
     for e in entries:
         groups[(e.endpoint, e.time.date())].append(e)
@@ -223,10 +231,11 @@ class PredictionLog(_BatchedLog[_Entry]):
         ``predictions`` is a :class:`Scored` (a plain sequence is taken as regression
         values); a multi-target model also gives ``targets`` (every target's values).
         """
-        scored = predictions if isinstance(predictions, Scored) else Scored(values=predictions)
+        scored = predictions if type(predictions) is Scored else Scored(values=predictions)
+        rows = len(frame)
         entry = _Entry(request_id, endpoint, ref, shadow, key, frame, scored, latency_ms,
-                       time or self._now(), targets)  # fmt: skip
-        self._add(entry, len(frame))
+                       time or self._now(), rows, targets)  # fmt: skip
+        self._add(entry, rows)
 
     def _write(self, endpoint: str, entries: list[_Entry]) -> None:
         when = entries[0].time
@@ -254,19 +263,28 @@ def predictions_table(entries: Sequence[_Entry]) -> pa.Table:
     """The Arrow table of a batch of prediction entries (schema: :mod:`~.schema`)."""
     import pyarrow as pa
 
+    # Entries that share their feature columns, classes and explained features share a
+    # table. Consecutive entries usually share them: a run continues while the lists are
+    # equal (cheap when they are the same objects), and each run's key is made once.
     groups: dict[tuple[Any, ...], list[_Entry]] = defaultdict(list)
+    run: list[_Entry] = []
+    last: tuple[Any, Any, Any] = (None, None, None)
     for e in entries:
         scored = e.scored
-        groups[(
-            tuple(e.frame.columns),
-            tuple(scored.classes) if scored.classes else (),
-            tuple(scored.contributions[0]) if scored.contributions else (),
-        )].append(e)  # fmt: skip
-    texts = {k: tuple(tuple(map(str, part)) for part in k) for k in groups}
-    merged: dict[tuple[Any, ...], list[_Entry]] = defaultdict(list)
-    for k, group in groups.items():  # keys equal as text (1 and "1") share one group
-        merged[texts[k]] += group
-    groups = merged
+        cols, classes = e.frame.columns, scored.classes
+        explained = scored.contributions[0] if scored.contributions is not None else None
+        if not (
+            run
+            and (cols is last[0] or (type(cols) is list and cols == last[0]))
+            and _same(classes, last[1])
+            and _same(explained, last[2])
+        ):
+            if run:
+                groups[_signature_key(last)] += run
+            run, last = [], (cols, classes, explained)
+        run.append(e)
+    if run:
+        groups[_signature_key(last)] += run
     tables = [
         _group_table(columns, classes, group, explained)
         for (columns, classes, explained), group in groups.items()
@@ -274,6 +292,16 @@ def predictions_table(entries: Sequence[_Entry]) -> pa.Table:
     if len(tables) == 1:
         return tables[0]
     return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _same(x: Any, y: Any) -> bool:
+    """Whether two entries' classes (or explained features) are the same list."""
+    return x is y or (type(x) is list and type(y) is list and x == y)
+
+
+def _signature_key(sig: tuple[Any, Any, Any]) -> tuple[tuple[str, ...], ...]:
+    """The group key of a signature, as text (classes 1 and "1" share one group)."""
+    return tuple(tuple(map(str, part)) if part is not None else () for part in sig)
 
 
 def _group_table(
@@ -287,10 +315,8 @@ def _group_table(
 
     # One pass over the entries for every per-request field, then numpy/Arrow per column
     # (each entry's value repeated over its rows unless every request has one row).
-    rids, endpoints, refs, shadows, row_keys, latencies, times, sizes = zip(
-        *[(e.request_id, e.endpoint, e.ref, e.shadow, e.key, e.latency_ms, e.time,
-           len(e.frame)) for e in entries], strict=True)  # fmt: skip
-    counts = np.asarray(sizes, dtype=np.int64)
+    refs = [e.ref for e in entries]
+    counts = np.fromiter((e.rows for e in entries), dtype=np.int64, count=len(entries))
     split = {ref: ref.partition("@") for ref in set(refs)}
     single = bool((counts == 1).all())
 
@@ -299,16 +325,16 @@ def _group_table(
         return arr if single else arr.take(pa.array(np.repeat(np.arange(len(arr)), counts)))
 
     data: dict[str, Any] = {
-        "request_id": each(rids, pa.string()),
+        "request_id": each([e.request_id for e in entries], pa.string()),
         "row": pa.array(_rows(counts), pa.int32()),
-        "endpoint": each(endpoints, pa.string()),
+        "endpoint": each([e.endpoint for e in entries], pa.string()),
         "model": each([split[r][0] for r in refs], pa.string()),
         "version": each([split[r][2] for r in refs], pa.string()),
-        "shadow": each(shadows, pa.bool_()),
-        "key": each(row_keys, pa.string()),
-        "latency_ms": each(latencies, pa.float64()),
+        "shadow": each([e.shadow for e in entries], pa.bool_()),
+        "key": each([e.key for e in entries], pa.string()),
+        "latency_ms": each([e.latency_ms for e in entries], pa.float64()),
         # Aware datetimes: Arrow stores them as UTC microseconds.
-        "time": each(times, pa.timestamp("us", tz="UTC")),
+        "time": each([e.time for e in entries], pa.timestamp("us", tz="UTC")),
     }
     if classes:
         proba = np.vstack([np.asarray(e.scored.probabilities, np.float64) for e in entries])
@@ -343,17 +369,18 @@ def _uncertainty_columns(entries: Sequence[_Entry], counts: np.ndarray) -> dict[
     total = int(counts.sum())
     out: dict[str, pa.Array] = {}
     for name in ("lower", "upper"):
-        if all(getattr(e.scored, name) is None for e in entries):
+        given = [getattr(e.scored, name) for e in entries]
+        if all(v is None for v in given):  # (not list.count: arrays compare elementwise)
             out[name] = pa.nulls(total, pa.float64())
             continue
         parts = [
-            np.full(n, np.nan) if getattr(e.scored, name) is None
-            else np.asarray(getattr(e.scored, name), np.float64)
-            for e, n in zip(entries, counts.tolist(), strict=True)
-        ]  # fmt: skip
+            np.full(n, np.nan) if v is None else np.asarray(v, np.float64)
+            for v, n in zip(given, counts.tolist(), strict=True)
+        ]
         values = np.concatenate(parts)
         out[name] = pa.array(values, mask=np.isnan(values), type=pa.float64())
-    if all(e.scored.pset is None for e in entries):
+    sets = [e.scored.pset for e in entries]
+    if all(v is None for v in sets):
         out["pset"] = pa.nulls(total, pa.string())
     else:
         texts: list[str | None] = []
@@ -371,17 +398,8 @@ def _feature_columns(columns: Sequence[str], frames: Sequence[Any]) -> list[Any]
     """
     import numpy as np
 
-    matrices: list[np.ndarray] = []
-    for f in frames:
-        if isinstance(f, Rows):
-            if f.matrix is None:
-                break
-            matrices.append(f.matrix)
-        elif all(t.kind in "fiub" for t in f.dtypes):
-            matrices.append(f.to_numpy(dtype=np.float64))
-        else:
-            break
-    else:
+    matrices = _numeric_matrices(frames)
+    if matrices is not None:
         matrix = np.concatenate(matrices) if matrices else np.empty((0, len(columns)))
         return [matrix[:, j] for j in range(len(columns))]
     import pandas as pd
@@ -392,6 +410,26 @@ def _feature_columns(columns: Sequence[str], frames: Sequence[Any]) -> list[Any]
         big[c].to_numpy() if big[c].dtype.kind in "fiub" else big[c].astype(object).tolist()
         for c in big.columns
     ]
+
+
+def _numeric_matrices(frames: Sequence[Any]) -> list[np.ndarray] | None:
+    """Every frame's float64 matrix, or None if some frame has a categorical feature."""
+    import numpy as np
+
+    if all(type(f) is Rows for f in frames):  # what the gateway logs: one pass, no checks
+        matrices = [f.matrix for f in frames]
+        return None if any(m is None for m in matrices) else matrices
+    out: list[np.ndarray] = []
+    for f in frames:
+        if isinstance(f, Rows):
+            if f.matrix is None:
+                return None
+            out.append(f.matrix)
+        elif all(t.kind in "fiub" for t in f.dtypes):
+            out.append(f.to_numpy(dtype=np.float64))
+        else:
+            return None
+    return out
 
 
 def target_predictions_table(entries: Sequence[_Entry]) -> pa.Table:
