@@ -143,7 +143,6 @@ def test_shadow_mode_guarding_mirrors_to_the_replaced_version_and_pairs(
     assert Endpoints(storage).get("shop").shadow is None  # the mirror ends with the guard
 
 
-@pytest.mark.slow
 def test_no_flapping_between_equal_versions(tmp_path: Path, clock: Clock) -> None:
     """Twelve endpoints whose new version is as good as the old: 14 checks each over a
     growing window, and not one rollback (alpha spending and consecutive failures)."""

@@ -45,7 +45,6 @@ def test_fast_path_matches_plain_xgboost(ray_cluster, data) -> None:  # type: ig
     assert rmse == pytest.approx(_plain_xgboost_rmse(train, hold), rel=1e-6)
 
 
-@pytest.mark.slow
 def test_ray_train_two_workers_matches_plain_xgboost(  # type: ignore[no-untyped-def]
     ray_cluster, data, tmp_path: Path
 ) -> None:
