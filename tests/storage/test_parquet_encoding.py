@@ -37,3 +37,25 @@ def test_floats_are_not_dictionary_encoded_and_text_is() -> None:
         assert any("DICTIONARY" in e for e in enc["version"]), enc["version"]
         back = pq.read_table(io.BytesIO(sink.getvalue()))
         assert back.equals(table)
+
+
+def _codecs(data: bytes) -> dict[str, set[str]]:
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    out: dict[str, set[str]] = {}
+    for g in range(meta.num_row_groups):
+        for c in range(meta.num_columns):
+            col = meta.row_group(g).column(c)
+            out.setdefault(col.path_in_schema, set()).add(col.compression)
+    return out
+
+
+def test_fast_compression_is_lz4_for_floats_and_zstd_for_the_rest() -> None:
+    for stream in (False, True):
+        for compression, floats, text in (("fast", "LZ4", "ZSTD"), ("zstd", "ZSTD", "ZSTD")):
+            sink = io.BytesIO()
+            table = _table()
+            data = table.to_batches(max_chunksize=500) if stream else table
+            write_stream(sink, data, compression=compression)
+            codecs = _codecs(sink.getvalue())
+            assert codecs["f_x0"] == {floats} and codecs["version"] == {text}, codecs
+            assert pq.read_table(io.BytesIO(sink.getvalue())).equals(table)

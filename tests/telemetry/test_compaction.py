@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from rayops.config import TelemetrySettings
@@ -54,6 +56,12 @@ def _rows(storage: Storage) -> pd.DataFrame:
     return frame.sort_values(["request_id", "row"]).reset_index(drop=True)
 
 
+def _codec(storage: Storage, key: str, column: str) -> str:
+    meta = pq.ParquetFile(io.BytesIO(storage.read_bytes(key))).metadata
+    index = meta.schema.names.index(column)
+    return str(meta.row_group(0).column(index).compression)
+
+
 def _assert_exactly_once(storage: Storage, ids: list[str]) -> None:
     rows = _rows(storage)
     assert not rows.duplicated(["request_id", "row"]).any()
@@ -70,12 +78,16 @@ def test_compaction_merges_each_hour_and_changes_no_figure(storage: Storage) -> 
     end = DAY + timedelta(hours=13, minutes=30)
     joined_before = joined(storage, "shop", DAY, end).sort_values(["request_id", "row"])
     metrics_before = version_metrics(storage, "shop", DAY, end)
-    files_before = len(window_files(storage, "shop", "predictions", DAY, end))
+    small = window_files(storage, "shop", "predictions", DAY, end)
+    files_before = len(small)
+    # Written on the request path with LZ4 for floats; compaction rewrites them with zstd.
+    assert _codec(storage, small[0], "prediction") == "LZ4"
     report = Compactor(storage, SETTLED).run(end)
     assert report["merged_files"] == 4  # hours 10, 11, 12 of predictions; hour 12 of feedback
     files_after = window_files(storage, "shop", "predictions", DAY, end)
     assert files_before == 36 and len(files_after) == 3
     assert all("/compacted-" in k for k in files_after)
+    assert {_codec(storage, k, "prediction") for k in files_after} == {"ZSTD"}
     pd.testing.assert_frame_equal(_rows(storage), before, check_like=True)
     joined_after = joined(storage, "shop", DAY, end).sort_values(["request_id", "row"])
     pd.testing.assert_frame_equal(

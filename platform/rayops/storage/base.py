@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -205,12 +205,14 @@ class Storage(ABC):
         data: pa.Table | Iterable[pa.RecordBatch],
         *,
         schema: pa.Schema | None = None,
-        compression: str = "zstd",
+        compression: str | Mapping[str, str] = "zstd",
         row_group_size: int | None = None,
     ) -> None:
         """Write one Parquet object atomically, streaming record batches if given.
 
-        A reader sees the whole file or nothing.
+        A reader sees the whole file or nothing. ``compression`` is a codec name, a
+        codec per column, or ``"fast"`` (LZ4 for floating-point columns, zstd for the
+        rest: what the telemetry writers use on the request path).
         """
 
     def read_parquet(

@@ -46,7 +46,7 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rayops.errors import ConflictError, LeaseLostError, NotFoundError
@@ -217,7 +217,7 @@ class FencedStorage(Storage):
         data: pa.Table | Iterable[pa.RecordBatch],
         *,
         schema: pa.Schema | None = None,
-        compression: str = "zstd",
+        compression: str | Mapping[str, str] = "zstd",
         row_group_size: int | None = None,
     ) -> None:
         self.fence.verify()

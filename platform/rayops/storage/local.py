@@ -22,7 +22,7 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -220,7 +220,7 @@ class LocalStorage(Storage):
         data: pa.Table | Iterable[pa.RecordBatch],
         *,
         schema: pa.Schema | None = None,
-        compression: str = "zstd",
+        compression: str | Mapping[str, str] = "zstd",
         row_group_size: int | None = None,
     ) -> None:
         from rayops.storage._parquet import write_stream

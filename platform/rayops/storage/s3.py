@@ -33,7 +33,7 @@ so an unreachable endpoint is reported within seconds.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -507,7 +507,7 @@ class S3Storage(Storage):
         data: pa.Table | Iterable[pa.RecordBatch],
         *,
         schema: pa.Schema | None = None,
-        compression: str = "zstd",
+        compression: str | Mapping[str, str] = "zstd",
         row_group_size: int | None = None,
     ) -> None:
         import os

@@ -240,13 +240,16 @@ class PredictionLog(_BatchedLog[_Entry]):
     def _write(self, endpoint: str, entries: list[_Entry]) -> None:
         when = entries[0].time
         self.storage.write_parquet(
-            new_file_key(endpoint, Log.PREDICTIONS, when), predictions_table(entries)
+            new_file_key(endpoint, Log.PREDICTIONS, when),
+            predictions_table(entries),
+            compression="fast",
         )
         multi = [e for e in entries if e.targets]
         if multi:
             self.storage.write_parquet(
                 new_file_key(endpoint, Log.TARGET_PREDICTIONS, when),
                 target_predictions_table(multi),
+                compression="fast",
             )
 
 
@@ -500,6 +503,7 @@ class RequestLog(_BatchedLog[_Outcome]):
         self.storage.write_parquet(
             new_file_key(endpoint, Log.REQUESTS, entries[0].time),
             pa.table(cols, schema=requests_schema()),
+            compression="fast",
         )
 
 
@@ -573,13 +577,16 @@ class FeedbackLog:
             table = feedback_table(group)
             if table.num_rows:
                 self.storage.write_parquet(
-                    new_file_key(endpoint, Log.FEEDBACK, group[0].time), table
+                    new_file_key(endpoint, Log.FEEDBACK, group[0].time),
+                    table,
+                    compression="fast",
                 )
             multi = [fb for fb in group if fb.targets]
             if multi:
                 self.storage.write_parquet(
                     new_file_key(endpoint, Log.TARGET_FEEDBACK, multi[0].time),
                     target_feedback_table(multi),
+                    compression="fast",
                 )
         self.commits += 1
 
