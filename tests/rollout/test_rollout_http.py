@@ -130,10 +130,13 @@ def settle(url: str, endpoint: str, ref: str) -> None:
 
     def check() -> bool:
         body = {"instances": [dict.fromkeys(FEATURES, 0.0)]}
-        r = requests.post(f"{url}/endpoints/{endpoint}/predict", json=body, timeout=5)
+        try:  # the first answer loads the model: on a loaded machine it can take seconds
+            r = requests.post(f"{url}/endpoints/{endpoint}/predict", json=body, timeout=10)
+        except requests.RequestException:
+            return False
         return r.status_code == 200 and f"{r.json()['model']}@{r.json()['version']}" == ref
 
-    assert wait_until(check, timeout=10)
+    assert wait_until(check, timeout=30)
 
 
 def test_a_biased_canary_is_rolled_back_automatically(
