@@ -1,5 +1,8 @@
 """Run moto's standalone S3 server as a child process on 127.0.0.1.
 
+It runs through ``moto_atomic.py``, which makes moto's conditional PUT atomic as
+on AWS S3 and MinIO; nothing else about moto changes.
+
 A separate process (not an in-process mock) so that tests exercise real HTTP,
 can be killed to simulate an outage, and restarted on the same port.
 """
@@ -9,8 +12,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import requests
+
+# moto's server with atomic conditional writes, as real S3 servers have (see the module).
+_MOTO = Path(__file__).with_name("moto_atomic.py")
 
 
 class S3Server:
@@ -21,7 +28,7 @@ class S3Server:
 
     def start(self, timeout: float = 30.0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, str(_MOTO), "-H", self.host, "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
