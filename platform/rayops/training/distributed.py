@@ -126,8 +126,10 @@ def categories_of(
     store: FeatureStore, version: FeatureSetVersion, ds: Any, features: list[str]
 ) -> dict[str, list[Any]]:
     """Every value of each string feature: from the manifest's statistics when they
-    list them all, else from one Ray Data pass over that column."""
+    list them all, else from one Ray Data pass over the other string columns together
+    (each block sends back its distinct values; no shuffle)."""
     out: dict[str, list[Any]] = {}
+    scan: list[str] = []
     types = {c.name: c.type for c in version.schema}
     for f in features:
         kind = types.get(f, "")
@@ -143,11 +145,37 @@ def categories_of(
             and stats.distinct_count <= len(top)
         )
         if complete and top is not None:
-            values = [v.value for v in top]
+            out[f] = sorted(str(v.value) for v in top)
         else:
-            values = [v for v in ds.select_columns([f]).unique(f) if v is not None]
-        out[f] = sorted(str(v) for v in values)
-    return out
+            scan.append(f)
+    if scan:
+        found = ds.select_columns(scan).map_batches(
+            _distinct_values, fn_kwargs={"columns": scan}, batch_format="pyarrow"
+        )
+        pairs = found.to_pandas()
+        for f in scan:  # an empty feature set has no blocks, hence no columns
+            seen = pairs.loc[pairs["column"] == f, "value"] if len(pairs) else []
+            out[f] = sorted(set(seen))
+    return {f: out[f] for f in features if f in out}
+
+
+def _distinct_values(batch: Any, *, columns: list[str]) -> Any:
+    """One block's distinct non-null values of ``columns``, as (column, value) strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names: list[str] = []
+    values: list[Any] = []
+    for c in columns:
+        col = batch.column(c)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        distinct = pc.drop_null(pc.unique(col)).cast(pa.string())
+        names += [c] * len(distinct)
+        values.append(distinct)
+    chunks = [a for v in values for a in getattr(v, "chunks", [v])]
+    value = pa.concat_arrays(chunks) if chunks else pa.array([], pa.string())
+    return pa.table({"column": pa.array(names, pa.string()), "value": value})
 
 
 def _sides(
