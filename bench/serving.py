@@ -10,7 +10,8 @@ other so they never share the cores while measured:
 * ``fastapi``: plain FastAPI on uvicorn (one worker), ``inplace_predict`` on the rows;
 * ``bare-<ingress>``: a bare Ray Serve deployment (FastAPI ingress) doing the same;
 * ``rayops-<ingress>``: the rayops gateway (``rayops.apps.gateway``) with an endpoint
-  on that booster, and one on a 3-member stacked ensemble, prediction log on
+  on that booster, and one on a 3-member stacked ensemble (its meta-learner the
+  gblinear one rayops' stacking trains), prediction log on
   (flushed every second, so its writes land inside the measured window).
 
 ``<ingress>`` is ``default`` (Serve's Python proxy) or ``haproxy``
@@ -34,8 +35,8 @@ the same two: its ``/infer`` reads the tensor with ``np.frombuffer`` and checks 
 (the HTTP floor), its JSON route is the usual ``await request.json()``.
 
 Ports: 18300-18399 (``--port-base``). ``--profile DIR`` records the gateway replica with
-py-spy (``py-spy record -f raw``: collapsed stacks) during the single-row and the 10k-row
-phases into ``DIR``.
+py-spy (``py-spy record -f raw``: collapsed stacks) during the single-row, the stacked
+ensemble's and the 10k-row phases into ``DIR``.
 """
 
 from __future__ import annotations
@@ -414,11 +415,11 @@ def main() -> None:
 
     import numpy as np
     import pandas as pd
-    import xgboost as xgb
 
     from rayops.registry import EnsembleSpec, Registry
     from rayops.serving import Endpoints
     from rayops.storage import open_storage
+    from rayops.training.stacking import fit_meta
 
     booster, df = train(0)
     members = [booster, train(1)[0], train(2)[0]]
@@ -428,7 +429,9 @@ def main() -> None:
     refs = [reg.register(f"m{i}", b).ref for i, b in enumerate(members)]
     oof = pd.DataFrame({r: b.inplace_predict(df) for r, b in zip(refs, members, strict=True)})
     y = df.to_numpy() @ np.ones(len(FEATURES))
-    meta = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(oof, label=y), 20)
+    # The meta-learner rayops' stacking trains (rayops.training.stacking): non-negative
+    # least squares as a gblinear booster.
+    meta = fit_meta(oof, y)
     meta_ref = reg.register("meta", meta).ref
     ens = reg.register("stack", EnsembleSpec(kind="stacked", members=refs, meta=meta_ref)).ref
     eps = Endpoints(root)
@@ -483,7 +486,9 @@ def main() -> None:
             if rayops:
                 stacked = {"url": server.url + "/endpoints/stacked/predict", "body": row,
                            "clients": [1], "seconds": args.seconds}  # fmt: skip
+                spy = _profile(args.profile, f"{name}-stacked", server.pid)
                 results[name]["stacked"] = run_load(stacked)["1"]
+                _stop_profile(spy)
             if rayops or name == "fastapi":
                 big = {"url": server.url, "big": BIG_ROWS, "repeats": args.repeats,
                        "model": model_file,

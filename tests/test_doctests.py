@@ -40,6 +40,7 @@ WITH_EXAMPLES = {
     "rayops.registry.card",
     "rayops.registry.compare",
     "rayops.registry.lifecycle",
+    "rayops.registry.linear",
     "rayops.registry.refs",
     "rayops.registry.registry",
     "rayops.registry.versions",

@@ -228,18 +228,6 @@ def _contributions(predictor: Predictor, frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(out, dtype=np.float64).reshape(len(frame), -1)
 
 
-def _set_threads(predictor: Any, nthread: int) -> None:
-    """XGBoost threads of every booster in the tree (one actor, ``nthread`` CPUs)."""
-    if isinstance(predictor, EnsemblePredictor):
-        for m in predictor.members:
-            _set_threads(m, nthread)
-        if predictor.meta is not None:
-            _set_threads(predictor.meta, nthread)
-        return
-    predictor.nthread = nthread
-    predictor.booster.set_param({"nthread": nthread})
-
-
 class PartScorer:
     """Ray Data callable class: one instance per scoring actor, one part per call.
 
@@ -270,7 +258,7 @@ class PartScorer:
         self.definition = BatchDefinition.model_validate(job["definition"])
         storage = open_storage(storage_uri, settings)
         self.predictor = Registry(storage, settings=settings).load(self.definition.model)
-        _set_threads(self.predictor, nthread)
+        self.predictor.set_threads(nthread)
         stats = self.definition.ensemble_stats
         self.combiners = combiners_for(self.predictor, stats)
         self.context = context_columns(self.predictor, stats)

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rayops.errors import InvalidInputError
+from rayops.registry.linear import LinearBooster
 from rayops.registry.predictor import Combiner, EnsemblePredictor, Predictor
 from rayops.registry.rows import Rows, as_frame
 
@@ -191,32 +192,20 @@ def contributions(
 
 
 def _linear_meta(meta: Predictor, members: int) -> tuple[Any, float]:
-    """Coefficients and intercept of a gblinear meta-learner (one input per member)."""
-    import json
-
-    import numpy as np
-
-    model = json.loads(meta.booster.save_raw("json"))
-    learner = model["learner"]
-    gbm = learner["gradient_booster"]
-    if gbm.get("name") != "gblinear":
+    """Coefficients and intercept (margin at 0) of a gblinear meta-learner with one
+    input and one output per member."""
+    linear = LinearBooster.of(meta.booster)
+    if linear is None:
         raise NotExplainableError(
             f"{meta.ref} is not a linear meta-learner; a stacked ensemble is explained only "
             "through a gblinear meta-learner."
         )
-    weights = np.asarray(gbm["model"]["weights"], dtype=np.float64)
-    n_features = len(meta.features) or members
-    coef = weights[:n_features]
-    bias = float(weights[n_features]) if len(weights) > n_features else 0.0
-    base = float(str(learner["learner_model_param"].get("base_score", "0")).strip("[]"))
-    if meta.task.is_classification:
-        if len(coef) != members:
-            raise NotExplainableError(
-                f"{meta.ref} reads {len(coef)} inputs for {members} members; only a meta-learner "
-                "with one input per member is explained."
-            )
-        base = float(np.log(base / (1 - base))) if 0 < base < 1 else 0.0
-    return coef, bias + base
+    if linear.coef.shape != (members, 1):
+        raise NotExplainableError(
+            f"{meta.ref} reads {linear.coef.shape[0]} inputs for {members} members; only a "
+            "meta-learner with one input per member is explained."
+        )
+    return linear.coef[:, 0], float(linear.intercept[0])
 
 
 def top_k(c: Contributions, k: int) -> list[list[dict[str, float]]]:

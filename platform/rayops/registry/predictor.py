@@ -10,8 +10,10 @@ class probabilities (in ``labels.classes`` order) for classification.
 :func:`evaluate` is the only evaluation path, used by ``predict`` here and by
 every gateway replica: ``Booster.inplace_predict`` on a float32 matrix built
 once per feature list (no DMatrix per call, which dominates a one-row request),
-a DMatrix only for boosters without an in-place path (``gblinear``, e.g. a
-stacking meta-learner). Ensembles:
+and for linear boosters (``gblinear``, e.g. a stacking meta-learner, which have
+no in-place path) their coefficients applied with numpy
+(:class:`~rayops.registry.linear.LinearBooster`; a DMatrix only for one it
+cannot reproduce). Ensembles:
 
 * ``weighted`` — the weighted mean of the members' outputs (probabilities for
   classifiers);
@@ -32,6 +34,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rayops.errors import InvalidInputError
 from rayops.registry.card import ADAPTIVE_KINDS, EnsembleSpec
+from rayops.registry.fused import FusedTrees
+from rayops.registry.linear import LinearBooster
 from rayops.registry.rows import Rows, as_frame
 from rayops.tasks import Label, Labels, Task
 
@@ -121,6 +125,13 @@ class Predictor(_Outputs):
         self.task = Task.of(task)
         self.labels = _labels(self.task, labels)
         self.threshold = threshold
+        # A linear booster's numpy form (False: none; None: not looked at yet).
+        self._linear: LinearBooster | bool | None = None
+
+    def set_threads(self, nthread: int) -> None:
+        """Predict with ``nthread`` XGBoost (OpenMP) threads."""
+        self.nthread = nthread
+        self.booster.set_param({"nthread": nthread})
 
     def matrix(self, frame: pd.DataFrame | Rows) -> Any:
         """The input of ``inplace_predict``: a float32 matrix in feature order when every
@@ -149,10 +160,15 @@ class Predictor(_Outputs):
         import numpy as np
         import xgboost as xgb
 
+        if self._linear is None:  # the first call: is this a linear booster numpy can run?
+            self._linear = LinearBooster.of(self.booster) or False
+        linear = self._linear
+        if isinstance(linear, LinearBooster) and isinstance(x, np.ndarray) and linear.takes(x):
+            return self.task.probabilities(linear.predict(x), self.n_classes)
         try:
             out = self.booster.inplace_predict(x)
         except xgb.core.XGBoostError:
-            # Linear boosters (gblinear, e.g. a stacking meta-learner) have no inplace path.
+            # Linear boosters (gblinear) have no inplace path.
             if isinstance(x, np.ndarray) and not self.booster.feature_names:
                 # A nameless booster (a multiclass stacking meta-learner, whose ref[class]
                 # columns XGBoost refuses as names) takes the matrix as it is.
@@ -209,15 +225,62 @@ class EnsemblePredictor(_Outputs):
         self.task = first.task
         self.labels = first.labels
         self.threshold = threshold if threshold is not None else first.threshold
+        # The tree members as one booster (False: they cannot be; None: not tried yet).
+        self._fused: FusedTrees | bool | None = None
+
+    def fused(self) -> FusedTrees | None:
+        """The members predicted in one XGBoost call, when every member is a tree booster
+        over the same feature list (see :mod:`~rayops.registry.fused`); else None."""
+        if self._fused is None:
+            first = self.members[0]
+            plain = [m for m in self.members
+                     if isinstance(m, Predictor) and m.features == first.features]  # fmt: skip
+            fused = None
+            if len(plain) == len(self.members) and isinstance(first, Predictor):
+                fused = FusedTrees.of([m.booster for m in plain], first.nthread)
+            self._fused = fused or False
+        return self._fused if isinstance(self._fused, FusedTrees) else None
+
+    def set_threads(self, nthread: int) -> None:
+        """Predict with ``nthread`` XGBoost threads in every booster (members, meta)."""
+        for m in self.members:
+            m.set_threads(nthread)
+        if self.meta is not None:
+            self.meta.set_threads(nthread)
+        self._fused = None  # fused again with the new thread count on the next call
+
+    def member_outputs(
+        self,
+        frame: pd.DataFrame | Rows,
+        combiners: Mapping[str, Combiner] | None = None,
+        *,
+        _memo: dict[tuple[str, ...], Any] | None = None,
+    ) -> list[np.ndarray]:
+        """Every member's output on ``frame``, in member order (one XGBoost call for
+        fused members on an all-numeric matrix)."""
+        import numpy as np
+
+        memo = {} if _memo is None else _memo
+        fused = self.fused() if len(frame) else None
+        first = self.members[0]
+        if fused is not None and isinstance(first, Predictor):
+            key = tuple(first.features)
+            x = memo.get(key)
+            if x is None:
+                x = memo[key] = first.matrix(frame)
+            if isinstance(x, np.ndarray):
+                return [m.task.probabilities(out, m.n_classes)
+                        for m, out in zip(self.members, fused.predict(x), strict=True)]  # fmt: skip
+        return [evaluate(m, frame, combiners, _memo=memo) for m in self.members]
 
     def member_predictions(self, frame: pd.DataFrame | Rows) -> pd.DataFrame:
         """The meta-learner's input: members' outputs as columns (see :func:`meta_columns`)."""
         import pandas as pd
 
         columns: dict[str, Any] = {}
-        memo: dict[tuple[str, ...], Any] = {}
-        for ref, m in zip(self.spec.members, self.members, strict=True):
-            columns.update(_meta_input(ref, m, evaluate(m, frame, _memo=memo)))
+        outputs = self.member_outputs(frame)
+        for ref, m, out in zip(self.spec.members, self.members, outputs, strict=True):
+            columns.update(_meta_input(ref, m, out))
         return pd.DataFrame(columns, index=frame.index)
 
     @property
@@ -295,7 +358,7 @@ def evaluate(
             return evaluate(predictor.members[0], frame, combiners, _memo=memo)
         if spec.kind in ADAPTIVE_KINDS:
             return _adaptive(predictor, frame, combiners or {}, memo)
-        outputs = [evaluate(m, frame, combiners, _memo=memo) for m in predictor.members]
+        outputs = predictor.member_outputs(frame, combiners, _memo=memo)
         if spec.kind == "stacked":
             meta = predictor.meta
             assert meta is not None

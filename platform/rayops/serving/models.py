@@ -36,7 +36,6 @@ __all__ = [
     "evaluate",
     "evaluate_targets",
     "replica_threads",
-    "set_threads",
 ]
 
 
@@ -90,18 +89,6 @@ def replica_threads() -> int | None:
     return max(1, int(cpus)) if cpus else None
 
 
-def set_threads(predictor: Any, threads: int) -> None:
-    """Predict with ``threads`` OpenMP threads in every booster of ``predictor``."""
-    for p in [predictor, *getattr(predictor, "members", ()), getattr(predictor, "meta", None)]:
-        if p is None:
-            continue
-        if p is not predictor and hasattr(p, "members"):
-            set_threads(p, threads)
-        elif getattr(p, "booster", None) is not None:
-            p.booster.set_param({"nthread": threads})
-            p.nthread = threads
-
-
 class ModelCache:
     """Thread-safe LRU of loaded versions; each version is loaded once even under races."""
 
@@ -147,7 +134,9 @@ class ModelCache:
             if model is None:
                 predictor = self._load(ref)
                 if self.threads is not None:
-                    set_threads(predictor, self.threads)
+                    predictor.set_threads(self.threads)
+                for ensemble in ensembles_in(predictor):
+                    ensemble.fused()  # at load, not on the first request (~0.1 s a model)
                 model = LoadedModel(
                     ref,
                     predictor,
