@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -84,3 +86,15 @@ def test_a_section_alone_holds_the_documented_defaults(monkeypatch: pytest.Monke
     monkeypatch.setenv("RAYOPS_ONLINE_ROUNDS", "42")
     assert OnlineSettings().rounds == 10  # sections never read the environment
     assert Settings().online.rounds == 42
+
+
+def test_components_without_settings_use_the_ones_their_storage_was_opened_with(
+    tmp_path: Path,
+) -> None:
+    from rayops.serving import Endpoints
+    from rayops.storage import open_storage
+    from rayops.telemetry.compaction import Compactor
+
+    storage = open_storage(str(tmp_path), Settings(cas_max_retries=7, telemetry_target_file_mb=3))
+    assert Endpoints(storage, registry=False).settings.cas_max_retries == 7
+    assert Compactor(storage).settings.target_file_mb == 3

@@ -117,20 +117,34 @@ class TwoNodeCluster:
         from ray.util.state import list_nodes
 
         try:
-            nodes = list_nodes(address=self.dashboard, limit=1000, raise_on_missing_output=False)
-        except Exception:  # the dashboard is still starting
+            nodes = list_nodes(address=self.dashboard, limit=1000, timeout=10,
+                               raise_on_missing_output=False)  # fmt: skip
+        except Exception:  # the dashboard is still starting, or too busy to answer in time
             return []
         return [n.node_id for n in nodes if n.state == "ALIVE"]
+
+    def _log_tail(self) -> str:
+        self._log.flush()
+        return (Path(self.temp_dir) / "nodes.log").read_text(errors="replace")[-2000:]
 
     def start_worker(self) -> None:
         """Start (or replace) the worker node and wait until the cluster has two nodes."""
         self.worker = self._ray(
             f"--address={self.address}", f'--resources={{"{WORKER_RESOURCE}": 1}}'
         )
-        # A killed node stays "alive" until its heartbeats are missed: do not count it.
-        assert wait_until(
-            lambda: len(set(self.alive_nodes()) - self._dead) == 2, timeout=90, interval=0.5
-        ), "the worker node did not join"
+        worker = self.worker
+
+        def joined() -> bool:
+            if worker.poll() is not None:  # `ray start` gave up: no point in waiting
+                raise AssertionError(f"the worker node exited: {self._log_tail()}")
+            # A killed node stays "alive" until its heartbeats are missed: do not count it.
+            return len(set(self.alive_nodes()) - self._dead) == 2
+
+        # Under both CI tiers' load, with a Train job recovering on the 1-CPU head, the
+        # dashboard that answers the node list once took over 90 s.
+        assert wait_until(joined, timeout=240, interval=1.0), (
+            f"the worker node did not join: {self._log_tail()}"
+        )
 
     def kill_worker(self) -> None:
         """A node death: SIGKILL to every process of the worker node at once."""

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rayops.clock import utc_now
-from rayops.config import Settings
+from rayops.config import Settings, settings_of
 from rayops.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from rayops.names import validate_name
 from rayops.serving.routing import Route, RoutingTable, Shadow
@@ -102,7 +102,8 @@ class Endpoints:
         registry: checks that every version exists (default: a Registry on ``storage``);
             pass ``False`` to skip the check (tests of routing alone).
         now: the clock; inject one in tests.
-        settings: tunables (compare-and-swap retries).
+        settings: tunables (compare-and-swap retries); default: the storage's
+            (:func:`~rayops.config.settings_of`).
     """
 
     def __init__(
@@ -114,7 +115,7 @@ class Endpoints:
         settings: Settings | None = None,
     ) -> None:
         self.storage = storage
-        self.settings = settings or Settings()
+        self.settings = settings_of(storage, settings)
         self._now = now or utc_now
         if registry is None:
             from rayops.registry import Registry

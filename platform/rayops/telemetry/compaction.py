@@ -48,7 +48,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from rayops.clock import as_utc, utc_now
-from rayops.config import TelemetrySettings
+from rayops.config import TelemetrySettings, settings_of
 from rayops.errors import ConflictError, NotFoundError, StorageError
 from rayops.storage.base import Storage, dumps
 from rayops.telemetry.layout import (
@@ -115,12 +115,12 @@ class Compactor:
 
     Args:
         storage: the storage root.
-        settings: the ``telemetry`` settings section.
+        settings: the ``telemetry`` settings section; default: the storage's.
     """
 
     def __init__(self, storage: Storage, settings: TelemetrySettings | None = None) -> None:
         self.storage = storage
-        self.settings = settings or TelemetrySettings()
+        self.settings = settings or settings_of(storage).telemetry
 
     # --- passes -----------------------------------------------------------------------
     def run(self, now: datetime, endpoints: list[str] | None = None) -> dict[str, int]:
