@@ -14,11 +14,14 @@ ingress runs on the session's shared cluster and Serve instance.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,16 +188,15 @@ def _shared_cluster(request: pytest.FixtureRequest, root: Storage) -> Iterator[S
         yield Served("default", url, root, mode, alive, kill_one)
 
 
-def _haproxy_processes(parent: int) -> list[int]:
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains ``text``."""
     out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmd = (stat.parent / "cmdline").read_bytes()
-        except OSError:
+            if text.encode() in cmdline.read_bytes():
+                out.append(int(cmdline.parent.name))
+        except (OSError, ValueError):
             continue
-        if int(fields[1]) == parent and b"haproxy" in cmd:
-            out.append(int(stat.parent.name))
     return out
 
 
@@ -214,10 +216,19 @@ def _own_cluster(root: Storage) -> Iterator[Served]:
         "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(base + 50),
         "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(base + 90),
     }
+    # HAProxy's files in a directory of this cluster's own (its admin socket path must stay
+    # under 97 characters): its processes are then the ones whose command line names it,
+    # whichever process started or reloaded them.
+    state = tempfile.mkdtemp(prefix="hpx", dir="/tmp")
+    ports |= {
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{state}/haproxy.cfg",
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{state}/admin.sock",
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": state,
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{state}/server-state",
+    }
     rayops_env = {"RAYOPS_API_TOKEN": TOKEN, "RAYOPS_SERVING_LOG_FLUSH_S": "0.5",
                   "RAYOPS_SERVING_POLL_INTERVAL_S": "0.25"}  # fmt: skip
     gcs: list[str] = []
-    managers: list[int] = []
     with head_node(num_cpus=2, gcs=gcs, env=rayops_env) as dashboard:
         port = free_port()
         served = subprocess.run(
@@ -251,16 +262,15 @@ def _own_cluster(root: Storage) -> Iterator[Served]:
         def mode() -> str | None:
             return "haproxy" if actors("HAProxyManager") else None
 
-        try:
-            assert wait_until(lambda: len(replicas()) == 2, timeout=120, interval=0.5)
-            managers.extend(int(a.pid) for a in actors("HAProxyManager"))
-            yield Served("haproxy", url, root, mode, replicas, kill_one, gcs=gcs[0])
-        finally:
-            children = [p for m in managers for p in _haproxy_processes(m)]
-    # The HAProxy binary is a child of the manager actor: gone with the cluster, or ended here.
-    for pid in children:
-        if not wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), timeout=15):  # type: ignore[misc]
-            os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: len(replicas()) == 2, timeout=120, interval=0.5)
+        yield Served("haproxy", url, root, mode, replicas, kill_one, gcs=gcs[0])
+    # HAProxy runs detached from the manager actor that started it: gone with the cluster,
+    # or ended here.
+    if not wait_until(lambda: not _processes_mentioning(state), timeout=15):
+        for pid in _processes_mentioning(state):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="module", params=["default", "haproxy"])
