@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import requests
@@ -45,6 +45,16 @@ def head_node(
     ``gcs``, when given, receives the cluster's address for ``ray.init`` / ``--address``;
     ``env`` is added to the head's environment (every worker process inherits it)."""
     temp_dir = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: socket paths are limited
+    # Serve's HAProxy (the `rayops serve` default) runs detached from the cluster's process
+    # group and outlives it: its files go to a directory of this cluster's own, so that its
+    # processes are the ones whose command line names it.
+    haproxy_dir = tempfile.mkdtemp(prefix="hpx", dir="/tmp")
+    haproxy = {
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{haproxy_dir}/haproxy.cfg",
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{haproxy_dir}/admin.sock",
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": haproxy_dir,
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{haproxy_dir}/server-state",
+    }
     port, dash, agent = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
         [RAY, "start", "--head", "--block", f"--port={port}", f"--num-cpus={num_cpus}",
@@ -53,7 +63,8 @@ def head_node(
          # may hold it, and then the Jobs API has "no available agent".
          f"--dashboard-agent-listen-port={agent}",
          f"--temp-dir={temp_dir}", "--disable-usage-stats"],
-        env={**head_env(), **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**head_env(), **haproxy, **(env or {})}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
     address = f"http://127.0.0.1:{dash}"
@@ -81,4 +92,20 @@ def head_node(
         except ProcessLookupError:
             pass
         proc.wait(timeout=10)
+        for pid in processes_naming(haproxy_dir):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         shutil.rmtree(temp_dir, ignore_errors=True)
+        shutil.rmtree(haproxy_dir, ignore_errors=True)
+
+
+def processes_naming(text: str) -> list[int]:
+    """Pids whose command line contains ``text``."""
+    out = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                out.append(int(cmdline.parent.name))
+        except (OSError, ValueError):
+            continue
+    return out

@@ -31,7 +31,7 @@ import pytest
 import requests
 from gateway import deploy_gateway_app, serve_http, tiny_endpoint
 from harness import free_port, logged, wait_until
-from headnode import head_env, head_node
+from headnode import head_env, head_node, processes_naming
 from loadgen import Load
 from typer.testing import CliRunner
 
@@ -188,18 +188,6 @@ def _shared_cluster(request: pytest.FixtureRequest, root: Storage) -> Iterator[S
         yield Served("default", url, root, mode, alive, kill_one)
 
 
-def _processes_mentioning(text: str) -> list[int]:
-    """Pids whose command line contains ``text``."""
-    out = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if text.encode() in cmdline.read_bytes():
-                out.append(int(cmdline.parent.name))
-        except (OSError, ValueError):
-            continue
-    return out
-
-
 def _own_cluster(root: Storage) -> Iterator[Served]:
     from ray.util.state import list_actors
 
@@ -266,8 +254,8 @@ def _own_cluster(root: Storage) -> Iterator[Served]:
         yield Served("haproxy", url, root, mode, replicas, kill_one, gcs=gcs[0])
     # HAProxy runs detached from the manager actor that started it: gone with the cluster,
     # or ended here.
-    if not wait_until(lambda: not _processes_mentioning(state), timeout=15):
-        for pid in _processes_mentioning(state):
+    if not wait_until(lambda: not processes_naming(state), timeout=15):
+        for pid in processes_naming(state):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     shutil.rmtree(state, ignore_errors=True)
