@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 BUCKET = "rayops-test"
 
@@ -51,3 +52,15 @@ def logged(storage: object, endpoint: str, ids: set[str], timeout: float = 30.0)
         return ids <= set(found["request_id"])
 
     return not ids or wait_until(present, timeout=timeout, interval=0.1)
+
+
+def processes_naming(text: str) -> list[int]:
+    """Pids whose command line contains ``text``."""
+    out = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                out.append(int(cmdline.parent.name))
+        except (OSError, ValueError):
+            continue
+    return out

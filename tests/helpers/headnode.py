@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import requests
-from harness import free_port, wait_until
+from harness import free_port, processes_naming, wait_until
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -97,15 +97,3 @@ def head_node(
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(temp_dir, ignore_errors=True)
         shutil.rmtree(haproxy_dir, ignore_errors=True)
-
-
-def processes_naming(text: str) -> list[int]:
-    """Pids whose command line contains ``text``."""
-    out = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if text.encode() in cmdline.read_bytes():
-                out.append(int(cmdline.parent.name))
-        except (OSError, ValueError):
-            continue
-    return out

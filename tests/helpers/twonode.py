@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 import requests
-from harness import free_port, wait_until
+from harness import free_port, processes_naming, wait_until
 
 #: The custom resource only the worker node has (pins work to it in tests).
 WORKER_RESOURCE = "worker_node"
@@ -170,17 +170,10 @@ class TwoNodeCluster:
             if proc is not None:
                 _kill_group(proc)
         # Workers Ray started in sessions of their own: ours by their temp dir, by pid.
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
+        for pid in processes_naming(self.temp_dir):
             try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if self.temp_dir.encode() in cmdline:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self._log.close()
         shutil.rmtree(self.temp_dir, ignore_errors=True)

@@ -74,6 +74,12 @@ def test_members_that_cannot_share_a_call_are_not_fused() -> None:
     assert FusedTrees.of([tree, other]) is None  # other features
     assert FusedTrees.of([tree, dart]) is None
     assert FusedTrees.of([tree, linear]) is None
+    # Categorical features: the input is a DataFrame, never the fused call's matrix.
+    frame = pd.DataFrame(_x(), columns=NAMES).assign(x5=pd.Categorical(
+        np.where(_x()[:, 5] > 0, "a", "b")))  # fmt: skip
+    cats = [xgb.train({"nthread": 1, "max_depth": d}, xgb.DMatrix(frame, y,
+                      enable_categorical=True), 5) for d in (2, 3)]  # fmt: skip
+    assert FusedTrees.of(cats) is None
 
 
 def test_a_stacked_ensemble_predicts_through_one_fused_call(storage: Storage) -> None:

@@ -30,8 +30,8 @@ from typing import Any
 import pytest
 import requests
 from gateway import deploy_gateway_app, serve_http, tiny_endpoint
-from harness import free_port, logged, wait_until
-from headnode import head_env, head_node, processes_naming
+from harness import free_port, logged, processes_naming, wait_until
+from headnode import head_env, head_node
 from loadgen import Load
 from typer.testing import CliRunner
 

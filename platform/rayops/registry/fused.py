@@ -4,13 +4,15 @@ Each ``Booster.inplace_predict`` call has a fixed cost (argument checks, array
 interfaces, the result's copy) of about 0.1-0.2 ms here, which is most of a
 one-row prediction: a 3-member stacked ensemble paid it three times.
 :meth:`FusedTrees.of` concatenates the members' trees into one booster with one
-output group per member output (a ``multi:softprob`` model, read as margins), so
-one call gives every member's margin; each member's base score is added back and
-its own link applied. It checks on probe rows that every member's output equals
-that member's own prediction, and returns None when the members cannot be fused
-(other feature lists or categories, DART or linear boosters, parallel trees,
-vector-leaf trees, an objective whose link is not known here): the caller then
-predicts member by member.
+output group per member output (a ``multi:softprob`` model, read as margins) and
+each member's own base margin as its group's base score, so one call gives every
+member's margin as the same float32 sum the member computes; each member's link is
+then applied. It checks on probe rows that every member's margins are equal to the
+bit and its outputs equal, and returns None when the members cannot be fused
+(other feature lists, categorical features, DART or linear boosters, parallel
+trees, vector-leaf trees, an objective whose link is not known here): the caller
+then predicts member by member. The fused booster holds a second copy of the
+members' trees in the replica's memory.
 
 Example:
     >>> import numpy as np, xgboost as xgb
@@ -63,9 +65,12 @@ class FusedTrees:
 
         if len(boosters) < 2:
             return None
-        docs = [json.loads(bytes(b.save_raw("json")))["learner"] for b in boosters]
+        full = [json.loads(bytes(b.save_raw("json"))) for b in boosters]
+        docs = [f["learner"] for f in full]
         first = docs[0]
         if any(d[k] != first[k] for d in docs for k in _SAME_INPUT):
+            return None
+        if "c" in first["feature_types"]:  # categorical input is a DataFrame: never fused
             return None
         models, links, widths = [], [], []
         for d in docs:
@@ -93,19 +98,19 @@ class FusedTrees:
         indptr = [0]
         bases: list[float] = []
         start = 0
-        for booster, model, width in zip(boosters, models, widths, strict=True):
+        for doc, model, width in zip(full, models, widths, strict=True):
             for tree, group in zip(model["trees"], model["tree_info"], strict=True):
                 trees.append({**tree, "id": len(trees)})
                 tree_info.append(start + int(group))
             indptr += [indptr[-1] + int(i) for i in model["iteration_indptr"][1:]]
-            base = _base_margin(booster, width)
+            base = _base_margin(doc, width)
             if base is None:
                 return None
             bases += base
             start += width
         # The fused model's base score is every member's own base margin, so each group's
         # margin is the same float32 sum, in the same order, as the member's.
-        fused = _load(boosters[0], trees, tree_info, indptr, bases)
+        fused = _load(full[0], trees, tree_info, indptr, bases)
         if fused is None:
             return None
         if nthread:
@@ -139,40 +144,48 @@ class FusedTrees:
 
 
 def _with_trees(
-    booster: xgb.Booster,
+    doc: dict[str, Any],
     trees: list[dict[str, Any]],
     tree_info: list[int],
     indptr: list[int],
     learner_param: dict[str, str] | None = None,
     objective: dict[str, Any] | None = None,
 ) -> xgb.Booster | None:
-    """``booster``'s model with other trees (and base score, objective), or None if
-    XGBoost refuses it."""
+    """The model of JSON document ``doc`` with other trees (and base score, objective),
+    or None if XGBoost refuses it. ``doc`` is not changed."""
     import xgboost as xgb
 
-    doc = json.loads(bytes(booster.save_raw("json")))
     learner = doc["learner"]
-    learner["attributes"] = {}
-    learner["learner_model_param"].update(learner_param or {})
-    if objective is not None:
-        learner["objective"] = objective
-    model = learner["gradient_booster"]["model"]
-    model.update(trees=trees, tree_info=tree_info, iteration_indptr=indptr)
-    model["gbtree_model_param"]["num_trees"] = str(len(trees))
+    gbm = learner["gradient_booster"]
+    model = gbm["model"]
+    new_model = {
+        **model,
+        "trees": trees,
+        "tree_info": tree_info,
+        "iteration_indptr": indptr,
+        "gbtree_model_param": {**model["gbtree_model_param"], "num_trees": str(len(trees))},
+    }
+    new_learner = {
+        **learner,
+        "attributes": {},
+        "learner_model_param": {**learner["learner_model_param"], **(learner_param or {})},
+        "objective": objective or learner["objective"],
+        "gradient_booster": {**gbm, "model": new_model},
+    }
     out = xgb.Booster()
     try:
-        out.load_model(bytearray(json.dumps(doc).encode()))
+        out.load_model(bytearray(json.dumps({**doc, "learner": new_learner}).encode()))
     except xgb.core.XGBoostError:
         return None
     return out
 
 
-def _base_margin(booster: xgb.Booster, width: int) -> list[float] | None:
-    """The member's base score as a margin, as XGBoost itself computes it: the margin of
-    the same model whose only tree (one per output) is a leaf of value 0."""
+def _base_margin(doc: dict[str, Any], width: int) -> list[float] | None:
+    """A member's base score as a margin, as XGBoost itself computes it: the margin of
+    the same model (JSON document ``doc``) whose only tree per output is a leaf of 0."""
     import numpy as np
 
-    n = booster.num_features()
+    n = int(doc["learner"]["learner_model_param"]["num_feature"])
     leaf = {
         "base_weights": [0.0], "categories": [], "categories_nodes": [],
         "categories_segments": [], "categories_sizes": [], "default_left": [0],
@@ -183,7 +196,7 @@ def _base_margin(booster: xgb.Booster, width: int) -> list[float] | None:
                        "size_leaf_vector": "1"},
     }  # fmt: skip
     trees = [{**leaf, "id": g} for g in range(width)]
-    stump = _with_trees(booster, trees, list(range(width)), [0, width])
+    stump = _with_trees(doc, trees, list(range(width)), [0, width])
     if stump is None:
         return None
     zero = np.zeros((1, n), dtype=np.float32)
@@ -194,7 +207,7 @@ def _base_margin(booster: xgb.Booster, width: int) -> list[float] | None:
 
 
 def _load(
-    template: xgb.Booster,
+    template: dict[str, Any],
     trees: list[dict[str, Any]],
     tree_info: list[int],
     indptr: list[int],

@@ -232,12 +232,12 @@ class EnsemblePredictor(_Outputs):
         """The members predicted in one XGBoost call, when every member is a tree booster
         over the same feature list (see :mod:`~rayops.registry.fused`); else None."""
         if self._fused is None:
-            first = self.members[0]
-            plain = [m for m in self.members
-                     if isinstance(m, Predictor) and m.features == first.features]  # fmt: skip
+            plain = [m for m in self.members if isinstance(m, Predictor)]
             fused = None
-            if len(plain) == len(self.members) and isinstance(first, Predictor):
-                fused = FusedTrees.of([m.booster for m in plain], first.nthread)
+            if len(plain) == len(self.members) and all(
+                m.features == plain[0].features for m in plain
+            ):
+                fused = FusedTrees.of([m.booster for m in plain], plain[0].nthread)
             self._fused = fused or False
         return self._fused if isinstance(self._fused, FusedTrees) else None
 
