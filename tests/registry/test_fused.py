@@ -38,6 +38,7 @@ def _score() -> np.ndarray:
     ("params", "label"),
     [
         ({}, lambda s: s + 30.0),  # a base score far from 0
+        ({}, lambda s: 1e6 * np.exp(s)),  # skewed, in units far from 1 (prices)
         ({"objective": "count:poisson"}, lambda s: np.round(np.exp(s / 3))),
         ({"objective": "binary:logistic"}, lambda s: (s > 0.5).astype(float)),
         ({"objective": "multi:softprob", "num_class": 3}, lambda s: np.digitize(s, [-1, 1])),

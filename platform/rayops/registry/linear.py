@@ -4,8 +4,10 @@ XGBoost has no in-place prediction for linear boosters: each call needs a DMatri
 which costs about 0.3 ms, more than the rest of a one-row request to a stacked
 ensemble (whose meta-learner is ``gblinear``, see :mod:`rayops.training.stacking`).
 :meth:`LinearBooster.of` reads the booster's coefficients once and checks, on
-random rows, that its numpy evaluation equals XGBoost's own prediction; it
-returns None for any booster it cannot reproduce, and the caller keeps XGBoost.
+random rows, that its numpy evaluation equals XGBoost's own prediction (margins
+within float32 rounding of their terms: numpy sums in float64, so with large
+terms that nearly cancel it is the more exact of the two); it returns None for
+any booster it cannot reproduce, and the caller keeps XGBoost.
 
 Example:
     >>> import numpy as np, xgboost as xgb
@@ -115,8 +117,16 @@ class LinearBooster:
         )
         probe = np.random.default_rng(0).normal(size=(16, n)).astype(np.float32)
         probe[0, :] = np.nan  # a missing value counts as 0, as in XGBoost's sparse rows
+        margin = booster.predict(dmatrix(probe), output_margin=True)
+        margin = np.asarray(margin, dtype=np.float64).reshape(len(probe), outputs)
+        # XGBoost sums in float32: its error grows with the terms, not with the result
+        # (a price-scale intercept and coefficients that nearly cancel), so the margins
+        # are compared against the size of the terms; this evaluation sums in float64.
+        terms = np.abs(np.nan_to_num(probe)) @ np.abs(linear.coef) + np.abs(linear.intercept)
+        if np.any(np.abs(linear.margin(probe) - margin) > 1e-5 * terms + 1e-6):
+            return None
         expected = np.asarray(booster.predict(dmatrix(probe)), dtype=np.float64)
-        got = linear.predict(probe)
+        got = apply_link(link, margin)  # the link alone, on XGBoost's own margins
         if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-5, atol=1e-6):
             return None
         return linear
