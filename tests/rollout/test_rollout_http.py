@@ -149,7 +149,7 @@ def test_a_biased_canary_is_rolled_back_automatically(
     try:
         rollouts.deploy("canary-bad", models["worse"], steps="30,60,100", interval=INTERVAL,
                         thresholds=LIMITS)  # fmt: skip
-        took = drive(RolloutTask(root), rollouts, "canary-bad", timeout=4 * INTERVAL)
+        drive(RolloutTask(root), rollouts, "canary-bad", timeout=6 * INTERVAL)
         done = time.monotonic()
 
         # Traffic after the rollback: the gateway picks the table up (the routing watcher's
@@ -164,9 +164,13 @@ def test_a_biased_canary_is_rolled_back_automatically(
         traffic.stop()
     doc = rollouts.get("canary-bad")
     assert doc.status is RolloutStatus.ROLLED_BACK
-    assert took <= 2 * INTERVAL + 2.0, f"rolled back after {took:.1f} s"
-    last = rollouts.history("canary-bad")[-1]
+    history = rollouts.history("canary-bad")
+    # Rolled back from its first step: the worse version never got more than 30% of the
+    # traffic (an analysis with too few labels may hold it there; none advances it).
+    assert [e.kind for e in history if e.kind is EventKind.STEP] == [], history
+    last = history[-1]
     assert last.kind is EventKind.ROLLED_BACK and "worse: rmse" in (last.reason or "")
+    assert last.step == 0, last
     assert traffic.failed == 0, traffic.statuses
     assert traffic.answers[-1][1] == models["stable"]
     assert Registry(root).get("demand@production").ref == models["stable"]
