@@ -39,6 +39,12 @@ def serve_http() -> Iterator[str]:
             serve.delete(name)
 
 
+# A stopping replica checks every 0.2 s, not Serve's 2 s, that its requests are done:
+# each module's teardown deletes its apps, and every delete waited 3 s (no module
+# deletes a replica that is still taking traffic).
+SHUTDOWN_LOOP_S = 0.2
+
+
 def deploy_gateway_app(url: str, storage_uri: str, *, replicas: int = 1, **settings: Any) -> None:
     """Deploy (or redeploy) the gateway on ``storage_uri`` and wait until it is ready."""
     from ray import serve
@@ -47,8 +53,9 @@ def deploy_gateway_app(url: str, storage_uri: str, *, replicas: int = 1, **setti
 
     overrides = {"serving_log_flush_s": 0.5, "serving_poll_interval_s": 0.25, **settings}
     app = build_app(
-        {"storage": storage_uri, "num_cpus": 0, "num_replicas": replicas, "settings": overrides}
-    )
+        {"storage": storage_uri, "num_cpus": 0, "num_replicas": replicas, "settings": overrides,
+         "graceful_shutdown_wait_loop_s": SHUTDOWN_LOOP_S}
+    )  # fmt: skip
     serve.run(app, name=APP_NAME, route_prefix="/")
     assert wait_until(ready(url), timeout=120), "the gateway did not become ready"
 

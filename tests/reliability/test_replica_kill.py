@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import requests
-from gateway import ready, serve_http, tiny_endpoint
+from gateway import SHUTDOWN_LOOP_S, ready, serve_http, tiny_endpoint
 from harness import wait_until
 from loadgen import Load
 
@@ -113,6 +113,7 @@ def url(ray_cluster: Any, root: Storage) -> Iterator[str]:
                 "num_replicas": 2,
                 "num_cpus": 0,
                 "settings": {"serving_log_flush_s": 0.5},
+                "graceful_shutdown_wait_loop_s": SHUTDOWN_LOOP_S,
             }
         )
         serve.run(app, name=APP_NAME, route_prefix="/")

@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 import requests
 import xgboost as xgb
-from gateway import ready  # noqa: F401  (re-exported for the serving tests)
+from gateway import (
+    SHUTDOWN_LOOP_S,
+    ready,  # noqa: F401  (re-exported for the serving tests)
+)
 
 from rayops.storage import Storage
 
@@ -48,7 +51,8 @@ def deploy(root: Storage, **settings: Any) -> None:
         "serving_max_body_bytes": 1_000_000,
         **settings,
     }
-    app = build_app({"storage": root.uri, "num_cpus": 0, "settings": overrides})
+    app = build_app({"storage": root.uri, "num_cpus": 0, "settings": overrides,
+                     "graceful_shutdown_wait_loop_s": SHUTDOWN_LOOP_S})  # fmt: skip
     serve.run(app, name=APP_NAME, route_prefix="/")
 
 

@@ -61,6 +61,17 @@ def test_replicas_default_to_one_and_take_a_number_or_auto() -> None:
     assert auto is not None and auto.min_replicas == 1 and auto.max_replicas > 1
 
 
+def test_the_shutdown_wait_loop_defaults_to_serves_and_is_an_argument() -> None:
+    def loop(args: dict[str, Any]) -> float:
+        deployment = build_app(args)._bound_deployment  # type: ignore[attr-defined]
+        return float(deployment._deployment_config.graceful_shutdown_wait_loop_s)
+
+    assert loop({}) == 2.0
+    assert loop({"graceful_shutdown_wait_loop_s": 0.2}) == 0.2
+    with pytest.raises(InvalidInputError, match="graceful_shutdown_wait_loop_s"):
+        build_app({"graceful_shutdown_wait_loop_s": 0})
+
+
 def test_autoscaling_config_reaches_serve() -> None:
     config = {"min_replicas": 2, "max_replicas": 5, "target_ongoing_requests": 8}
     for args in ({"autoscaling_config": config},

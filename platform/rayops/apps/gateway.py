@@ -81,6 +81,15 @@ class GatewayArgs(BaseModel):
     health_check_timeout_s: float = Field(
         default=30.0, gt=0, description="Seconds a health check may take before it fails."
     )
+    graceful_shutdown_wait_loop_s: float = Field(
+        default=2.0,
+        gt=0,
+        description=(
+            "Seconds a stopping replica waits before it checks, and between checks, that its "
+            "requests have finished (Serve's option; its default 2 s gives the proxies time "
+            "to stop routing to it). A delete or scale-down takes at least this long."
+        ),
+    )
 
     @field_validator("num_replicas", mode="before")
     @classmethod
@@ -180,6 +189,7 @@ def build_app(args: dict[str, Any] | GatewayArgs | None = None) -> Application:
         max_ongoing_requests=parsed.max_ongoing_requests,
         health_check_period_s=parsed.health_check_period_s,
         health_check_timeout_s=parsed.health_check_timeout_s,
+        graceful_shutdown_wait_loop_s=parsed.graceful_shutdown_wait_loop_s,
         ray_actor_options={"num_cpus": parsed.num_cpus},
     ).bind(settings)
     return app
