@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from rayops.storage import Storage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from feature_workers import write_feature_set  # noqa: E402
+from harness import child_processes  # noqa: E402
 
 WRITERS = 6
 
@@ -79,9 +79,8 @@ def test_concurrent_writer_processes(
     if storage.uri.startswith("s3://"):
         endpoint = request.getfixturevalue("s3_settings").s3.endpoint_url
     seeds = [3] * 4 if identical else [10, 11, 12, 13]
-    start_at = time.time() + 3.0  # after every child has imported pyarrow and warmed up
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(len(seeds), mp_context=ctx) as pool:
+    start_at = time.time() + 3.0  # after every child has started and warmed up
+    with child_processes(len(seeds)) as pool:
         futures = [
             pool.submit(write_feature_set, storage.uri, endpoint, "procs", s, start_at)
             for s in seeds

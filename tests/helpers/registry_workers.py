@@ -40,9 +40,8 @@ def register_model_file(
 ) -> str:
     """Register the saved UBJSON model ``model`` once all writers are at ``barrier``.
 
-    Registers the file's bytes (as a Ray Train checkpoint would be) rather than a
-    Booster, so that 16 children do not each pay for importing XGBoost. Returns the
-    version this writer got.
+    Registers the file's bytes, as a Ray Train checkpoint would be. Returns the version
+    this writer got.
     """
     from rayops.config import Settings
     from rayops.registry import Registry

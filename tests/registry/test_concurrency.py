@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import threading
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from harness import child_processes
 from registry_workers import register_model_file
 
 from rayops.registry import Registry
@@ -53,8 +54,7 @@ def test_16_concurrent_process_registrations_get_16_distinct_versions(
 
     endpoint = getattr(storage, "endpoint_url", None)
     model = booster_bytes(booster)
-    ctx = mp.get_context("spawn")
-    with ctx.Manager() as manager, ProcessPoolExecutor(WRITERS, mp_context=ctx) as pool:
+    with mp.get_context("forkserver").Manager() as manager, child_processes(WRITERS) as pool:
         barrier = manager.Barrier(WRITERS)  # released once every child is ready to register
         futures = [
             pool.submit(register_model_file, storage.uri, endpoint, "churn", model, i, barrier)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import multiprocessing as mp
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pytest
+from harness import child_processes
 from workers import claim
 
 from rayops.errors import (
@@ -141,7 +141,7 @@ def test_put_if_absent_16_concurrent_threads_exactly_one_wins(storage: Storage) 
 def test_put_if_absent_16_concurrent_processes_exactly_one_wins(storage: Storage) -> None:
     endpoint = getattr(storage, "endpoint_url", None)
     start_at = time.time() + 3.0
-    with ProcessPoolExecutor(CLAIMERS, mp_context=mp.get_context("spawn")) as pool:
+    with child_processes(CLAIMERS) as pool:
         futures = [
             pool.submit(claim, storage.uri, endpoint, "claims/proc.json", i, start_at)
             for i in range(CLAIMERS)
