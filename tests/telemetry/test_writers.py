@@ -120,3 +120,49 @@ def test_one_flush_of_interleaved_shapes_keeps_every_row_with_its_own_columns(
         assert (row["f_c"] == float(i)) if i % 2 == 0 else pd.isna(row["f_c"])
         assert row["p_1"] == pytest.approx(i / 12) and row["label"] == str(i % 2)
     assert {c for c in t.columns if c.startswith("p_")} == {"p_0", "p_1"}
+
+
+@pytest.mark.parametrize("storage", ["local"], indirect=True)
+def test_stamps_are_utc_microseconds_from_every_kind_of_clock(storage: Storage) -> None:
+    """The wall clock (the gateway's), an injected clock, an aware and a naive ``time``:
+    each row keeps its instant to the microsecond, and a flush across midnight writes
+    one file per day, each under its own date partition and named for its first row."""
+    from datetime import timedelta
+
+    from rayops.telemetry.writers import RequestLog
+
+    before = datetime.now(UTC)
+    late = datetime(2026, 3, 1, 23, 59, 59, 999_999, tzinfo=UTC)
+    log = PredictionLog(storage, flush_s=3600, now=lambda: late)
+    wall, requests = PredictionLog(storage, flush_s=3600), RequestLog(storage, flush_s=3600)
+    frame = Rows(["x"], matrix=np.zeros((1, 1)))
+
+    def record(target: PredictionLog, rid: str, when: datetime | None) -> None:
+        target.record(request_id=rid, endpoint="ep", ref="m@1.0.0", frame=frame,
+                      predictions=[1.0], latency_ms=0.1, time=when)  # fmt: skip
+
+    record(log, "clock", None)
+    record(log, "aware", late + timedelta(microseconds=1))
+    record(log, "naive", datetime(2026, 3, 2, 0, 0, 1, 5))
+    record(wall, "wall", None)
+    requests.record(request_id="wall", endpoint="ep", ref="m@1.0.0", status=200)
+    requests.record(request_id="naive", endpoint="ep", ref=None, status=503,
+                    time=datetime(2026, 3, 2, 0, 0, 1, 5))  # fmt: skip
+    for each in (log, wall, requests):
+        each.close()
+    after = datetime.now(UTC)
+
+    keys = storage.list_keys("logs/ep/predictions/")
+    days = sorted(k.split("date=")[1][:10] for k in keys)
+    assert days == ["2026-03-01", "2026-03-02", before.date().isoformat()]
+    assert any("date=2026-03-01/20260301T235959999999Z-" in k for k in keys), keys
+    assert any("date=2026-03-02/20260302T000000000000Z-" in k for k in keys), keys
+    t = storage.read_parquet("logs/ep/predictions/").to_pandas().set_index("request_id")
+    assert t.loc["clock", "time"] == late
+    assert t.loc["aware", "time"] == datetime(2026, 3, 2, tzinfo=UTC)
+    assert t.loc["naive", "time"] == datetime(2026, 3, 2, 0, 0, 1, 5, tzinfo=UTC)
+    assert before <= t.loc["wall", "time"] <= after
+    r = storage.read_parquet("logs/ep/requests/").to_pandas().set_index("request_id")
+    assert before <= r.loc["wall", "time"] <= after and r.loc["wall", "status"] == 200
+    assert r.loc["naive", "time"] == datetime(2026, 3, 2, 0, 0, 1, 5, tzinfo=UTC)
+    assert r.loc["naive", "status"] == 503 and pd.isna(r.loc["naive", "model"])

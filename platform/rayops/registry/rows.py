@@ -47,10 +47,13 @@ class Rows:
     ) -> None:
         if (matrix is None) == (columns is None):
             raise ValueError("Rows take a numeric matrix or columns, one of the two.")
-        self.columns: list[str] = list(names)
+        # A list of names is kept, not copied: the gateway makes a Rows per request over
+        # its schema's list, and the prediction log groups requests by that one object.
+        # Nothing changes it.
+        self.columns: list[str] = names if type(names) is list else list(names)
         self.matrix = matrix
         self.values: dict[str, Any] | None = dict(columns) if columns is not None else None
-        self._index = {n: j for j, n in enumerate(self.columns)}
+        self._index: dict[str, int] | None = None  # name -> position, made on first use
         self._frame: pd.DataFrame | None = None
         self._matrix32: dict[tuple[str, ...], np.ndarray] = {}
 
@@ -75,8 +78,9 @@ class Rows:
         return self.matrix is not None
 
     def __len__(self) -> int:
-        if self.matrix is not None:
-            return int(self.matrix.shape[0])
+        matrix = self.matrix
+        if matrix is not None:
+            return len(matrix)  # (a 2-D array's len is its rows; cheaper than .shape[0])
         first = next(iter(self.values.values()), ()) if self.values else ()
         return len(first)
 
@@ -86,16 +90,22 @@ class Rows:
 
         return pd.RangeIndex(len(self))
 
+    def _positions(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {n: j for j, n in enumerate(self.columns)}
+        return self._index
+
     def __getitem__(self, name: str) -> Any:
-        if name not in self._index:
+        positions = self._positions()
+        if name not in positions:
             raise KeyError(name)
         if self.matrix is not None:
-            return self.matrix[:, self._index[name]]
+            return self.matrix[:, positions[name]]
         assert self.values is not None
         return self.values[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._index
+        return name in self._positions()
 
     def matrix_for(self, features: Sequence[str]) -> np.ndarray:
         """A float32 matrix of ``features`` in that order (cached per feature list)."""
@@ -107,13 +117,14 @@ class Rows:
             return found
         if self.matrix is None:
             raise InvalidInputError("These rows hold categorical features; use frame().")
-        missing = [f for f in features if f not in self._index]
-        if missing:
-            raise InvalidInputError(f"The rows lack features {missing}.")
-        if list(features) == self.columns:
+        if features is self.columns or list(features) == self.columns:
             out = self.matrix.astype(np.float32)
         else:
-            out = self.matrix[:, [self._index[f] for f in features]].astype(np.float32)
+            positions = self._positions()
+            missing = [f for f in features if f not in positions]
+            if missing:
+                raise InvalidInputError(f"The rows lack features {missing}.")
+            out = self.matrix[:, [positions[f] for f in features]].astype(np.float32)
         self._matrix32[key] = out
         return out
 

@@ -36,8 +36,10 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
+from time import time_ns
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from rayops.clock import utc_now
 from rayops.registry.rows import Rows
@@ -62,6 +64,19 @@ __all__ = ["FeedbackLog", "PredictionLog", "RequestLog", "Scored"]
 logger = logging.getLogger(__name__)
 
 E = TypeVar("E")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_US = 86_400_000_000
+
+
+def _micros(t: datetime) -> int:
+    """``t`` as UTC microseconds since the epoch (a naive ``t`` is read as UTC)."""
+    aware = t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // timedelta(microseconds=1)
+
+
+def _datetime(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
 
 
 @dataclass(slots=True)
@@ -93,22 +108,36 @@ class Scored:
         return len(self.values if self.values is not None else self.probabilities)
 
 
-@dataclass(slots=True)
-class _Entry:
-    """One request's rows, kept as given until the flush serializes them (not frozen:
-    a frozen dataclass's ``__init__`` costs a microsecond more on every request)."""
+# One request's rows as the prediction log buffers them until a flush: a plain tuple in
+# the order of _Batch's fields (a tuple costs a fifth of a dataclass instance to make), which
+# the flush transposes into columns (_columns). Both logs' entries start with (endpoint,
+# us): _by_endpoint_and_day reads those two.
+_Entry = tuple[Any, ...]
 
-    request_id: str
-    endpoint: str
-    ref: str
-    shadow: bool
-    key: str | None
-    frame: Any  # Rows or a DataFrame
-    scored: Scored
-    latency_ms: float
-    time: datetime
-    rows: int
-    targets: Mapping[str, Any] | None = None  # multi-target: every target's values
+
+class _Batch(NamedTuple):
+    """A flush's prediction entries transposed: one tuple per field, entry i at index i."""
+
+    endpoint: Sequence[str]
+    us: Sequence[int]  # when: UTC microseconds since the epoch (cheaper than datetimes)
+    request_id: Sequence[str]
+    ref: Sequence[str]
+    shadow: Sequence[bool]
+    key: Sequence[str | None]
+    frame: Sequence[Any]  # Rows or DataFrames
+    scored: Sequence[Scored]
+    latency_ms: Sequence[float]
+    rows: Sequence[int]
+    targets: Sequence[Mapping[str, Any] | None]  # multi-target: every target's values
+
+
+_ENDPOINT, _US, _TARGETS = 0, 1, 10  # the fields read from single entries
+
+
+def _columns(entries: Sequence[tuple[Any, ...]], fields: int) -> list[list[Any]]:
+    """Tuple entries transposed: one list per field. (``zip(*entries)`` would allocate an
+    iterator per entry, and at 20,000 entries that sets off the cyclic garbage collector.)"""
+    return [list(map(itemgetter(k), entries)) for k in range(fields)]
 
 
 class _BatchedLog(Generic[E]):
@@ -133,6 +162,7 @@ class _BatchedLog(Generic[E]):
         self.flush_s = flush_s
         self.max_rows = max_rows
         self._now = now or utc_now
+        self._wall = now is None  # the wall clock: stamps come from time_ns, not datetimes
         self._entries: list[E] = []
         self._rows = 0
         self._lock = threading.Lock()
@@ -146,6 +176,14 @@ class _BatchedLog(Generic[E]):
     def pending(self) -> int:
         """Rows waiting to be written."""
         return self._rows
+
+    def _stamp(self, t: datetime | None) -> int:
+        """``t`` (default: now) in UTC microseconds since the epoch."""
+        if t is None:
+            if self._wall:
+                return time_ns() // 1000
+            t = self._now()
+        return _micros(t)
 
     def _add(self, entry: E, size: int = 1) -> None:
         with self._lock:
@@ -195,16 +233,21 @@ class _BatchedLog(Generic[E]):
 
 def _by_endpoint_and_day(entries: Sequence[Any]) -> dict[tuple[str, str], list[Any]]:
     """Entries grouped by (endpoint, UTC day): one Parquet object per group and flush."""
-    times = [e.time for e in entries]
-    first, last = min(times), max(times)
-    if first.date() == last.date():  # the usual flush: one day, often one endpoint
-        endpoints = {e.endpoint for e in entries}
+    stamps = [e[_US] for e in entries]
+    first, last = min(stamps) // _DAY_US, max(stamps) // _DAY_US
+    if first == last:  # the usual flush: one day, often one endpoint
+        endpoints = {e[_ENDPOINT] for e in entries}
         if len(endpoints) == 1:
-            return {(endpoints.pop(), first.date().isoformat()): list(entries)}
-    groups: dict[tuple[str, Any], list[Any]] = defaultdict(list)
+            return {(endpoints.pop(), _day(first)): list(entries)}
+    groups: dict[tuple[str, int], list[Any]] = defaultdict(list)
     for e in entries:
-        groups[(e.endpoint, e.time.date())].append(e)
-    return {(endpoint, day.isoformat()): group for (endpoint, day), group in groups.items()}
+        groups[(e[_ENDPOINT], e[_US] // _DAY_US)].append(e)
+    return {(endpoint, _day(day)): group for (endpoint, day), group in groups.items()}
+
+
+def _day(days: int) -> str:
+    """The ISO date of a day number since the epoch."""
+    return _datetime(days * _DAY_US).date().isoformat()
 
 
 class PredictionLog(_BatchedLog[_Entry]):
@@ -233,18 +276,24 @@ class PredictionLog(_BatchedLog[_Entry]):
         """
         scored = predictions if type(predictions) is Scored else Scored(values=predictions)
         rows = len(frame)
-        entry = _Entry(request_id, endpoint, ref, shadow, key, frame, scored, latency_ms,
-                       time or self._now(), rows, targets)  # fmt: skip
-        self._add(entry, rows)
+        us = time_ns() // 1000 if time is None and self._wall else self._stamp(time)
+        entry = (endpoint, us, request_id, ref, shadow, key, frame, scored, latency_ms, rows,
+                 targets)  # fmt: skip
+        with self._lock:  # _add, inlined: this runs once per request
+            self._entries.append(entry)
+            self._rows += rows
+            full = self._rows >= self.max_rows
+        if full:
+            self._wake.set()
 
     def _write(self, endpoint: str, entries: list[_Entry]) -> None:
-        when = entries[0].time
+        when = _datetime(entries[0][_US])
         self.storage.write_parquet(
             new_file_key(endpoint, Log.PREDICTIONS, when),
             predictions_table(entries),
             compression="fast",
         )
-        multi = [e for e in entries if e.targets]
+        multi = [e for e in entries if e[_TARGETS]]
         if multi:
             self.storage.write_parquet(
                 new_file_key(endpoint, Log.TARGET_PREDICTIONS, when),
@@ -268,28 +317,32 @@ def predictions_table(entries: Sequence[_Entry]) -> pa.Table:
 
     # Entries that share their feature columns, classes and explained features share a
     # table. Consecutive entries usually share them: a run continues while the lists are
-    # equal (cheap when they are the same objects), and each run's key is made once.
+    # equal (cheap when they are the same objects), and each run's key is made once. This
+    # loop runs once per logged request, so it tests identity before calling anything.
+    entries = entries if type(entries) is list else list(entries)
+    batch = _Batch(*_columns(entries, len(_Batch._fields)))
     groups: dict[tuple[Any, ...], list[_Entry]] = defaultdict(list)
-    run: list[_Entry] = []
-    last: tuple[Any, Any, Any] = (None, None, None)
-    for e in entries:
-        scored = e.scored
-        cols, classes = e.frame.columns, scored.classes
-        explained = scored.contributions[0] if scored.contributions is not None else None
-        if not (
-            run
+    start, last = 0, None
+    for i, (frame, scored) in enumerate(zip(batch.frame, batch.scored, strict=True)):
+        cols, classes, contributions = frame.columns, scored.classes, scored.contributions
+        explained = contributions[0] if contributions is not None else None
+        if (
+            last is not None
             and (cols is last[0] or (type(cols) is list and cols == last[0]))
-            and _same(classes, last[1])
-            and _same(explained, last[2])
+            and (classes is last[1] or _same(classes, last[1]))
+            and (explained is last[2] or _same(explained, last[2]))
         ):
-            if run:
-                groups[_signature_key(last)] += run
-            run, last = [], (cols, classes, explained)
-        run.append(e)
-    if run:
-        groups[_signature_key(last)] += run
+            continue
+        if last is not None:
+            groups[_signature_key(last)] += entries[start:i]
+        start, last = i, (cols, classes, explained)
+    if last is not None:
+        groups[_signature_key(last)] += entries[start:]
+    if len(groups) == 1:  # the usual batch: the whole batch is one group
+        ((columns, classes, explained),) = groups
+        return _group_table(columns, classes, batch, explained)
     tables = [
-        _group_table(columns, classes, group, explained)
+        _group_table(columns, classes, _Batch(*_columns(group, len(_Batch._fields))), explained)
         for (columns, classes, explained), group in groups.items()
     ]
     if len(tables) == 1:
@@ -310,7 +363,7 @@ def _signature_key(sig: tuple[Any, Any, Any]) -> tuple[tuple[str, ...], ...]:
 def _group_table(
     columns: tuple[str, ...],
     classes: tuple[str, ...],
-    entries: list[_Entry],
+    b: _Batch,
     explained: tuple[str, ...] = (),
 ) -> pa.Table:
     import numpy as np
@@ -318,44 +371,45 @@ def _group_table(
 
     # One pass over the entries for every per-request field, then numpy/Arrow per column
     # (each entry's value repeated over its rows unless every request has one row).
-    refs = [e.ref for e in entries]
-    counts = np.fromiter((e.rows for e in entries), dtype=np.int64, count=len(entries))
-    split = {ref: ref.partition("@") for ref in set(refs)}
-    single = bool((counts == 1).all())
+    counts = np.array(b.rows, dtype=np.int64)
+    spread = None if (counts == 1).all() else pa.array(np.repeat(np.arange(len(counts)), counts))
 
-    def each(values: Sequence[Any], type_: pa.DataType) -> pa.Array:
-        arr = pa.array(values, type_)
-        return arr if single else arr.take(pa.array(np.repeat(np.arange(len(arr)), counts)))
+    def each(values: Any, type_: pa.DataType | None = None) -> pa.Array:
+        arr = values if type_ is None else pa.array(values, type_)
+        return arr if spread is None else arr.take(spread)
 
+    # Model and version: each distinct ref (a batch has a few) is split once.
+    refs = pa.array(b.ref, pa.string()).dictionary_encode()
+    split = [ref.partition("@") for ref in refs.dictionary.to_pylist()]
     data: dict[str, Any] = {
-        "request_id": each([e.request_id for e in entries], pa.string()),
+        "request_id": each(b.request_id, pa.string()),
         "row": pa.array(_rows(counts), pa.int32()),
-        "endpoint": each([e.endpoint for e in entries], pa.string()),
-        "model": each([split[r][0] for r in refs], pa.string()),
-        "version": each([split[r][2] for r in refs], pa.string()),
-        "shadow": each([e.shadow for e in entries], pa.bool_()),
-        "key": each([e.key for e in entries], pa.string()),
-        "latency_ms": each([e.latency_ms for e in entries], pa.float64()),
+        "endpoint": each(b.endpoint, pa.string()),
+        "model": each(pa.array([p[0] for p in split], pa.string()).take(refs.indices)),
+        "version": each(pa.array([p[2] for p in split], pa.string()).take(refs.indices)),
+        "shadow": each(b.shadow, pa.bool_()),
+        "key": each(b.key, pa.string()),
+        "latency_ms": each(b.latency_ms, pa.float64()),
         # Aware datetimes: Arrow stores them as UTC microseconds.
-        "time": each([e.time for e in entries], pa.timestamp("us", tz="UTC")),
+        "time": each(b.us, pa.timestamp("us", tz="UTC")),
     }
     if classes:
-        proba = np.vstack([np.asarray(e.scored.probabilities, np.float64) for e in entries])
-        labels = [str(v) for e in entries for v in (e.scored.labels or ())]
+        proba = np.vstack([np.asarray(s.probabilities, np.float64) for s in b.scored])
+        labels = [str(v) for s in b.scored for v in (s.labels or ())]
         data["prediction"] = pa.nulls(len(proba), pa.float64())
         data["label"] = pa.array(labels, pa.string())
         for j, c in enumerate(classes):
             data[probability_column(c)] = pa.array(proba[:, j], pa.float64())
     else:
-        values = np.concatenate([e.scored.values for e in entries], dtype=np.float64, axis=None)
+        values = np.concatenate([s.values for s in b.scored], dtype=np.float64, axis=None)
         data["prediction"] = pa.array(values, pa.float64())
         data["label"] = pa.nulls(len(values), pa.string())
-    data.update(_uncertainty_columns(entries, counts))
-    arrays = feature_arrays(columns, _feature_columns(columns, [e.frame for e in entries]))
+    data.update(_uncertainty_columns(b.scored, counts))
+    arrays = feature_arrays(columns, _feature_columns(columns, b.frame))
     for name, arr in zip(columns, arrays, strict=True):
         data[feature_column(name)] = arr
     if explained:
-        values = np.vstack([np.asarray(e.scored.contributions[1], np.float64) for e in entries])  # type: ignore[index]
+        values = np.vstack([np.asarray(s.contributions[1], np.float64) for s in b.scored])  # type: ignore[index]
         for j, name in enumerate([*explained, "bias"]):
             data[contribution_column(name)] = pa.array(values[:, j], pa.float64())
     base = prediction_base_schema()
@@ -363,7 +417,7 @@ def _group_table(
     return pa.table(data, schema=pa.schema(fields))
 
 
-def _uncertainty_columns(entries: Sequence[_Entry], counts: np.ndarray) -> dict[str, pa.Array]:
+def _uncertainty_columns(scored: Sequence[Scored], counts: np.ndarray) -> dict[str, pa.Array]:
     """``lower``/``upper`` (float64) and ``pset`` (string), null for the rows of requests
     that did not ask."""
     import numpy as np
@@ -371,8 +425,15 @@ def _uncertainty_columns(entries: Sequence[_Entry], counts: np.ndarray) -> dict[
 
     total = int(counts.sum())
     out: dict[str, pa.Array] = {}
+    if not [s for s in scored if s.lower is not None or s.upper is not None or s.pset is not None]:
+        # the usual batch: no request asked for intervals or sets
+        return {
+            "lower": pa.nulls(total, pa.float64()),
+            "upper": pa.nulls(total, pa.float64()),
+            "pset": pa.nulls(total, pa.string()),
+        }
     for name in ("lower", "upper"):
-        given = [getattr(e.scored, name) for e in entries]
+        given = [getattr(s, name) for s in scored]
         if all(v is None for v in given):  # (not list.count: arrays compare elementwise)
             out[name] = pa.nulls(total, pa.float64())
             continue
@@ -382,13 +443,13 @@ def _uncertainty_columns(entries: Sequence[_Entry], counts: np.ndarray) -> dict[
         ]
         values = np.concatenate(parts)
         out[name] = pa.array(values, mask=np.isnan(values), type=pa.float64())
-    sets = [e.scored.pset for e in entries]
+    sets = [s.pset for s in scored]
     if all(v is None for v in sets):
         out["pset"] = pa.nulls(total, pa.string())
     else:
         texts: list[str | None] = []
-        for e, n in zip(entries, counts.tolist(), strict=True):
-            texts += list(e.scored.pset) if e.scored.pset is not None else [None] * n
+        for s, n in zip(scored, counts.tolist(), strict=True):
+            texts += list(s.pset) if s.pset is not None else [None] * n
         out["pset"] = pa.array(texts, pa.string())
     return out
 
@@ -419,9 +480,9 @@ def _numeric_matrices(frames: Sequence[Any]) -> list[np.ndarray] | None:
     """Every frame's float64 matrix, or None if some frame has a categorical feature."""
     import numpy as np
 
-    if all(type(f) is Rows for f in frames):  # what the gateway logs: one pass, no checks
-        matrices = [f.matrix for f in frames]
-        return None if any(m is None for m in matrices) else matrices
+    matrices = [f.matrix for f in frames if type(f) is Rows and f.matrix is not None]
+    if len(matrices) == len(frames):  # what the gateway logs: Rows of numbers
+        return matrices
     out: list[np.ndarray] = []
     for f in frames:
         if isinstance(f, Rows):
@@ -441,18 +502,19 @@ def target_predictions_table(entries: Sequence[_Entry]) -> pa.Table:
 
     cols: dict[str, list[Any]] = defaultdict(list)
     for e in entries:
-        model, _, version = e.ref.partition("@")
-        for target, values in (e.targets or {}).items():
+        endpoint, us, request_id, ref, shadow, *_, targets = e
+        model, _, version = ref.partition("@")
+        for target, values in (targets or {}).items():
             n = len(values)
-            cols["request_id"] += [e.request_id] * n
+            cols["request_id"] += [request_id] * n
             cols["row"] += list(range(n))
-            cols["endpoint"] += [e.endpoint] * n
+            cols["endpoint"] += [endpoint] * n
             cols["model"] += [model] * n
             cols["version"] += [version] * n
-            cols["shadow"] += [e.shadow] * n
+            cols["shadow"] += [shadow] * n
             cols["target"] += [target] * n
             cols["prediction"] += [float(p) for p in values]
-            cols["time"] += [e.time] * n
+            cols["time"] += [us] * n
     schema = pa.schema(
         [("request_id", pa.string()), ("row", pa.int32()), ("endpoint", pa.string()),
          ("model", pa.string()), ("version", pa.string()), ("shadow", pa.bool_()),
@@ -462,13 +524,8 @@ def target_predictions_table(entries: Sequence[_Entry]) -> pa.Table:
     return pa.table(dict(cols), schema=schema)
 
 
-@dataclass(slots=True)
-class _Outcome:
-    request_id: str
-    endpoint: str
-    ref: str | None
-    status: int
-    time: datetime
+# One request's outcome: (endpoint, us, request_id, ref, status), a tuple like _Entry.
+_Outcome = tuple[str, int, str, str | None, int]
 
 
 class RequestLog(_BatchedLog[_Outcome]):
@@ -487,21 +544,23 @@ class RequestLog(_BatchedLog[_Outcome]):
     ) -> None:
         """Queue one request's outcome (``ref`` is the routed ``model@version``, None if
         the request failed before routing); cheap, never touches storage."""
-        self._add(_Outcome(request_id, endpoint, ref, int(status), time or self._now()))
+        us = time_ns() // 1000 if time is None and self._wall else self._stamp(time)
+        self._add((endpoint, us, request_id, ref, int(status)))
 
     def _write(self, endpoint: str, entries: list[_Outcome]) -> None:
         import pyarrow as pa
 
+        endpoints, stamps, ids, refs, statuses = _columns(entries, 5)
         cols = {
-            "request_id": [e.request_id for e in entries],
-            "endpoint": [e.endpoint for e in entries],
-            "model": [e.ref.partition("@")[0] if e.ref else None for e in entries],
-            "version": [e.ref.partition("@")[2] if e.ref else None for e in entries],
-            "status": [e.status for e in entries],
-            "time": [e.time for e in entries],
+            "request_id": ids,
+            "endpoint": endpoints,
+            "model": [r.partition("@")[0] if r else None for r in refs],
+            "version": [r.partition("@")[2] if r else None for r in refs],
+            "status": statuses,
+            "time": stamps,
         }
         self.storage.write_parquet(
-            new_file_key(endpoint, Log.REQUESTS, entries[0].time),
+            new_file_key(endpoint, Log.REQUESTS, _datetime(stamps[0])),
             pa.table(cols, schema=requests_schema()),
             compression="fast",
         )
