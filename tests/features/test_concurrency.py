@@ -118,3 +118,30 @@ def test_reservation_of_a_crashed_writer_is_taken_over(storage: Storage) -> None
     assert (v.version, v.reused) == (1, False)
     assert storage.read_json(f"features/race/by-hash/{sha}.json")["version"] == 1
     assert fs.write("race", table(1)).reused
+
+
+def test_a_forked_child_gets_a_writer_identity_of_its_own() -> None:
+    """A process forked after the import (a forkserver's child, a preloading server's
+    worker) must not share its parent's writer prefix: siblings with one prefix took
+    each other's live reservations for their own dead ones."""
+    import json
+    import os
+
+    from rayops.features.publish import _dead_writer_of_this_process, new_writer, writer_done
+
+    parent = new_writer()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe and leave at once
+        try:
+            answer = [new_writer().split("-")[0], _dead_writer_of_this_process(parent)]
+            os.write(w, json.dumps(answer).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as pipe:
+        prefix, parent_dead_in_child = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    writer_done(parent)
+    assert prefix != parent.split("-")[0]
+    assert parent_dead_in_child is False  # another process's writer: never "ours and dead"

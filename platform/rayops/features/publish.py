@@ -23,6 +23,7 @@ that died is taken over with compare-and-swap once older than
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -50,6 +51,20 @@ _PROCESS = uuid.uuid4().hex[:12]
 #: Writers of this process that are still running.
 _RUNNING: set[str] = set()
 _RUNNING_LOCK = threading.Lock()
+
+
+def _forked() -> None:
+    """In a forked child: a process id of its own and no running writers. Without it,
+    children forked after the import (a forkserver's, a preloading server's) shared
+    the parent's id, each took the others' live reservations for its own dead ones,
+    and identical content was published as several versions."""
+    global _PROCESS, _RUNNING_LOCK
+    _PROCESS = uuid.uuid4().hex[:12]
+    _RUNNING.clear()
+    _RUNNING_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def new_writer() -> str:
