@@ -70,7 +70,6 @@ def test_concurrent_writers_of_identical_content_get_one_version(storage: Storag
     assert storage.list_keys("features/race/claims/") == ["features/race/claims/1.json"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("identical", [False, True], ids=["different", "identical"])
 def test_concurrent_writer_processes(
     storage: Storage, request: pytest.FixtureRequest, identical: bool

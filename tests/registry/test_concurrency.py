@@ -7,7 +7,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 from harness import child_processes
 from registry_workers import register_model_file
 
@@ -46,7 +45,6 @@ def test_16_concurrent_thread_registrations_get_16_distinct_versions(
     _assert_sixteen_distinct(reg, got, frame)
 
 
-@pytest.mark.slow
 def test_16_concurrent_process_registrations_get_16_distinct_versions(
     storage: Storage, booster: Any, frame: Any
 ) -> None:

@@ -137,7 +137,6 @@ def test_put_if_absent_16_concurrent_threads_exactly_one_wins(storage: Storage) 
         assert storage.read_bytes(key) == f"writer-{winner}".encode()
 
 
-@pytest.mark.slow
 def test_put_if_absent_16_concurrent_processes_exactly_one_wins(storage: Storage) -> None:
     endpoint = getattr(storage, "endpoint_url", None)
     start_at = time.time() + 3.0
