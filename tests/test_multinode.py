@@ -188,7 +188,7 @@ def test_a_train_job_from_a_clean_copy_spreads_and_survives_a_node_death(
         [RAY, "job", "submit", "--address", cluster.dashboard, "--working-dir", ".",
          "--runtime-env-json", env, "--submission-id", job, "--no-wait", "--",
          "python", "-m", "rayops.jobs.train", "--features", "rows", "--workers", "2",
-         "--rounds", "200", "--register", "spread"],
+         "--rounds", "100", "--register", "spread"],
         cwd=clean, env=cluster.env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -206,7 +206,7 @@ def test_a_train_job_from_a_clean_copy_spreads_and_survives_a_node_death(
     training = record["training"]
     assert training["path"] == "ray_train" and training["workers"] == 2
     assert (
-        training["rounds"] == 200 and record["rows"]["train"] + record["rows"]["holdout"] == 60_000
+        training["rounds"] == 100 and record["rows"]["train"] + record["rows"]["holdout"] == 60_000
     )
     assert training["resumed_from_round"] is not None and training["resumed_from_round"] >= 20
     assert training["resumed_from_round"] % 20 == 0

@@ -263,9 +263,9 @@ def _own_cluster(root: Storage) -> Iterator[Served]:
 
         assert wait_until(lambda: len(replicas()) == 2, timeout=120, interval=0.5)
         yield Served("haproxy", url, root, mode, replicas, kill_one, gcs=gcs[0])
-    # HAProxy runs detached from the manager actor that started it: gone with the cluster,
-    # or ended here.
-    if not wait_until(lambda: not processes_naming(state), timeout=15):
+    # HAProxy runs detached from the manager actor that started it and outlives the
+    # cluster: ended here (after a moment, in case it is on its way out).
+    if not wait_until(lambda: not processes_naming(state), timeout=2):
         for pid in processes_naming(state):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -141,6 +141,7 @@ class Gateway:
 
         self._service = GatewayService(Settings(**settings), metrics=GatewayMetrics())
         self._service.start()
+        freeze_startup_heap()
 
     def __serve_build_asgi_app__(self) -> Any:
         return gateway_api(self._service)
@@ -153,6 +154,29 @@ class Gateway:
         service = getattr(self, "_service", None)
         if service is not None:
             service.close()
+
+
+def freeze_startup_heap() -> int:
+    """Move every object alive now (modules, the app, the service) out of reach of the
+    cyclic garbage collector (:func:`gc.freeze`, after one collection so that no garbage
+    is kept); returns how many objects are frozen.
+
+    A replica buffers every request's log entry until the next flush, and those survivors
+    set off full collections that walked the whole start-up heap each time: up to 2 µs
+    of every 1-row request's log cost (``bench/telemetry.py`` (c)). The start-up objects
+    live as long as the replica, so the collector had nothing to gain from them.
+
+    Example:
+        >>> import gc
+        >>> freeze_startup_heap() > 0 and gc.get_freeze_count() > 0
+        True
+        >>> gc.unfreeze()
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def gateway_api(service: Any) -> Any:
