@@ -116,7 +116,7 @@ _Entry = tuple[Any, ...]
 
 
 class _Batch(NamedTuple):
-    """A flush's prediction entries transposed: one tuple per field, entry i at index i."""
+    """A flush's prediction entries transposed: one sequence per field, entry i at index i."""
 
     endpoint: Sequence[str]
     us: Sequence[int]  # when: UTC microseconds since the epoch (cheaper than datetimes)
@@ -345,8 +345,6 @@ def predictions_table(entries: Sequence[_Entry]) -> pa.Table:
         _group_table(columns, classes, _Batch(*_columns(group, len(_Batch._fields))), explained)
         for (columns, classes, explained), group in groups.items()
     ]
-    if len(tables) == 1:
-        return tables[0]
     return pa.concat_tables(tables, promote_options="permissive")
 
 
