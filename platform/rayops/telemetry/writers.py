@@ -388,7 +388,7 @@ def _group_table(
         "shadow": each(b.shadow, pa.bool_()),
         "key": each(b.key, pa.string()),
         "latency_ms": each(b.latency_ms, pa.float64()),
-        # Aware datetimes: Arrow stores them as UTC microseconds.
+        # UTC microseconds since the epoch: the entries keep no datetimes.
         "time": each(b.us, pa.timestamp("us", tz="UTC")),
     }
     if classes:
